@@ -1,0 +1,34 @@
+# The README's two commands are `make all` (install + regenerate figures) and `make test`.
+PYTHON ?= python3
+VENV   ?= .venv
+BIN    := $(VENV)/bin
+PROFILE ?= quick
+
+.PHONY: all setup reproduce test lint sync-notebooks bench clean
+
+all: reproduce
+
+setup: $(VENV)/.installed
+
+$(VENV)/.installed: pyproject.toml
+	$(PYTHON) -m venv $(VENV)
+	$(BIN)/pip install --upgrade --quiet pip
+	$(BIN)/pip install --quiet -e ".[dev]"
+	$(BIN)/python -m ipykernel install --sys-prefix --name python3 > /dev/null
+	touch $@
+
+reproduce: setup
+	$(BIN)/topotta-lite reproduce --profile $(PROFILE)
+
+test: setup
+	$(BIN)/python -m pytest -q
+
+lint: setup
+	$(BIN)/ruff check topotta_lite tests benchmarks notebooks
+
+bench: setup
+	$(BIN)/python benchmarks/bench_persistence.py
+	$(BIN)/python benchmarks/bench_operators.py
+
+clean:
+	rm -rf build .pytest_cache

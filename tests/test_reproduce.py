@@ -1,0 +1,77 @@
+"""The batch runner: profiles, selection, manifest, and every notebook with the smoke profile."""
+
+import json
+from pathlib import Path
+
+import pytest
+
+from topotta_lite import cli
+from topotta_lite.reproduce import (
+    PROFILES,
+    list_notebooks,
+    load_profile,
+    parse_value,
+    reproduce,
+)
+
+NOTEBOOKS = list_notebooks()
+
+
+def test_every_notebook_has_a_parameters_cell_with_profile():
+    assert NOTEBOOKS, "no notebooks found"
+    for nb in NOTEBOOKS:
+        text = nb.read_text()
+        assert '# %% tags=["parameters"]' in text, nb.name
+        cell = text.split('# %% tags=["parameters"]', 1)[1].split("# %%", 1)[0]
+        assert 'profile = "full"' in cell, f"{nb.name}: parameters cell must default profile to full"
+
+
+def test_profiles_file_parses_and_names_existing_notebooks():
+    stems = {p.stem for p in NOTEBOOKS}
+    for profile in PROFILES:
+        for nb in NOTEBOOKS:
+            assert load_profile(profile, nb.stem)["profile"] == profile
+    import tomllib
+
+    table = tomllib.loads((NOTEBOOKS[0].parent / "profiles.toml").read_text())
+    for profile, sections in table.items():
+        assert profile in PROFILES
+        assert set(sections) <= stems, f"profiles.toml names unknown notebooks: {set(sections) - stems}"
+
+
+def test_selection_by_number_and_unknown_number():
+    first = NOTEBOOKS[0]
+    assert list_notebooks([first.stem[:2]]) == [first]
+    assert list_notebooks([first.stem]) == [first]
+    with pytest.raises(ValueError, match="no notebook matches"):
+        list_notebooks(["97"])
+    with pytest.raises(ValueError, match="unknown profile"):
+        load_profile("huge", first.stem)
+
+
+def test_parse_value():
+    assert parse_value("64") == 64
+    assert parse_value("1e-2") == 0.01
+    assert parse_value("[1, 3]") == [1, 3]
+    assert parse_value("eai") == "eai"
+
+
+def test_cli_rejects_unknown_notebook(capsys):
+    assert cli.main(["reproduce", "--only", "97", "--no-progress"]) == 2
+    assert "no notebook matches" in capsys.readouterr().err
+
+
+@pytest.mark.parametrize("notebook", NOTEBOOKS, ids=[p.stem for p in NOTEBOOKS])
+def test_notebook_runs_with_smoke_profile(notebook, tmp_path, monkeypatch):
+    figs = tmp_path / "figures"
+    monkeypatch.setenv("TOPOTTA_FIGURES", str(figs))
+    (result,) = reproduce("smoke", [notebook.stem], build_dir=tmp_path / "build", progress=False)
+    assert result.ok, f"{notebook.stem} failed: {result.error[:3000]}"
+    assert result.output.exists()
+    manifest = json.loads((figs / "MANIFEST.json").read_text())
+    produced = {Path(f).resolve() for f in result.files}
+    listed = {(figs / k).resolve() for k, v in manifest.items() if v["notebook"] == notebook.stem}
+    assert produced == listed
+    for key, entry in manifest.items():
+        assert (figs / key).exists()
+        assert entry["profile"] == "smoke" and len(entry["sha256"]) == 64
