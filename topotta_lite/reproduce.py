@@ -194,12 +194,22 @@ def configure_parser(parser: argparse.ArgumentParser) -> None:
                         help="where executed notebooks are kept (default: build/)")
     parser.add_argument("--figures-dir", type=Path, default=None,
                         help="where figures and tables go (default: figures/ or $TOPOTTA_FIGURES)")
+    parser.add_argument("--executor", choices=("local", "dask"), default="local",
+                        help="where experiment grid cells run (default: this process)")
+    parser.add_argument("--scheduler", metavar="ADDRESS",
+                        help="Dask scheduler address for --executor dask, e.g. tcp://host:8786")
     parser.add_argument("--no-progress", action="store_true", help="hide the progress bar")
 
 
 def run(args: argparse.Namespace) -> int:
     if args.figures_dir is not None:
         os.environ["TOPOTTA_FIGURES"] = str(Path(args.figures_dir).resolve())
+    if args.executor == "dask" and not args.scheduler:
+        print("topotta-lite reproduce: --executor dask needs --scheduler ADDRESS", file=sys.stderr)
+        return 2
+    os.environ["TOPOTTA_EXECUTOR"] = args.executor
+    if args.scheduler:
+        os.environ["TOPOTTA_SCHEDULER"] = args.scheduler
     overrides = {name: parse_value(value) for name, value in args.parameter}
     try:
         results = reproduce(args.profile, args.only, overrides, args.build_dir,
