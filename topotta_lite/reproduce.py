@@ -114,7 +114,10 @@ def execute_notebook(source: Path, params: dict, build: Path, kernel: str = "pyt
             cwd=str(source.parent), progress_bar=False,
         )
     except Exception as exc:  # papermill raises PapermillExecutionError with the cell's traceback
-        error = f"{type(exc).__name__}: {exc}"
+        if hasattr(exc, "ename"):
+            error = f"{exc.ename}: {exc.evalue} (cell {exc.exec_count})"
+        else:
+            error = f"{type(exc).__name__}: {exc}"
     finally:
         if old is None:
             os.environ.pop("TOPOTTA_RUN_LOG", None)
