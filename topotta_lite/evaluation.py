@@ -26,8 +26,16 @@ import numpy as np
 from .experiments import ResultCache, cell_key
 
 __all__ = [
-    "SCORERS", "DEFAULT_BACKBONE", "load_split", "score_bundle", "make_operator", "perturb_map",
-    "evaluate_cell", "ranking_cell", "segment_bundle",
+    "DEFAULT_BACKBONE",
+    "SCORERS",
+    "bundle_path",
+    "evaluate_cell",
+    "load_split",
+    "make_operator",
+    "perturb_map",
+    "ranking_cell",
+    "score_bundle",
+    "segment_bundle",
 ]
 
 SCORERS = ("padim", "patchcore")
@@ -68,6 +76,18 @@ def _scorer(name: str, backbone: str, modality: str, seed: int):
     return cls(backbone, seed=seed)
 
 
+def bundle_path(dataset: str, category: str, scorer: str = "patchcore", backbone: str | None = None,
+                *, feature_backbone: str | None = None, size: str = "quick", seed: int = 0,
+                data_root: str | None = None, n_support: int = 10,
+                cache: ResultCache | None = None) -> Path:
+    """Where :func:`score_bundle` keeps (or will keep) this bundle; ``.exists()`` tells if cached."""
+    backbone = backbone or DEFAULT_BACKBONE[_modality(dataset)]
+    key = cell_key({"bundle": 2, "dataset": dataset, "category": category, "scorer": scorer,
+                    "backbone": backbone, "feature_backbone": feature_backbone or backbone,
+                    "size": size, "seed": seed, "data_root": data_root, "n_support": n_support})
+    return Path((cache or ResultCache()).root) / "bundles" / f"{key}.npz"
+
+
 def score_bundle(dataset: str, category: str, scorer: str = "patchcore", backbone: str | None = None,
                  *, feature_backbone: str | None = None, size: str = "quick", seed: int = 0,
                  data_root: str | None = None, n_support: int = 10,
@@ -86,11 +106,8 @@ def score_bundle(dataset: str, category: str, scorer: str = "patchcore", backbon
     modality = _modality(dataset)
     backbone = backbone or DEFAULT_BACKBONE[modality]
     feature_backbone = feature_backbone or backbone
-    key = cell_key({"bundle": 2, "dataset": dataset, "category": category, "scorer": scorer,
-                    "backbone": backbone, "feature_backbone": feature_backbone, "size": size,
-                    "seed": seed, "data_root": data_root, "n_support": n_support})
-    cache = cache or ResultCache()
-    path = Path(cache.root) / "bundles" / f"{key}.npz"
+    path = bundle_path(dataset, category, scorer, backbone, feature_backbone=feature_backbone,
+                       size=size, seed=seed, data_root=data_root, n_support=n_support, cache=cache)
     if path.exists():
         with np.load(path, allow_pickle=False) as z:
             return {k: z[k] for k in z.files}

@@ -1,0 +1,200 @@
+# ---
+# jupyter:
+#   jupytext:
+#     formats: py:percent
+#     text_representation:
+#       extension: .py
+#       format_name: percent
+#       format_version: '1.3'
+#       jupytext_version: 1.19.6
+#   kernelspec:
+#     display_name: Python 3
+#     language: python
+#     name: python3
+# ---
+
+# %% [markdown]
+# # 12 · Runtime and memory
+#
+# *Paper: Section V-I, Table X.*
+#
+# How much does the topology cost? For each operator we time, per image, the two stages the
+# paper separates:
+#
+# * **pseudo-labels** (P.L.): THR's threshold, TTT4AS's peak picking, TopoTTA's two persistence
+#   computations + Top-K regions + Euler-aware fusion;
+# * **adaptation** (TTT): TTT4AS's linear SVM, TopoTTA's PCES contrastive MLP (nothing for THR);
+#
+# and the operator's peak extra memory (`topotta_lite.runtime`: resident-memory and traced
+# allocations during one image; on a GPU, the device's peak allocation). Each number is the
+# median over a few anomalous test images after one warm-up call (JIT compilation and torch
+# start-up are not counted). Results are cached, so the table is byte-stable across runs.
+#
+# **What is comparable.** The paper measured on an RTX 5090 including the backbone's memory; we
+# measure the operators alone, on this machine's CPU (and its GPU when there is one). Absolute
+# seconds will differ; the *ratio* TopoTTA / TTT4AS is the number to compare with the paper's
+# 1.12x (2D) and 1.13x (3D). Our TTT4AS is a re-implementation (no official code exists) that
+# classifies on the feature grid, which makes it fast; PCES trains a small network for 30
+# epochs, which is where our TopoTTA spends its time on a CPU.
+
+# %% tags=["parameters"]
+profile = "full"
+seed = 0
+size = "full"
+data_root = None
+dataset_2d = "embedded-2d"
+category_2d = "brick"
+category_25d = "bagel"
+category_3d = "casting"
+modalities = ["2d", "2.5d", "3d"]
+scorer = "patchcore"
+methods = ["thr", "ttt4as", "topotta"]
+n_images = 5  # timed images per (modality, method), after one warm-up
+require_cached_bundles = False  # True: skip a 2.5D/3D modality whose maps notebook 07 did not score
+
+# %%
+import platform
+
+import matplotlib.pyplot as plt
+import pandas as pd
+
+from topotta_lite.claims import paper_tables
+from topotta_lite.experiments import run_grid
+from topotta_lite.plotting import savefig, use_style, write_table
+from topotta_lite.runtime import bundle_is_cached, gpu_available, runtime_cell
+
+use_style()
+pd.set_option("display.width", 160)
+NAMES = {"thr": "THR", "ttt4as": "TTT4AS", "topotta": "TopoTTA"}
+DATASETS = {"2d": (dataset_2d, category_2d), "2.5d": ("embedded-2.5d", category_25d),
+            "3d": ("embedded-3d", category_3d)}
+has_gpu = gpu_available()
+print(f"CPU: {platform.processor() or platform.machine()}, GPU available: {has_gpu}")
+
+# %% [markdown]
+# ## 1. Measure
+#
+# One cell per (modality, operator, device). Only TopoTTA's PCES can use a GPU (THR is a
+# comparison, TTT4AS's SVM is scikit-learn), so the GPU column has one entry per modality.
+# The machine's name is part of the cell, so numbers from another machine are never reused.
+
+# %%
+host = platform.node()
+cells, skipped = [], []
+for mod in modalities:
+    ds, cat = DATASETS[mod]
+    if mod != "2d" and require_cached_bundles and not bundle_is_cached(
+            ds, cat, scorer, size=size, seed=seed, data_root=data_root):
+        skipped.append(mod)
+        continue
+    for method in methods:
+        devices = ["cpu"] + (["cuda"] if method == "topotta" and has_gpu else [])
+        for dev in devices:
+            cells.append({"study": "runtime", "dataset": ds, "category": cat, "scorer": scorer,
+                          "operator": method, "device": dev, "size": size, "seed": seed,
+                          "n_images": n_images, "host": host, "modality": mod})
+if skipped:
+    print(f"not measured (maps not scored by notebook 07 in this run): {skipped}")
+report = run_grid(cells, runtime_cell, desc="runtime")
+print(f"{len(cells)} cells: {report.computed} measured, {report.cached} from the cache")
+
+# %%
+rows = []
+for c, r in zip(report.cells, report.results):
+    if r is None:
+        continue
+    rows.append({"modality": c["modality"], "device": c["device"], "method": NAMES[c["operator"]],
+                 "pl_s": r["pl_s"], "adapt_s": r["adapt_s"], "total_s": r["total_s"],
+                 "peak_mem_mb": r["peak_mem_mb"], "n_images": r["n_images"],
+                 "map_shape": "x".join(map(str, r["map_shape"])), "note": ""})
+for mod in modalities:
+    if not has_gpu and mod not in skipped:
+        rows.append({"modality": mod, "device": "cuda", "method": "TopoTTA", "note":
+                     "not measured: no GPU"})
+    if mod in skipped:
+        rows.append({"modality": mod, "device": "cpu", "method": "all",
+                     "note": "not measured: maps not scored in this run"})
+ours = pd.DataFrame(rows)
+ours["n_images"] = ours["n_images"].astype("Int64")
+write_table(ours, "table10_runtime")
+print(ours.to_string(index=False))
+
+# %% [markdown]
+# ## 2. Beside the paper's Table X
+#
+# The paper's numbers are the same for every backbone of a modality (the operators only see the
+# maps), so one row per (modality, method) suffices. Memory: the paper's column is the whole
+# pipeline on the GPU, including the backbone; ours is the operator alone.
+
+# %%
+paper = paper_tables()["table10_runtime"]
+paper["modality"] = paper["modality"].str.lower()
+paper_mod = paper.groupby(["modality", "method"], sort=True)[
+    ["pl_s", "adapt_s", "total_s", "peak_mem_mb"]].median().reset_index()
+ours_cpu = ours[(ours["device"] == "cpu") & ours["total_s"].notna()]
+ours_mod = ours_cpu.assign(modality=ours_cpu["modality"].replace({"2.5d": "3d"}))
+ours_mod = ours_mod.groupby(["modality", "method"], sort=True)[
+    ["pl_s", "adapt_s", "total_s", "peak_mem_mb"]].median().reset_index()
+cmp = paper_mod.merge(ours_mod, on=["modality", "method"], how="outer",
+                      suffixes=("_paper", "_ours_cpu"))
+write_table(cmp, "table10_runtime_vs_paper")
+print("2.5D and voxel 3D are both compared with the paper's 3D rows (median over them).")
+print(cmp.round(4).to_string(index=False))
+
+# %% [markdown]
+# ## 3. The overhead ratio
+#
+# The paper's headline: TopoTTA costs about 12% more time than TTT4AS. Here is the same ratio
+# from our measurements, per modality and device.
+
+# %%
+ratios = []
+for (mod, dev), g in ours[ours["total_s"].notna()].groupby(["modality", "device"]):
+    by = g.set_index("method")["total_s"]
+    if {"TopoTTA", "TTT4AS"} <= set(by.index):
+        ratios.append({"modality": mod, "device": dev, "ttt4as_s": by["TTT4AS"],
+                       "topotta_s": by["TopoTTA"], "ratio_ours": by["TopoTTA"] / by["TTT4AS"]})
+ratio = pd.DataFrame(ratios)
+pr = paper_mod.pivot(index="modality", columns="method", values="total_s")
+paper_ratio = (pr["TopoTTA"] / pr["TTT4AS"]).to_dict()
+if len(ratio):
+    ratio["ratio_paper"] = [paper_ratio["3d" if m != "2d" else "2d"] for m in ratio["modality"]]
+    print(ratio.round(3).to_string(index=False))
+print({k: round(v, 3) for k, v in paper_ratio.items()}, "<- the paper (RTX 5090)")
+
+# %%
+plot = ours[(ours["device"] == "cpu") & ours["total_s"].notna()]
+mods = list(dict.fromkeys(plot["modality"]))
+fig, axes = plt.subplots(1, max(len(mods), 1), figsize=(3.8 * max(len(mods), 1), 3.2),
+                         squeeze=False, sharey=True)
+for ax, mod in zip(axes[0], mods):
+    g = plot[plot["modality"] == mod].set_index("method").reindex(
+        [NAMES[m] for m in methods]).dropna(subset=["total_s"])
+    x = range(len(g))
+    for off, col, label, color in ((-0.2, "pl_s", "pseudo-labels", "#9ecae1"),
+                                   (0.2, "adapt_s", "adaptation", "#3182bd")):
+        ax.bar([i + off for i in x], g[col].clip(lower=1e-6), width=0.4, label=label,
+               color=color)
+    ax.set_xticks(list(x), list(g.index))
+    ax.set_yscale("log")
+    ax.set_ylim(1e-5, 2 * float(plot[["pl_s", "adapt_s"]].max().max()))
+    ax.set_title(f"{mod} ({g['map_shape'].iloc[0]})")
+    ax.grid(axis="y", alpha=0.3)
+axes[0, 0].set_ylabel("median seconds per image (CPU)")
+axes[0, 0].legend()
+fig.suptitle("Table X (companion): where the time goes, per operator", y=1.03)
+savefig(fig, "table10_runtime")
+plt.show()
+
+# %% [markdown]
+# ## Reading the table
+#
+# * The pseudo-label stage of TopoTTA (two cubical persistence computations at n = 256 levels,
+#   Top-1 regions and EAI) takes tens of milliseconds on a 224x224 map with our union-find
+#   engine; it is not where the time goes.
+# * The adaptation stage dominates: PCES runs 30 epochs of Adam on a small MLP, where our TTT4AS
+#   fits one linear SVM. On a CPU this makes TopoTTA several times slower than TTT4AS, far from
+#   the paper's 12%; on a GPU (when present, second device row) PCES gets much cheaper, and
+#   batching several images at once (notebook 05) is where a GPU pays off.
+# * So the paper's "about 12% overhead" is a statement about its GPU implementation and its
+#   TTT4AS; the claims report (notebook 13) checks it against whatever this table measured.

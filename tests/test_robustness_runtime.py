@@ -1,0 +1,96 @@
+"""Fig. 7/8 helpers (sweep grid, tables, failure diagnosis) and Table X's memory probe."""
+
+import numpy as np
+import pytest
+
+from topotta_lite.robustness import (
+    diagnose,
+    per_image_table,
+    robustness_cells,
+    robustness_table,
+    signal_to_noise,
+)
+from topotta_lite.runtime import peak_memory_mb
+
+
+def test_cells_share_the_clean_map_and_validate():
+    cells = robustness_cells("embedded-2d", ["a", "b"], ["padim"], ["thr", "topotta"],
+                             ["brightness", "noise", "speckle"], [0.0, 0.1, 0.2])
+    assert len(cells) == 2 * 2 * (1 + 3 * 2)
+    assert sum("perturb" not in c for c in cells) == 4
+    with pytest.raises(ValueError, match="unknown perturbation"):
+        robustness_cells("embedded-2d", ["a"], ["padim"], ["thr"], ["blur"], [0.1])
+    with pytest.raises(ValueError, match=">= 0"):
+        robustness_cells("embedded-2d", ["a"], ["padim"], ["thr"], ["noise"], [-0.1])
+
+
+def test_table_repeats_clean_rows_and_averages_classes():
+    kinds = ["noise", "speckle"]
+    cells = robustness_cells("d", ["a", "b"], ["s"], ["topotta"], kinds, [0.0, 0.5])
+    f1 = {("a", None): 0.6, ("b", None): 0.4, ("a", "noise"): 0.2, ("b", "noise"): 0.0,
+          ("a", "speckle"): 0.5, ("b", "speckle"): 0.3}
+    results = [{"precision": 0, "recall": 0, "iou": 0,
+                "f1": f1[(c["category"], c.get("perturb", {}).get("kind"))]} for c in cells]
+    results[-1] = None  # a failed cell (b, speckle) is left out
+    t = robustness_table(cells, results, kinds).set_index(["kind", "strength"])
+    assert t.loc[("noise", 0.0), "f1"] == pytest.approx(0.5)
+    assert t.loc[("speckle", 0.0), "f1"] == pytest.approx(0.5)  # clean row repeated
+    assert t.loc[("noise", 0.5), "f1"] == pytest.approx(0.1)
+    assert t.loc[("speckle", 0.5), "f1"] == pytest.approx(0.5)
+    assert t.loc[("speckle", 0.5), "n_categories"] == 1
+
+
+def test_signal_to_noise_matches_hand_computation():
+    rng = np.random.default_rng(0)
+    m = rng.normal(0, 2, (20, 30))
+    gt = np.zeros_like(m, bool)
+    gt[5:9, 10:20] = True
+    m[gt] += 6
+    out = m[~gt]
+    assert signal_to_noise(m, gt) == pytest.approx((m[gt].mean() - out.mean()) / out.std())
+    assert np.isnan(signal_to_noise(m, np.zeros_like(gt)))
+    with pytest.raises(ValueError, match="shape"):
+        signal_to_noise(m, gt[:, :5])
+
+
+def test_diagnose_modes():
+    gt = np.zeros((20, 20), bool)
+    gt[8:12, 8:12] = True
+    elsewhere = np.zeros_like(gt)
+    elsewhere[0:4, 0:4] = True
+    half = np.zeros_like(gt)
+    half[8:12, 8:10] = True
+    half[0:4, 0:4] = True
+    assert diagnose(gt, gt) == "good"
+    assert diagnose(elsewhere, gt) == "missed: wrong structure"
+    assert diagnose(np.ones_like(gt), gt) == "too coarse"
+    assert diagnose(half, gt) == "partial"
+
+
+def test_per_image_table_maps_f1_to_anomalous_images():
+    maps = np.zeros((3, 8, 8))
+    gts = np.zeros((3, 8, 8), bool)
+    gts[1:, 2:4, 2:4] = True
+    maps[gts] = 1.0
+    bundle = {"labels": np.array([0, 1, 1]), "names": np.array(["g", "x", "y"]),
+              "maps": maps, "gts": gts}
+    cells = [{"category": "c", "scorer": "s", "operator": m} for m in ("ttt4as", "topotta")]
+    cells.append({"category": "c", "scorer": "s", "operator": "topotta",
+                  "perturb": {"kind": "noise", "strength": 0.1}})
+    results = [{"f1_per_image": [0.1, 0.2]}, {"f1_per_image": [0.3, 0.4]},
+               {"f1_per_image": [9, 9]}]
+    t = per_image_table(cells, results, {("c", "s"): bundle}).set_index("name")
+    assert list(t.index) == ["x", "y"] and list(t["index"]) == [1, 2]
+    assert t.loc["y", "f1_TopoTTA"] == 0.4 and t.loc["x", "f1_TTT4AS"] == 0.1
+    assert t.loc["x", "snr"] == 1.0  # flat background: the contrast itself (std taken as 1)
+
+
+def test_peak_memory_sees_a_large_temporary():
+    def work(n):
+        a = np.ones(n)  # n * 8 bytes, freed on return
+        return float(a.sum())
+
+    out, small = peak_memory_mb(work, 1000)
+    out2, big = peak_memory_mb(work, 8_000_000)  # 64 MB
+    assert out == 1000 and out2 == 8_000_000
+    assert big > 50 > small
