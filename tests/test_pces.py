@@ -1,0 +1,224 @@
+"""PCES: loss, model, sampling, adaptation, batching, fallbacks (CPU; CUDA when present)."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+import torch
+from hypothesis import given, settings
+from hypothesis import strategies as st
+from scipy import ndimage
+
+from topotta_lite import pces
+from topotta_lite.pces import (
+    PCES,
+    ContrastiveMLP,
+    adapt_batch,
+    as_features,
+    contrastive_loss,
+    grid_fraction,
+    pseudo_label_grids,
+    sample_points,
+)
+
+EPOCHS = 15  # keeps the file fast; the default (30) is exercised once below
+
+
+def _scene(seed=0, shape=(64, 64), grid=(16, 16), c=8, shift=2.5):
+    """Features with an anomalous block; GT at map resolution; a noisy pseudo-label mask."""
+    rng = np.random.default_rng(seed)
+    feats = rng.normal(size=(c, *grid)).astype(np.float32)
+    cells = np.zeros(grid, bool)
+    cells[5:10, 4:9] = True
+    feats[:, cells] += shift
+    scale = [s // g for s, g in zip(shape, grid)]
+    gt = np.kron(cells, np.ones(scale, dtype=bool))
+    pseudo = ndimage.binary_erosion(gt, iterations=4)  # an under-segmenting pseudo-label
+    return feats, gt, pseudo
+
+
+def _iou(a, b):
+    return (a & b).sum() / max(1, (a | b).sum())
+
+
+# ---------------------------------------------------------------------------------- loss / model
+def test_contrastive_loss_matches_hand_computation():
+    z1 = torch.tensor([[0.0, 0.0], [0.0, 0.0], [0.0, 0.0], [3.0, 4.0]])
+    z2 = torch.tensor([[0.3, 0.4], [0.3, 0.4], [0.0, 0.0], [0.0, 0.0]])
+    y = torch.tensor([0.0, 1.0, 1.0, 1.0])  # d = 0.5, 0.5, 0, 5
+    want = np.mean([0.25, (1 - 0.5) ** 2, 1.0, 0.0])
+    assert float(contrastive_loss(z1, z2, y, margin=1.0)) == pytest.approx(want, rel=1e-5)
+    # gradient stays finite where two embeddings coincide
+    z = torch.zeros(2, 3, requires_grad=True)
+    contrastive_loss(z[:1], z[1:], torch.tensor([1.0])).backward()
+    assert torch.isfinite(z.grad).all()
+
+
+def test_mlp_is_three_linear_gelu_layers_and_batched_forward_matches():
+    net = ContrastiveMLP(5, hidden=7, embed_dim=3)
+    layers = list(net.net)
+    assert [type(m).__name__ for m in layers] == ["Linear", "GELU"] * 3
+    x = torch.randn(4, 5)
+    ws = [m.weight.detach().T[None] for m in layers[::2]]
+    bs = [m.bias.detach()[None, None] for m in layers[::2]]
+    assert torch.allclose(pces._forward(x[None], ws, bs)[0], net(x), atol=1e-6)
+
+
+# ---------------------------------------------------------------------------------- sampling
+def test_grid_fraction_is_block_mean():
+    rng = np.random.default_rng(1)
+    m = rng.random((12, 8)) > 0.5
+    want = m.reshape(4, 3, 4, 2).mean(axis=(1, 3))
+    np.testing.assert_allclose(grid_fraction(m, (4, 4)), want, atol=1e-6)
+    m3 = rng.random((4, 6, 6)) > 0.5
+    np.testing.assert_allclose(grid_fraction(m3, (2, 3, 3)),
+                               m3.reshape(2, 2, 3, 2, 3, 2).mean(axis=(1, 3, 5)), atol=1e-6)
+
+
+def test_pseudo_label_grids_negatives_avoid_dilated_union():
+    mask = np.zeros((32, 32), bool)
+    mask[8:16, 8:16] = True
+    union = mask.copy()
+    union[20:24, 20:24] = True
+    pos, neg = pseudo_label_grids(mask, (8, 8), union=union, neg_dilation=1)
+    assert pos.sum() == 4 and pos[2:4, 2:4].all()
+    near = ndimage.binary_dilation(grid_fraction(union, (8, 8)) > 0, np.ones((3, 3), bool))
+    assert not (neg & near).any() and not (neg & pos).any()
+    assert (neg | near).all()  # everything not near the union is a negative
+    # a mask smaller than a cell still yields its best-covered cell as positive
+    tiny = np.zeros((32, 32), bool)
+    tiny[1, 1] = True
+    pos, _ = pseudo_label_grids(tiny, (8, 8))
+    assert pos.sum() == 1 and pos[0, 0]
+
+
+@settings(max_examples=40, deadline=None)
+@given(st.integers(0, 300), st.integers(0, 300), st.integers(2, 200), st.integers(0, 10))
+def test_sample_points_sizes(n_pos, n_neg, n_points, seed):
+    p, n = sample_points(n_pos, n_neg, n_points, np.random.default_rng(seed), max_ratio=4.0)
+    if n_pos == 0 or n_neg == 0:
+        assert len(p) == len(n) == 0
+        return
+    assert len(p) + len(n) <= n_points
+    assert len(np.unique(p)) == len(p) and len(np.unique(n)) == len(n)
+    assert p.max() < n_pos and n.max() < n_neg
+    assert max(len(p), len(n)) <= 4 * min(len(p), len(n))
+    assert len(p) >= min(n_pos, n_points // 2, 1) and len(n) >= 1
+
+
+# ---------------------------------------------------------------------------------- adaptation
+def test_adapt_recovers_the_anomaly_from_an_undersegmenting_pseudo_label():
+    feats, gt, pseudo = _scene()
+    res = PCES(device="cpu", epochs=30, lr=1e-2, seed=0).adapt(feats, pseudo)
+    assert res.fallback is None and res.mask.shape == gt.shape and res.mask.dtype == bool
+    assert _iou(res.mask, gt) > 0.8 > _iou(pseudo, gt)
+    assert res.loss_curve.shape == (30,) and res.loss_curve[-1] < res.loss_curve[0]
+    assert res.n_pos >= 1 and res.n_neg >= res.n_pos
+
+
+def test_adapt_is_deterministic_and_accepts_torch():
+    feats, _, pseudo = _scene(seed=2)
+    a = PCES(device="cpu", epochs=EPOCHS, seed=3).adapt(feats, pseudo)
+    b = PCES(device="cpu", epochs=EPOCHS, seed=3).adapt(torch.from_numpy(feats), pseudo)
+    np.testing.assert_array_equal(a.score, b.score)
+    np.testing.assert_array_equal(a.loss_curve, b.loss_curve)
+    c = PCES(device="cpu", epochs=EPOCHS, seed=4).adapt(feats, pseudo)
+    assert not np.array_equal(a.score, c.score)
+
+
+def test_batch_equals_one_image_at_a_time():
+    scenes = [_scene(seed=s) for s in range(3)]
+    feats = [f for f, _, _ in scenes]
+    masks = [m for _, _, m in scenes]
+    batched = adapt_batch(feats, masks, seeds=[5, 6, 7], device="cpu", epochs=EPOCHS,
+                          batch_size=3)
+    for f, m, s, r in zip(feats, masks, [5, 6, 7], batched):
+        single = adapt_batch([f], [m], seeds=s, device="cpu", epochs=EPOCHS)[0]
+        np.testing.assert_allclose(r.score, single.score, atol=1e-4)
+        np.testing.assert_allclose(r.loss_curve, single.loss_curve, rtol=1e-4, atol=1e-6)
+
+
+def test_support_features_join_the_negatives():
+    feats, _, pseudo = _scene()
+    kw = {"device": "cpu", "epochs": 2, "n_points": 4096, "max_ratio": 1000}
+    base = PCES(**kw).adapt(feats, pseudo)
+    support = [np.random.default_rng(9).normal(size=feats.shape).astype(np.float32)]
+    more = PCES(**kw).adapt(feats, pseudo, support=support)
+    assert more.n_neg == base.n_neg + 16 * 16 and more.n_pos == base.n_pos
+
+
+def test_3d_and_full_resolution():
+    rng = np.random.default_rng(0)
+    feats = rng.normal(size=(4, 8, 8, 8)).astype(np.float32)
+    feats[:, 2:5, 2:5, 2:5] += 3
+    gt = np.zeros((16, 16, 16), bool)
+    gt[4:10, 4:10, 4:10] = True
+    pseudo = ndimage.binary_erosion(gt, iterations=1)
+    res = PCES(device="cpu", epochs=EPOCHS, lr=1e-2).adapt(feats, pseudo)
+    assert res.mask.shape == gt.shape and _iou(res.mask, gt) > 0.6
+    f2, gt2, p2 = _scene()
+    full = PCES(device="cpu", epochs=3, resolution="full").adapt(f2, p2)
+    assert full.score.shape == gt2.shape
+
+
+def test_cpu_threads_are_restored():
+    before = torch.get_num_threads()
+    feats, _, pseudo = _scene()
+    PCES(device="cpu", epochs=1).adapt(feats, pseudo)
+    assert torch.get_num_threads() == before
+
+
+# ---------------------------------------------------------------------------------- bad input
+def test_fallbacks_never_crash():
+    feats, _, pseudo = _scene()
+    empty = np.zeros_like(pseudo)
+    r = PCES(device="cpu").adapt(feats, empty)
+    assert r.fallback == "no positives" and not r.mask.any()
+    full = np.ones_like(pseudo)
+    r = PCES(device="cpu").adapt(feats, full)
+    assert r.fallback == "no negatives" and r.mask.all()
+    const = np.ones_like(feats)
+    r = PCES(device="cpu").adapt(const, pseudo)
+    assert r.fallback == "zero-variance features"
+    np.testing.assert_array_equal(r.mask, pseudo)
+
+
+@pytest.mark.parametrize(
+    "features, match",
+    [
+        (np.zeros((4, 32, 32)), "finer"),          # grid finer than the 16x16 map
+        (np.zeros((16, 16)), r"\(C, h, w\)"),      # missing channel axis
+        (np.zeros((2, 4, 8, 8)), r"\(C, h, w\)"),  # 3D features for a 2D map
+        (np.full((2, 8, 8), np.nan), "NaN"),
+    ],
+)
+def test_as_features_rejects_bad_input(features, match):
+    with pytest.raises(ValueError, match=match):
+        as_features(features, (16, 16))
+
+
+def test_bad_parameters_and_devices():
+    with pytest.raises(ValueError, match="margin"):
+        PCES(margin=0)
+    feats, _, pseudo = _scene()
+    with pytest.raises(ValueError, match="resolution"):
+        adapt_batch([feats], [pseudo], resolution="half", device="cpu")
+    with pytest.raises(ValueError, match="device"):
+        adapt_batch([feats], [pseudo], device="tpu")
+    with pytest.raises(ValueError, match="unions"):
+        adapt_batch([feats], [pseudo], unions=[np.zeros((8, 8), bool)], device="cpu")
+    if not torch.cuda.is_available():
+        with pytest.raises(ValueError, match="CUDA"):
+            adapt_batch([feats], [pseudo], device="cuda")
+
+
+@pytest.mark.skipif(not torch.cuda.is_available(), reason="no CUDA device")
+def test_cuda_batch_matches_cpu():
+    scenes = [_scene(seed=s) for s in range(4)]
+    feats = [f for f, _, _ in scenes]
+    masks = [m for _, _, m in scenes]
+    gpu = adapt_batch(feats, masks, seeds=0, device="cuda", epochs=EPOCHS)
+    cpu = adapt_batch(feats, masks, seeds=0, device="cpu", epochs=EPOCHS)
+    for g, c in zip(gpu, cpu):
+        assert (g.mask == c.mask).mean() > 0.99
+        np.testing.assert_allclose(g.loss_curve, c.loss_curve, rtol=1e-3, atol=1e-4)

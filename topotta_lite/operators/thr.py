@@ -1,0 +1,97 @@
+"""THR: the statistical baseline, one global threshold per (class, backbone) (DESIGN.md s.6)."""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Iterable
+
+import numpy as np
+from sklearn.exceptions import NotFittedError
+
+from .._validation import as_score_map
+
+__all__ = ["THR"]
+
+
+class THR:
+    """Global threshold fitted on the pixel scores of nominal validation maps.
+
+    ``method="meanstd"`` (default): threshold = mean + ``k`` * std of every pixel score of the
+    nominal validation maps (``k = 3``). ``method="percentile"``: the ``q``-th percentile of those
+    scores. The threshold is applied to raw maps: ``mask = score_map > threshold``. THR does not use
+    features or support; it accepts them so that all operators share one call.
+
+    Constant maps are thresholded like any other (all pixels or none): THR has no notion of
+    structure, which is the point of the comparison.
+
+    Parameters
+    ----------
+    k : float
+        Number of standard deviations above the mean ("meanstd").
+    method : {"meanstd", "percentile"}
+        How the threshold is derived.
+    q : float
+        Percentile in [0, 100] ("percentile").
+    threshold : float or None
+        Set the threshold directly (no fit needed).
+    seed : int
+        Unused (THR is deterministic); accepted so every operator takes one.
+
+    Examples
+    --------
+    >>> rng = np.random.default_rng(0)
+    >>> thr = THR(k=3).fit([rng.normal(size=(32, 32)) for _ in range(4)])
+    >>> test = rng.normal(size=(32, 32)); test[10:14, 10:14] = 10
+    >>> int(thr.segment(test).sum()) >= 16
+    True
+    """
+
+    def __init__(self, k: float = 3.0, *, method: str = "meanstd", q: float = 99.0,
+                 threshold: float | None = None, seed: int = 0):
+        if method not in ("meanstd", "percentile"):
+            raise ValueError(f"method must be 'meanstd' or 'percentile', got {method!r}")
+        if not 0 <= q <= 100:
+            raise ValueError(f"q must be in [0, 100], got {q}")
+        self.k, self.method, self.q, self.seed = float(k), method, float(q), seed
+        self.threshold_ = None if threshold is None else float(threshold)
+        self.timings_: dict[str, float] = {}
+
+    def fit(self, nominal_validation_maps: Iterable) -> THR:
+        """Derive the threshold from nominal validation score maps (2D or 3D, any shapes).
+
+        Raises
+        ------
+        ValueError
+            If no map is given or a map is not a finite 2D/3D array.
+        """
+        values = [as_score_map(m, name=f"nominal_validation_maps[{i}]").ravel()
+                  for i, m in enumerate(nominal_validation_maps)]
+        if not values:
+            raise ValueError("nominal_validation_maps is empty; THR needs nominal maps to fit")
+        pooled = np.concatenate(values)
+        if self.method == "meanstd":
+            self.threshold_ = float(pooled.mean() + self.k * pooled.std())
+        else:
+            self.threshold_ = float(np.percentile(pooled, self.q))
+        return self
+
+    def segment(self, score_map, features=None, *, support=None) -> np.ndarray:
+        """Return ``score_map > threshold`` (a boolean mask of the map's shape).
+
+        Raises
+        ------
+        sklearn.exceptions.NotFittedError
+            If neither ``fit`` nor ``threshold=`` set a threshold.
+        """
+        if self.threshold_ is None:
+            raise NotFittedError("THR is not fitted: call fit(nominal_validation_maps) first "
+                                 "or pass threshold=")
+        t0 = time.perf_counter()
+        psi = as_score_map(score_map)
+        mask = psi > self.threshold_
+        dt = time.perf_counter() - t0
+        self.timings_ = {"pseudo_labels": dt, "adaptation": 0.0, "total": dt}
+        return mask
+
+    def __repr__(self) -> str:
+        return f"THR(k={self.k}, method={self.method!r}, q={self.q}, threshold={self.threshold_})"

@@ -1,0 +1,727 @@
+"""PCES: the per-image pixel-level contrastive encoder of TopoTTA (paper IV-C, DESIGN.md s.5).
+
+A small MLP (3 linear layers, each followed by GELU) maps every feature vector of one image into an
+embedding space. It is trained at test time, on that image alone, with the margin contrastive loss
+of Eq. 10 (Hadsell et al.): a pair of locations with the same pseudo-label pays ``d**2``, a pair
+with different pseudo-labels pays ``max(0, m - d)**2``, ``d`` the Euclidean distance of the two
+embeddings. Every location is then given to the nearer of the two class prototypes (mean
+embeddings of the sampled pseudo-positives and pseudo-negatives).
+
+What we chose where the paper is silent (all are parameters of :class:`PCES`):
+
+- **Resolution.** We work at the feature grid's resolution: the pseudo-label masks are
+  area-downsampled to the grid, and the decision margin ``||z - p_neg|| - ||z - p_pos||`` is
+  upsampled (bilinear / trilinear) to the map and thresholded at 0. ``resolution="full"`` upsamples
+  the features to the map first, as the authors' code does (much slower, kept to measure it).
+- **Samples.** A grid cell is pseudo-positive when at least ``pos_fraction`` (0.5) of its area is in
+  the pseudo-label mask (if none reaches it, the cells with the largest fraction are taken), and
+  pseudo-negative when no part of it lies in ``union`` (default: the mask) dilated by
+  ``neg_dilation`` cells. At most ``n_points`` (512) locations are drawn, half positives and half
+  negatives when both pools are large enough (the smaller pool is taken whole and the other fills
+  the budget, up to ``max_ratio`` times the smaller). Nominal ``support`` feature maps (few-shot)
+  join the negative pool. All pairs of the drawn points are used; pairs are labelled by
+  pseudo-label equality.
+- **Features** are standardised per channel with the mean / std of the test image's own locations
+  (support maps use the same statistics), so that one learning rate fits every backbone.
+- **Optimiser.** Adam, ``epochs`` (30) full-batch steps (one image = one batch), ``lr`` 1e-3,
+  ``weight_decay`` 1e-4 (the paper lost both numbers).
+- **Degenerate inputs** never crash: an empty pseudo-label mask returns an empty mask; no
+  pseudo-negatives (the mask covers nearly everything), or features without variance, return the
+  pseudo-label mask itself. :attr:`PCESResult.fallback` says which case happened.
+
+On a GPU, :func:`adapt_batch` trains one MLP per image for a whole batch of images at once (the
+weights are stacked on a leading batch axis and every layer is one ``torch.baddbmm``); on the CPU the
+same function runs, batch by batch, so both devices share one code path.
+"""
+
+from __future__ import annotations
+
+import itertools
+import math
+import time
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+
+import numpy as np
+import torch
+import torch.nn.functional as F
+from scipy import ndimage
+
+from ._validation import as_mask
+
+__all__ = [
+    "PCES",
+    "ContrastiveMLP",
+    "PCESResult",
+    "adapt_batch",
+    "as_features",
+    "contrastive_loss",
+    "default_device",
+    "grid_fraction",
+    "sample_points",
+    "standardise",
+    "upsample_scores",
+]
+
+_ZERO_VARIANCE = 1e-12
+
+
+def default_device() -> str:
+    """Return ``"cuda"`` when a CUDA device is usable, else ``"cpu"``.
+
+    Examples
+    --------
+    >>> default_device() in ("cpu", "cuda")
+    True
+    """
+    return "cuda" if torch.cuda.is_available() else "cpu"
+
+
+# --------------------------------------------------------------------------------------------
+# Feature handling
+# --------------------------------------------------------------------------------------------
+def as_features(features, map_shape: tuple[int, ...], *, name: str = "features") -> np.ndarray:
+    """Check a feature array against the map it belongs to and return it as float32 numpy.
+
+    Parameters
+    ----------
+    features : array_like or torch.Tensor
+        ``(C, h, w)`` for a 2D map or ``(C, d, h, w)`` for a 3D map, each spatial size no larger
+        than the map's.
+    map_shape : tuple of int
+        The score map's shape ``(H, W)`` or ``(D, H, W)``.
+    name : str
+        How the input is called in error messages.
+
+    Raises
+    ------
+    ValueError
+        On a wrong number of dimensions, a grid finer than the map, emptiness, or NaN / inf.
+
+    Examples
+    --------
+    >>> as_features(np.zeros((8, 4, 4)), (16, 16)).shape
+    (8, 4, 4)
+    """
+    if hasattr(features, "detach"):
+        features = features.detach().cpu().numpy()
+    arr = np.asarray(features)
+    want = len(map_shape) + 1
+    if arr.ndim != want:
+        layout = "(C, h, w)" if len(map_shape) == 2 else "(C, d, h, w)"
+        raise ValueError(
+            f"{name} must be {layout} for a map of shape {tuple(map_shape)}, "
+            f"got an array of shape {arr.shape}"
+        )
+    if arr.dtype.kind not in "iuf":
+        raise ValueError(f"{name} must hold real numbers, got dtype {arr.dtype}")
+    if arr.size == 0:
+        raise ValueError(f"{name} is empty (shape {arr.shape})")
+    grid = arr.shape[1:]
+    if any(g > s for g, s in zip(grid, map_shape)):
+        raise ValueError(
+            f"{name} grid {grid} is finer than the score map {tuple(map_shape)}; "
+            "features must be on a grid no finer than the map"
+        )
+    arr = np.ascontiguousarray(arr, dtype=np.float32)
+    if not np.isfinite(arr).all():
+        raise ValueError(f"{name} holds NaN or infinite values")
+    return arr
+
+
+def standardise(
+    features: np.ndarray, *others: np.ndarray
+) -> tuple[np.ndarray, list[np.ndarray], bool]:
+    """Standardise channels with the statistics of ``features``'s own locations.
+
+    Returns the standardised ``(L, C)`` location matrix, the ``others`` (support maps) flattened and
+    standardised with the same statistics, and whether ``features`` has any variance at all.
+
+    Examples
+    --------
+    >>> x, _, ok = standardise(np.arange(8.0).reshape(2, 2, 2))
+    >>> x.shape, bool(ok)
+    ((4, 2), True)
+    """
+    c = features.shape[0]
+    x = features.reshape(c, -1).T.astype(np.float32)
+    mean = x.mean(axis=0)
+    std = x.std(axis=0)
+    has_variance = bool(std.max() > _ZERO_VARIANCE)
+    std = np.where(std > _ZERO_VARIANCE, std, 1.0).astype(np.float32)
+    out = [((o.reshape(c, -1).T - mean) / std).astype(np.float32) for o in others]
+    return ((x - mean) / std).astype(np.float32), out, has_variance
+
+
+def grid_fraction(mask: np.ndarray, grid_shape: tuple[int, ...]) -> np.ndarray:
+    """Fraction of each grid cell covered by ``mask`` (area / volume downsampling).
+
+    Non-integer ratios are handled like ``torch.nn.functional.adaptive_avg_pool``.
+
+    Examples
+    --------
+    >>> grid_fraction(np.eye(4, dtype=bool), (2, 2))
+    array([[0.5, 0. ],
+           [0. , 0.5]], dtype=float32)
+    """
+    t = torch.from_numpy(np.ascontiguousarray(mask, dtype=np.float32))[None, None]
+    if tuple(mask.shape) == tuple(grid_shape):
+        return t[0, 0].numpy()
+    pool = F.adaptive_avg_pool2d if mask.ndim == 2 else F.adaptive_avg_pool3d
+    return pool(t, tuple(grid_shape))[0, 0].numpy()
+
+
+def upsample_scores(scores: np.ndarray, shape: tuple[int, ...]) -> np.ndarray:
+    """Bilinear (2D) / trilinear (3D) resize of a score grid to ``shape`` (align_corners=False).
+
+    Examples
+    --------
+    >>> upsample_scores(np.array([[1.0, -1.0]]), (2, 4)).shape
+    (2, 4)
+    """
+    if tuple(scores.shape) == tuple(shape):
+        return np.asarray(scores, dtype=np.float32)
+    t = torch.from_numpy(np.ascontiguousarray(scores, dtype=np.float32))[None, None]
+    mode = "bilinear" if scores.ndim == 2 else "trilinear"
+    return F.interpolate(t, size=tuple(shape), mode=mode, align_corners=False)[0, 0].numpy()
+
+
+def resize_features(features: np.ndarray, shape: tuple[int, ...]) -> np.ndarray:
+    """Bilinear / trilinear resize of ``(C, ...)`` features to the spatial ``shape``."""
+    if tuple(features.shape[1:]) == tuple(shape):
+        return features
+    t = torch.from_numpy(np.ascontiguousarray(features, dtype=np.float32))[None]
+    mode = "bilinear" if features.ndim == 3 else "trilinear"
+    return F.interpolate(t, size=tuple(shape), mode=mode, align_corners=False)[0].numpy()
+
+
+# --------------------------------------------------------------------------------------------
+# Sampling
+# --------------------------------------------------------------------------------------------
+def pseudo_label_grids(
+    mask: np.ndarray,
+    grid_shape: tuple[int, ...],
+    *,
+    union: np.ndarray | None = None,
+    pos_fraction: float = 0.5,
+    neg_dilation: int = 1,
+) -> tuple[np.ndarray, np.ndarray]:
+    """Pseudo-positive and pseudo-negative cells of the feature grid.
+
+    Positive: at least ``pos_fraction`` of the cell lies in ``mask`` (when no cell reaches it but the
+    mask is not empty, the cells of maximal coverage). Negative: no part of the cell lies in
+    ``union`` (default ``mask``) dilated by ``neg_dilation`` cells (full-connectivity structuring
+    element).
+
+    Examples
+    --------
+    >>> m = np.zeros((8, 8), bool); m[2:4, 2:4] = True
+    >>> pos, neg = pseudo_label_grids(m, (4, 4))
+    >>> int(pos.sum()), int(neg.sum())
+    (1, 7)
+    """
+    frac = grid_fraction(mask, grid_shape)
+    pos = frac >= pos_fraction
+    if not pos.any() and frac.max() > 0:
+        pos = frac >= frac.max()
+    u = mask if union is None else union
+    near = grid_fraction(u, grid_shape) > 0
+    if neg_dilation > 0 and near.any():
+        structure = np.ones((3,) * near.ndim, dtype=bool)
+        near = ndimage.binary_dilation(near, structure=structure, iterations=int(neg_dilation))
+    neg = ~(near | pos)
+    return pos, neg
+
+
+def sample_points(
+    n_pos: int,
+    n_neg: int,
+    n_points: int,
+    rng: np.random.Generator,
+    *,
+    max_ratio: float = 4.0,
+) -> tuple[np.ndarray, np.ndarray]:
+    """Draw indices into a positive pool of size ``n_pos`` and a negative pool of size ``n_neg``.
+
+    Half of ``n_points`` goes to each class; a class with a smaller pool is taken whole and the other
+    fills the remaining budget, but never beyond ``max_ratio`` times the smaller class (keeps pairs
+    balanced). Indices are sorted (deterministic order).
+
+    Examples
+    --------
+    >>> p, n = sample_points(10, 1000, 64, np.random.default_rng(0))
+    >>> len(p), len(n)
+    (10, 40)
+    """
+    if n_pos <= 0 or n_neg <= 0:
+        return np.zeros(0, np.int64), np.zeros(0, np.int64)
+    half = n_points // 2
+    take_pos = min(n_pos, max(half, n_points - min(n_neg, half)))
+    take_neg = min(n_neg, n_points - take_pos)
+    small = min(take_pos, take_neg)
+    cap = max(1, math.floor(max_ratio * small))
+    take_pos, take_neg = min(take_pos, cap), min(take_neg, cap)
+    p = np.sort(rng.choice(n_pos, size=take_pos, replace=False))
+    n = np.sort(rng.choice(n_neg, size=take_neg, replace=False))
+    return p.astype(np.int64), n.astype(np.int64)
+
+
+# --------------------------------------------------------------------------------------------
+# Model and loss
+# --------------------------------------------------------------------------------------------
+def _safe_sqrt(d2: torch.Tensor) -> torch.Tensor:
+    """sqrt with a zero (not infinite) gradient at 0, exact value 0 there."""
+    return torch.where(d2 > 1e-12, torch.sqrt(d2.clamp_min(1e-12)), torch.zeros_like(d2))
+
+
+def contrastive_loss(z1: torch.Tensor, z2: torch.Tensor, y: torch.Tensor, margin: float = 1.0):
+    """Eq. 10: mean over pairs of ``(1-y) d^2 + y max(0, m-d)^2`` (``y = 1``: dissimilar pair).
+
+    Examples
+    --------
+    >>> z = torch.zeros(2, 3)
+    >>> float(contrastive_loss(z, z, torch.tensor([0.0, 1.0]), margin=1.0))
+    0.5
+    """
+    d2 = ((z1 - z2) ** 2).sum(dim=-1)
+    d = _safe_sqrt(d2)
+    return ((1 - y) * d2 + y * torch.clamp(margin - d, min=0) ** 2).mean()
+
+
+class ContrastiveMLP(torch.nn.Module):
+    """Three linear layers, each followed by GELU (the paper's encoder), for one image.
+
+    :func:`adapt_batch` uses a stacked, batched version of the same network; this class is the
+    readable one (notebooks, tests).
+
+    Examples
+    --------
+    >>> ContrastiveMLP(16)(torch.zeros(5, 16)).shape
+    torch.Size([5, 64])
+    """
+
+    def __init__(self, in_dim: int, hidden: int = 128, embed_dim: int = 64):
+        super().__init__()
+        self.net = torch.nn.Sequential(
+            torch.nn.Linear(in_dim, hidden), torch.nn.GELU(),
+            torch.nn.Linear(hidden, hidden), torch.nn.GELU(),
+            torch.nn.Linear(hidden, embed_dim), torch.nn.GELU(),
+        )
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return self.net(x)
+
+
+def _init_stacked(dims: list[int], seeds: Sequence[int], device, dtype=torch.float32):
+    """Per-image weights like ``torch.nn.Linear``'s default init, one generator per image."""
+    weights, biases = [], []
+    for fan_in, fan_out in itertools.pairwise(dims):
+        bound = 1.0 / math.sqrt(fan_in)
+        ws, bs = [], []
+        for s in seeds:
+            g = torch.Generator().manual_seed(int(s) * 7919 + fan_in * 31 + fan_out)
+            ws.append((torch.rand(fan_in, fan_out, generator=g) * 2 - 1) * bound)
+            bs.append((torch.rand(1, fan_out, generator=g) * 2 - 1) * bound)
+        weights.append(torch.stack(ws).to(device=device, dtype=dtype).requires_grad_(True))
+        biases.append(torch.stack(bs).to(device=device, dtype=dtype).requires_grad_(True))
+    return weights, biases
+
+
+def _forward(x: torch.Tensor, weights, biases) -> torch.Tensor:
+    """Batched MLP: ``x`` (B, n, C) -> (B, n, E); one ``baddbmm`` + GELU per layer."""
+    for w, b in zip(weights, biases):
+        x = F.gelu(torch.baddbmm(b, x, w))
+    return x
+
+
+# --------------------------------------------------------------------------------------------
+# Results
+# --------------------------------------------------------------------------------------------
+@dataclass
+class PCESResult:
+    """What PCES did on one image.
+
+    Attributes
+    ----------
+    mask : np.ndarray
+        The final boolean mask, the map's shape.
+    score : np.ndarray or None
+        The decision margin ``||z - p_neg|| - ||z - p_pos||`` on the working grid (> 0 = anomalous);
+        None when a fallback was taken.
+    loss_curve : np.ndarray
+        The training loss after each epoch (empty on fallback).
+    n_pos, n_neg : int
+        Number of sampled pseudo-positive / pseudo-negative locations.
+    fallback : str or None
+        None, or why the pseudo-label mask was returned as is
+        (``"no positives"``, ``"no negatives"``, ``"zero-variance features"``).
+    seconds : float
+        Wall-clock seconds of the adaptation of this image (its share of a batch).
+    """
+
+    mask: np.ndarray
+    score: np.ndarray | None = None
+    loss_curve: np.ndarray = field(default_factory=lambda: np.zeros(0))
+    n_pos: int = 0
+    n_neg: int = 0
+    fallback: str | None = None
+    seconds: float = 0.0
+
+
+@dataclass
+class _Prepared:
+    index: int
+    x_all: np.ndarray          # (L, C) standardised locations of the working grid
+    x_train: np.ndarray        # (n, C)
+    y_train: np.ndarray        # (n,) 1 = positive
+    grid_shape: tuple[int, ...]
+    map_shape: tuple[int, ...]
+
+
+def _prepare(
+    features: np.ndarray,
+    mask: np.ndarray,
+    union: np.ndarray | None,
+    support: Sequence[np.ndarray] | None,
+    *,
+    resolution: str,
+    n_points: int,
+    pos_fraction: float,
+    neg_dilation: int,
+    max_ratio: float,
+    rng: np.random.Generator,
+    index: int,
+) -> _Prepared | PCESResult:
+    map_shape = mask.shape
+    if resolution == "full":
+        features = resize_features(features, map_shape)
+        support = [resize_features(s, map_shape) for s in support] if support else support
+    grid = tuple(features.shape[1:])
+    if not mask.any():
+        return PCESResult(mask=mask.copy(), fallback="no positives")
+    x_all, sup, has_var = standardise(features, *(support or []))
+    if not has_var:
+        return PCESResult(mask=mask.copy(), fallback="zero-variance features")
+    pos, neg = pseudo_label_grids(
+        mask, grid, union=union, pos_fraction=pos_fraction, neg_dilation=neg_dilation
+    )
+    x_pos = x_all[pos.ravel()]
+    x_neg = np.concatenate([x_all[neg.ravel()], *sup], axis=0) if sup else x_all[neg.ravel()]
+    if len(x_neg) == 0:
+        return PCESResult(mask=mask.copy(), fallback="no negatives")
+    ip, ineg = sample_points(len(x_pos), len(x_neg), n_points, rng, max_ratio=max_ratio)
+    x_train = np.concatenate([x_pos[ip], x_neg[ineg]], axis=0)
+    y_train = np.concatenate([np.ones(len(ip)), np.zeros(len(ineg))]).astype(np.float32)
+    return _Prepared(index, x_all, x_train, y_train, grid, map_shape)
+
+
+def adapt_batch(
+    features: Sequence,
+    masks: Sequence[np.ndarray],
+    *,
+    unions: Sequence[np.ndarray | None] | None = None,
+    support: Sequence | None = None,
+    seeds: Sequence[int] | int = 0,
+    margin: float = 1.0,
+    epochs: int = 30,
+    lr: float = 1e-3,
+    weight_decay: float = 1e-4,
+    hidden: int = 128,
+    embed_dim: int = 64,
+    n_points: int = 512,
+    max_pairs: int = 4096,
+    pos_fraction: float = 0.5,
+    neg_dilation: int = 1,
+    max_ratio: float = 4.0,
+    resolution: str = "grid",
+    device: str | None = None,
+    batch_size: int | None = None,
+    cpu_threads: int | None = 1,
+) -> list[PCESResult]:
+    """Adapt one PCES encoder per image, for a batch of images at once, and classify.
+
+    Parameters
+    ----------
+    features : sequence of array_like
+        One ``(C, h, w)`` / ``(C, d, h, w)`` feature map per image (numpy or torch), all with the
+        same ``C``, grids no finer than the masks.
+    masks : sequence of bool arrays
+        The pseudo-label masks (e.g. the EAI mask), each of its image's map shape.
+    unions : sequence of bool arrays or None, optional
+        Per image, the region whose dilation excludes pseudo-negatives (default: the mask).
+    support : sequence of array_like, optional
+        Nominal support feature maps (few-shot); shared by every image of the batch, they join each
+        image's negative pool.
+    seeds : int or sequence of int
+        One seed per image (an int is used for every image): sampling and initial weights depend
+        only on the image's own seed, so a batch gives the same result as one image at a time.
+    margin, epochs, lr, weight_decay, hidden, embed_dim, n_points, max_pairs, pos_fraction, \
+neg_dilation, max_ratio, resolution
+        See :class:`PCES`.
+    device : {"cpu", "cuda"} or None
+        None picks CUDA when available.
+    batch_size : int or None
+        Images trained together; None = all on CUDA, 1 on the CPU (stacking gives nothing there).
+    cpu_threads : int or None
+        Torch intra-op threads while adapting on the CPU (restored afterwards). The matrices are
+        tiny, so one thread is fastest; several threads on a busy machine were measured 10x
+        slower. None leaves torch's setting alone.
+
+    Returns
+    -------
+    list of PCESResult
+        One per image, in order.
+
+    Examples
+    --------
+    >>> rng = np.random.default_rng(0)
+    >>> feats = rng.normal(size=(4, 8, 8)).astype(np.float32)
+    >>> m = np.zeros((16, 16), bool); m[4:8, 4:8] = True; feats[:, 2:4, 2:4] += 3
+    >>> res = adapt_batch([feats], [m], device="cpu", epochs=5)
+    >>> res[0].mask.shape, bool(res[0].mask[5, 5])
+    ((16, 16), True)
+    """
+    if resolution not in ("grid", "full"):
+        raise ValueError(f"resolution must be 'grid' or 'full', got {resolution!r}")
+    device = default_device() if device is None else device
+    if device not in ("cpu", "cuda") and not str(device).startswith("cuda:"):
+        raise ValueError(f"device must be 'cpu' or 'cuda', got {device!r}")
+    if str(device).startswith("cuda") and not torch.cuda.is_available():
+        raise ValueError("device='cuda' was asked for but no CUDA device is available")
+    n_img = len(masks)
+    if len(features) != n_img:
+        raise ValueError(f"got {len(features)} feature maps for {n_img} masks")
+    if isinstance(seeds, (int, np.integer)):
+        seeds = [int(seeds)] * n_img
+    unions = list(unions) if unions is not None else [None] * n_img
+    masks = [as_mask(m, name=f"masks[{i}]") for i, m in enumerate(masks)]
+    feats = [as_features(f, m.shape, name=f"features[{i}]") for i, (f, m) in
+             enumerate(zip(features, masks))]
+    sup = None
+    if support:
+        sup = []
+        for j, s in enumerate(support):
+            s = np.asarray(s.detach().cpu().numpy() if hasattr(s, "detach") else s)
+            if s.ndim != feats[0].ndim or s.shape[0] != feats[0].shape[0]:
+                raise ValueError(
+                    f"support[{j}] has shape {s.shape}; it must have the test features' layout "
+                    f"with {feats[0].shape[0]} channels"
+                )
+            sup.append(np.ascontiguousarray(s, dtype=np.float32))
+    for i, u in enumerate(unions):
+        if u is not None:
+            unions[i] = as_mask(u, name=f"unions[{i}]")
+            if unions[i].shape != masks[i].shape:
+                raise ValueError(
+                    f"unions[{i}] has shape {unions[i].shape} but masks[{i}] has {masks[i].shape}"
+                )
+
+    results: list[PCESResult | None] = [None] * n_img
+    prepared: list[_Prepared] = []
+    for i in range(n_img):
+        t0 = time.perf_counter()
+        s = sup
+        if sup is not None and resolution == "grid":
+            s = [resize_features(x, feats[i].shape[1:]) if x.shape[1:] != feats[i].shape[1:]
+                 else x for x in sup]
+        p = _prepare(
+            feats[i], masks[i], unions[i], s, resolution=resolution, n_points=n_points,
+            pos_fraction=pos_fraction, neg_dilation=neg_dilation, max_ratio=max_ratio,
+            rng=np.random.default_rng(seeds[i]), index=i,
+        )
+        if isinstance(p, PCESResult):
+            p.seconds = time.perf_counter() - t0
+            results[i] = p
+        else:
+            prepared.append(p)
+
+    if batch_size is None:
+        batch_size = len(prepared) if str(device).startswith("cuda") else 1
+    batch_size = max(1, int(batch_size))
+    cfg = {"margin": margin, "epochs": epochs, "lr": lr, "weight_decay": weight_decay,
+           "hidden": hidden, "embed_dim": embed_dim, "max_pairs": max_pairs, "device": device}
+    on_cpu = not str(device).startswith("cuda")
+    old_threads = torch.get_num_threads()
+    if on_cpu and cpu_threads:
+        torch.set_num_threads(int(cpu_threads))
+    try:
+        for start in range(0, len(prepared), batch_size):
+            chunk = prepared[start:start + batch_size]
+            t0 = time.perf_counter()
+            out = _train_and_classify(chunk, [seeds[p.index] for p in chunk], **cfg)
+            share = (time.perf_counter() - t0) / len(chunk)
+            for p, r in zip(chunk, out):
+                r.seconds = share
+                results[p.index] = r
+    finally:
+        if on_cpu and cpu_threads:
+            torch.set_num_threads(old_threads)
+    return results  # type: ignore[return-value]
+
+
+def _pad(arrays: list[np.ndarray], width: int) -> tuple[np.ndarray, np.ndarray]:
+    n = max(len(a) for a in arrays)
+    out = np.zeros((len(arrays), n, width), np.float32)
+    valid = np.zeros((len(arrays), n), np.float32)
+    for i, a in enumerate(arrays):
+        out[i, : len(a)] = a
+        valid[i, : len(a)] = 1
+    return out, valid
+
+
+def _pair_indices(n: int, max_pairs: int, rng: np.random.Generator) -> tuple[np.ndarray, ...]:
+    """All unordered pairs of ``n`` points, or ``max_pairs`` of them drawn uniformly."""
+    total = n * (n - 1) // 2
+    if total <= max_pairs:
+        i, j = np.triu_indices(n, k=1)
+        return i, j
+    i = rng.integers(0, n, size=max_pairs)
+    j = (i + rng.integers(1, n, size=max_pairs)) % n  # j != i, uniform over the others
+    return i, j
+
+
+def _pad_1d(arrays: list[np.ndarray], width: int, dtype) -> np.ndarray:
+    return np.stack([np.pad(a, (0, width - len(a))).astype(dtype) for a in arrays])
+
+
+def _train_and_classify(
+    chunk: list[_Prepared], seeds: list[int], *, margin, epochs, lr, weight_decay, hidden,
+    embed_dim, max_pairs, device,
+) -> list[PCESResult]:
+    c = chunk[0].x_train.shape[1]
+    x_np, _ = _pad([p.x_train for p in chunk], c)
+    x = torch.from_numpy(x_np).to(device)
+    offsets = (torch.arange(len(chunk), device=device) * x.shape[1])[:, None]
+    rngs = [np.random.default_rng([int(s), 1]) for s in seeds]
+    weights, biases = _init_stacked([c, hidden, hidden, embed_dim], seeds, device)
+    opt = torch.optim.Adam(weights + biases, lr=lr, weight_decay=weight_decay)
+    curve = np.zeros((len(chunk), epochs))
+    for epoch in range(epochs):
+        # pairs of this epoch, per image: indices into its points, dissimilarity, validity
+        idx_i, idx_j, dis, val = [], [], [], []
+        for p, rng in zip(chunk, rngs):
+            i, j = _pair_indices(len(p.y_train), max_pairs, rng)
+            idx_i.append(i)
+            idx_j.append(j)
+            dis.append((p.y_train[i] != p.y_train[j]).astype(np.float32))
+            val.append(np.ones(len(i), np.float32))
+        width = max(len(i) for i in idx_i)
+        ti, tj, tdis, tval = (
+            torch.from_numpy(_pad_1d(arrs, width, dt)).to(device)
+            for arrs, dt in ((idx_i, np.int64), (idx_j, np.int64), (dis, np.float32),
+                             (val, np.float32))
+        )
+
+        opt.zero_grad(set_to_none=True)
+        z = _forward(x, weights, biases)
+        flat = z.reshape(-1, z.shape[-1])  # index_select is much cheaper than gather here
+        zi = flat.index_select(0, (ti + offsets).ravel())
+        zj = flat.index_select(0, (tj + offsets).ravel())
+        d2 = ((zi - zj) ** 2).sum(-1).reshape(ti.shape)
+        d = _safe_sqrt(d2)
+        per_pair = (1 - tdis) * d2 + tdis * torch.clamp(margin - d, min=0) ** 2
+        per_image = (per_pair * tval).sum(1) / tval.sum(1)
+        per_image.sum().backward()
+        opt.step()
+        curve[:, epoch] = per_image.detach().cpu().numpy()
+
+    out = []
+    with torch.no_grad():
+        for b, p in enumerate(chunk):
+            wb = [w[b:b + 1] for w in weights]
+            bb = [w[b:b + 1] for w in biases]
+            z_train = _forward(x[b:b + 1, : len(p.x_train)], wb, bb)[0]
+            yb = torch.from_numpy(p.y_train).to(device)
+            proto_pos = z_train[yb > 0.5].mean(0)
+            proto_neg = z_train[yb < 0.5].mean(0)
+            z_all = _forward(torch.from_numpy(p.x_all).to(device)[None], wb, bb)[0]
+            margin_map = (
+                torch.linalg.vector_norm(z_all - proto_neg, dim=1)
+                - torch.linalg.vector_norm(z_all - proto_pos, dim=1)
+            )
+            score = margin_map.cpu().numpy().reshape(p.grid_shape)
+            mask = upsample_scores(score, p.map_shape) > 0
+            out.append(PCESResult(
+                mask=mask, score=score, loss_curve=curve[b],
+                n_pos=int((p.y_train > 0.5).sum()), n_neg=int((p.y_train < 0.5).sum()),
+            ))
+    return out
+
+
+class PCES:
+    """Per-image contrastive adaptation and prototype classification (see the module docstring).
+
+    Parameters
+    ----------
+    margin : float
+        Contrastive margin m of Eq. 10 (paper default 1.0).
+    epochs : int
+        Adam steps, each over all pairs of the sampled points (paper: 30).
+    lr, weight_decay : float
+        Adam learning rate and weight decay (the paper's values were lost; 1e-3 and 1e-4).
+    hidden, embed_dim : int
+        Widths of the two hidden layers and of the embedding.
+    n_points : int
+        At most this many sampled locations per image.
+    max_pairs : int
+        Pairs per epoch: all ``n*(n-1)/2`` pairs of the sampled points when there are at most this
+        many, else this many drawn uniformly afresh at every epoch (seeded). Keeps an epoch cheap.
+    pos_fraction : float
+        Coverage of a grid cell by the pseudo-label mask that makes it a positive.
+    neg_dilation : int
+        Grid cells of dilation of the union before negatives are taken outside it.
+    max_ratio : float
+        Largest ratio of the larger to the smaller class among the samples.
+    resolution : {"grid", "full"}
+        Work at the feature grid (default) or upsample features to the map first.
+    device : {"cpu", "cuda"} or None
+        None = CUDA when available.
+    seed : int
+        Seeds sampling and initial weights (deterministic on the CPU).
+
+    Examples
+    --------
+    >>> rng = np.random.default_rng(0)
+    >>> feats = rng.normal(size=(4, 8, 8)).astype(np.float32); feats[:, 2:4, 2:4] += 3
+    >>> m = np.zeros((16, 16), bool); m[4:8, 4:8] = True
+    >>> PCES(device="cpu").adapt(feats, m).mask[5, 5]
+    True
+    """
+
+    def __init__(
+        self, *, margin: float = 1.0, epochs: int = 30, lr: float = 1e-3,
+        weight_decay: float = 1e-4, hidden: int = 128, embed_dim: int = 64, n_points: int = 512,
+        max_pairs: int = 4096, pos_fraction: float = 0.5, neg_dilation: int = 1, max_ratio: float = 4.0,
+        resolution: str = "grid", device: str | None = None, seed: int = 0,
+    ):
+        if margin <= 0:
+            raise ValueError(f"margin must be > 0, got {margin}")
+        if epochs < 1:
+            raise ValueError(f"epochs must be >= 1, got {epochs}")
+        if n_points < 2:
+            raise ValueError(f"n_points must be >= 2, got {n_points}")
+        self.margin, self.epochs, self.lr, self.weight_decay = margin, epochs, lr, weight_decay
+        self.hidden, self.embed_dim, self.n_points = hidden, embed_dim, n_points
+        self.max_pairs = max_pairs
+        self.pos_fraction, self.neg_dilation, self.max_ratio = pos_fraction, neg_dilation, max_ratio
+        self.resolution, self.device, self.seed = resolution, device, seed
+
+    def _kwargs(self) -> dict:
+        return {
+            "margin": self.margin, "epochs": self.epochs, "lr": self.lr,
+            "weight_decay": self.weight_decay, "hidden": self.hidden,
+            "embed_dim": self.embed_dim, "n_points": self.n_points, "max_pairs": self.max_pairs,
+            "pos_fraction": self.pos_fraction, "neg_dilation": self.neg_dilation,
+            "max_ratio": self.max_ratio, "resolution": self.resolution, "device": self.device,
+        }
+
+    def adapt(self, features, mask, *, union=None, support=None) -> PCESResult:
+        """Adapt on one image and classify every location (see :func:`adapt_batch`)."""
+        return adapt_batch([features], [mask], unions=[union], support=support,
+                           seeds=self.seed, **self._kwargs())[0]
+
+    def adapt_batch(self, features, masks, *, unions=None, support=None,
+                    batch_size=None) -> list[PCESResult]:
+        """Adapt one encoder per image for a batch (see :func:`adapt_batch`)."""
+        return adapt_batch(features, masks, unions=unions, support=support, seeds=self.seed,
+                           batch_size=batch_size, **self._kwargs())
