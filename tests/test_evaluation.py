@@ -68,3 +68,12 @@ def test_smoke_cell_end_to_end_and_bundle_cached(smoke_cache, monkeypatch):
     assert len(list((smoke_cache.root / "bundles").glob("*.npz"))) == 1  # reused, not rebuilt
     rank = ranking_cell(cell)
     assert 0.5 < rank["p_auroc"] <= 1.0
+
+
+def test_cross_model_bundle_reuses_the_maps(smoke_cache, monkeypatch):
+    monkeypatch.setenv("TOPOTTA_CACHE", str(smoke_cache.root))
+    base = score_bundle("embedded-2d", "brick", "padim", size="smoke")
+    cross = score_bundle("embedded-2d", "brick", "padim", size="smoke", feature_backbone="randconv")
+    np.testing.assert_array_equal(cross["maps"], base["maps"])
+    assert cross["features"].shape[0] == base["features"].shape[0]
+    assert cross["features"].shape[1] != base["features"].shape[1]  # other backbone, other channels

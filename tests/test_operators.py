@@ -216,3 +216,17 @@ def test_bad_input_is_a_clear_value_error(name):
     # zero-variance features: documented fallback, not a crash
     mask = op.segment(psi, np.ones((4, 8, 8)))
     assert mask.shape == psi.shape and mask.any()
+
+
+def test_ttt4as_support_is_subsampled_and_seeded():
+    psi, gt = _blob_map((64, 64))
+    feats = _features(gt)
+    rng = np.random.default_rng(5)
+    support = [rng.normal(size=feats.shape).astype(np.float32) for _ in range(10)]
+    op = TTT4AS(n_negatives=64, seed=3)
+    a = op.segment(psi, feats, support=support)
+    b = TTT4AS(n_negatives=64, seed=3).segment(psi, feats, support=support)
+    np.testing.assert_array_equal(a, b)
+    assert _iou(a, gt) > 0.5
+    with pytest.raises(ValueError, match="channels"):
+        op.segment(psi, feats, support=[support[0][:3]])

@@ -78,6 +78,7 @@ def select_features(
     dims=None,
     *,
     include_essential: bool = True,
+    only_kth: bool = False,
 ) -> PersistenceDiagram:
     """Keep the K most persistent features, or every feature with persistence >= tau.
 
@@ -94,6 +95,9 @@ def select_features(
         Only consider these homology dimensions (None: all in the diagram).
     include_essential : bool
         Whether the essential H0 class may be chosen (the authors' release skips it).
+    only_kth : bool
+        Keep only the K-th most persistent feature (empty if there are fewer than K), the
+        paper's Table V ablation. The union over K = 1..k of these is the Top-k selection.
 
     Returns
     -------
@@ -108,6 +112,8 @@ def select_features(
     [1.0, 0.6]
     >>> select_features(up, tau=0.8).births.tolist()
     [1.0]
+    >>> select_features(up, k=2, only_kth=True).births.tolist()
+    [0.6]
     """
     if not isinstance(diagram, PersistenceDiagram):
         raise TypeError(f"diagram must be a PersistenceDiagram, got {type(diagram).__name__}")
@@ -129,7 +135,7 @@ def select_features(
         if isinstance(k, bool) or int(k) != k or k < 0:
             raise ValueError(f"k must be an integer >= 0 (or None), got {k!r}")
         order = np.lexsort((cand, -pers[cand]))  # persistence descending, then diagram order
-        chosen = cand[order[: int(k)]]
+        chosen = cand[order[int(k) - 1:int(k)]] if only_kth and k > 0 else cand[order[: int(k)]]
     return diagram.select(np.sort(chosen))
 
 
@@ -235,6 +241,7 @@ def pseudo_label_mask(
     delta_sub: float = RELEASE_DELTA_SUB,
     delta_sup: float = RELEASE_DELTA_SUP,
     return_features: bool = False,
+    only_kth: bool = False,
 ):
     """Pseudo-label mask of one filtration: union of the selected features' masks.
 
@@ -253,7 +260,7 @@ def pseudo_label_mask(
     ----------
     score_map : array_like, (H, W) or (D, H, W)
     filtration : {"sublevel", "superlevel"}
-    k, tau, dims
+    k, tau, dims, only_kth
         Feature selection (:func:`select_features`); ``dims`` None = :func:`default_dims`.
     levels : int or None
         Quantisation levels (default 256).
@@ -309,7 +316,8 @@ def pseudo_label_mask(
         dims=dims_t,
         backend=backend,
     )
-    sel = select_features(dgm, k=k, tau=tau, dims=dims_t, include_essential=rule == "region")
+    sel = select_features(dgm, k=k, tau=tau, dims=dims_t, include_essential=rule == "region",
+                          only_kth=only_kth)
     for j in range(len(sel)):
         if rule == "region":
             mask |= feature_region(x, sel, j, alpha=alpha, construction=construction)

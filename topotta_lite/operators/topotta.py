@@ -70,6 +70,9 @@ class TopoTTA:
         Top-K features per filtration (paper: 1). None with ``tau`` to select by persistence.
     tau : float or None
         Keep features with persistence >= tau (normalised units) instead of Top-K.
+    only_kth : bool
+        Use only the K-th most persistent feature of each filtration instead of the Top-K
+        (Table V's ablation; with ``k=1`` it is the default pipeline).
     levels : int or None
         Filtration levels n (paper: 256); None = no quantisation.
     alpha : float or None
@@ -112,6 +115,7 @@ class TopoTTA:
         filtrations: Sequence[str] = FILTRATIONS,
         k: int | None = 1,
         tau: float | None = None,
+        only_kth: bool = False,
         levels: int | None = 256,
         alpha: float | None = None,
         construction: str = "V",
@@ -150,6 +154,7 @@ class TopoTTA:
         if k is None and tau is None:
             raise ValueError("give k (Top-K) or tau (persistence threshold)")
         self.filtrations, self.k, self.tau, self.levels = filtrations, k, tau, levels
+        self.only_kth = bool(only_kth)
         self.alpha, self.construction, self.rule, self.dims = alpha, construction, rule, dims
         self.fusion, self.lam, self.fusion_target = fusion, lam, fusion_target
         self.use_pces, self.backend, self.seed = pces, backend, seed
@@ -168,7 +173,8 @@ class TopoTTA:
         masks: dict[str, np.ndarray] = {}
         for filt in self.filtrations:
             kw = {"k": self.k, "tau": self.tau, "levels": self.levels,
-                  "construction": self.construction, "rule": self.rule, "backend": self.backend}
+                  "construction": self.construction, "rule": self.rule, "backend": self.backend,
+                  "only_kth": self.only_kth}
             if self.alpha is not None:
                 kw["alpha"] = self.alpha
             if self.dims is not None and filt in self.dims:
