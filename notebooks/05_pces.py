@@ -1,0 +1,290 @@
+# ---
+# jupyter:
+#   jupytext:
+#     formats: py:percent
+#     text_representation:
+#       extension: .py
+#       format_name: percent
+#       format_version: '1.3'
+#       jupytext_version: 1.19.6
+#   kernelspec:
+#     display_name: Python 3
+#     language: python
+#     name: python3
+# ---
+
+# %% [markdown]
+# # 05 · PCES: teaching a tiny network about one image, at test time
+#
+# *Paper: Section IV-C (Eq. 10).*
+#
+# The topological pseudo-labels of notebooks 03-04 are built from the score map alone, so their
+# boundaries are only as sharp as the map (which is blurry: scorers work on coarse patches and are
+# smoothed). PCES moves the decision onto the image's own **features**: a small MLP (three linear
+# layers, each followed by GELU) is trained on this one image so that locations with the same
+# pseudo-label get close embeddings and locations with different pseudo-labels end up at least a
+# margin m apart (a contrastive loss). Then every location joins the nearer of two prototypes (the
+# mean embedding of the pseudo-anomalous and of the pseudo-nominal samples).
+#
+# **What you will see, on one test image**
+# 1. the pseudo-labels (sublevel, superlevel, fused with EAI) and where the training samples come
+#    from on the feature grid;
+# 2. the pairs and the loss curve (our readable loop beside the library's batched one);
+# 3. the embeddings projected to 2D (PCA) before and after training, with the prototypes;
+# 4. the prototype decision and how it compares with the pseudo-label mask and the ground truth;
+# 5. CPU vs GPU time for adapting a batch of images (the GPU part runs only where one is present).
+
+# %% tags=["parameters"]
+profile = "full"
+seed = 0
+size = "full"  # embedded benchmark size: "smoke" | "quick" | "full"
+data_root = None  # a real dataset root; then `dataset` names it
+dataset = "embedded-2d"
+category = "brick"
+scorer = "patchcore"
+image_index = 0  # which anomalous test image (0: the first)
+epochs = 30
+margin = 1.0
+n_points = 512
+max_pairs = 4096
+lr = 1e-3
+n_timing_images = 16  # images adapted together in the CPU vs GPU timing
+
+# %%
+import time
+
+import matplotlib.pyplot as plt
+import numpy as np
+import pandas as pd
+import torch
+from IPython.display import display
+from sklearn.decomposition import PCA
+
+from topotta_lite.evaluation import load_split, score_bundle
+from topotta_lite.metrics import segmentation_scores
+from topotta_lite.operators import TopoTTA
+from topotta_lite.pces import (
+    PCES,
+    ContrastiveMLP,
+    adapt_batch,
+    contrastive_loss,
+    pseudo_label_grids,
+    sample_points,
+    standardise,
+    upsample_scores,
+)
+from topotta_lite.plotting import savefig, use_style
+from topotta_lite.viz import overlay_mask, show_map
+
+use_style()
+torch.manual_seed(seed)
+bundle = score_bundle(dataset, category, scorer, size=size, seed=seed, data_root=data_root)
+anomalous = np.flatnonzero(bundle["labels"] == 1)
+i = int(anomalous[image_index % len(anomalous)])
+split = load_split(dataset, category, size=size, seed=seed, data_root=data_root)
+image, gt = split.test[i].image, bundle["gts"][i]
+smap, feats = bundle["maps"][i], bundle["features"][i]
+print(f"{category} test image {split.test[i].name!r}: map {smap.shape}, "
+      f"features {feats.shape} (C, h, w)")
+
+# %% [markdown]
+# ## 1. Pseudo-labels and where the samples come from
+#
+# TopoTTA's first stage (notebooks 03-04) gives the sublevel mask (enclosed high regions), the
+# superlevel mask (the most persistent bright component) and their Euler-aware fusion. PCES works
+# on the **feature grid** (here 4x coarser than the map): a grid cell is a pseudo-positive when at
+# least half of it lies in the fused mask, and a pseudo-negative when it is clear of a one-cell
+# dilation of the union of all pseudo-label masks (the uncertain rim in between is not used).
+
+# %%
+topo = TopoTTA(seed=seed)
+m_sub, m_sup, fused = topo.pseudo_labels(smap)
+union = fused | m_sub | m_sup
+grid = feats.shape[1:]
+pos, neg = pseudo_label_grids(fused, grid, union=union)
+rng = np.random.default_rng(seed)
+x_all, _, _ = standardise(feats)
+ip, ineg = sample_points(int(pos.sum()), int(neg.sum()), n_points, rng)
+pos_idx, neg_idx = np.flatnonzero(pos.ravel())[ip], np.flatnonzero(neg.ravel())[ineg]
+print(f"grid {grid}: {pos.sum()} positive cells, {neg.sum()} negative cells, "
+      f"sampled {len(pos_idx)} + {len(neg_idx)}")
+
+fig, axes = plt.subplots(1, 5, figsize=(15, 3.3))
+overlay_mask(axes[0], gt, background=image, color="#00e5ff", alpha=0.35)
+axes[0].set_title("image + ground truth")
+show_map(axes[1], smap, title="score map", colorbar=False)
+overlay_mask(axes[2], m_sub, background=image, color="#2ca02c", alpha=0.35, label="sublevel")
+overlay_mask(axes[2], m_sup, color="#ff7f0e", alpha=0.35, label="superlevel")
+axes[2].set_title("sub / superlevel masks")
+overlay_mask(axes[3], fused, background=image, color="#d62728", alpha=0.4)
+axes[3].set_title("fused (EAI) pseudo-label")
+state = np.zeros(grid)
+state[neg] = -1
+state[pos] = 1
+axes[4].imshow(state, cmap="coolwarm", vmin=-1.5, vmax=1.5)
+for idx, color in ((pos_idx, "#8b0000"), (neg_idx, "#00008b")):
+    rr, cc = np.unravel_index(idx, grid)
+    axes[4].scatter(cc, rr, s=3, c=color)
+axes[4].set_title("grid: +cells (red), -cells (blue),\ndots = sampled")
+axes[4].set_xticks([])
+axes[4].set_yticks([])
+fig.tight_layout()
+savefig(fig, "pces_pseudo_labels")
+plt.show()
+
+# %% [markdown]
+# ## 2. Pairs and the loss
+#
+# Every pair of sampled locations is a training example: **similar** (same pseudo-label, y = 0)
+# pairs pay their squared embedding distance d², **dissimilar** pairs (y = 1) pay max(0, m - d)²,
+# so they are pushed apart until they are a margin m apart and then left alone. With a few hundred
+# samples there are tens of thousands of pairs; each epoch uses `max_pairs` of them drawn afresh.
+#
+# Below, a readable loop with `torch.nn` (one image, one MLP) beside the library's
+# :class:`~topotta_lite.pces.PCES`, which trains the same network in a batched form (one MLP per
+# image, stacked, for the GPU). Their initial weights differ, so the curves differ in detail.
+
+# %%
+x_train = torch.from_numpy(np.concatenate([x_all[pos_idx], x_all[neg_idx]]))
+y_train = np.concatenate([np.ones(len(pos_idx)), np.zeros(len(neg_idx))]).astype(np.float32)
+n = len(y_train)
+n_similar = int((y_train.sum() ** 2 - y_train.sum() + (n - y_train.sum()) ** 2
+                 - (n - y_train.sum())) // 2)
+print(f"{n} samples -> {n * (n - 1) // 2} pairs ({n_similar} similar, "
+      f"{n * (n - 1) // 2 - n_similar} dissimilar); {min(max_pairs, n * (n - 1) // 2)} per epoch")
+
+torch.manual_seed(seed)
+mlp = ContrastiveMLP(x_train.shape[1])
+with torch.no_grad():
+    z_before = mlp(torch.from_numpy(x_all)).numpy()
+opt = torch.optim.Adam(mlp.parameters(), lr=lr, weight_decay=1e-4)
+pair_rng = np.random.default_rng([seed, 1])
+curve = []
+for epoch in range(epochs):
+    a = pair_rng.integers(0, n, max_pairs)
+    b = (a + pair_rng.integers(1, n, max_pairs)) % n  # b != a
+    y = torch.from_numpy((y_train[a] != y_train[b]).astype(np.float32))
+    opt.zero_grad()
+    z = mlp(x_train)
+    loss = contrastive_loss(z[a], z[b], y, margin=margin)
+    loss.backward()
+    opt.step()
+    curve.append(loss.item())
+
+lib = PCES(epochs=epochs, margin=margin, n_points=n_points, max_pairs=max_pairs, lr=lr,
+           device="cpu", seed=seed).adapt(feats, fused, union=union)
+
+fig, ax = plt.subplots(figsize=(5.5, 3.4))
+ax.plot(np.arange(1, epochs + 1), curve, "o-", ms=3, label="readable loop (torch.nn)")
+ax.plot(np.arange(1, len(lib.loss_curve) + 1), lib.loss_curve, "s-", ms=3,
+        label="library PCES (batched)")
+ax.set_xlabel("epoch")
+ax.set_ylabel("contrastive loss (Eq. 10)")
+ax.set_title(f"PCES on one {category} image, margin m = {margin}")
+ax.legend()
+savefig(fig, "pces_loss_curve")
+plt.show()
+
+# %% [markdown]
+# ## 3. Embeddings before and after
+#
+# Every grid location's embedding (64 numbers) projected onto its first two principal components.
+# Before training the two pseudo-classes overlap; after training the contrastive loss has pulled
+# each class together and pushed the two apart. Colour = the **ground truth** of the location (which
+# PCES never sees): where the pseudo-labels are wrong, the features can still put a location on the
+# right side.
+
+# %%
+with torch.no_grad():
+    z_after = mlp(torch.from_numpy(x_all)).numpy()
+frac = torch.nn.functional.adaptive_avg_pool2d(torch.from_numpy(gt.astype(np.float32))[None],
+                                               grid)[0].numpy().ravel()
+is_defect = frac >= 0.5
+fig, axes = plt.subplots(1, 2, figsize=(10, 4.2))
+for ax, z, title in ((axes[0], z_before, "before training"), (axes[1], z_after, "after training")):
+    pca = PCA(n_components=2, random_state=seed).fit(z)
+    p2 = pca.transform(z)
+    ax.scatter(*p2[~is_defect].T, s=3, c="#9ecae1", label="nominal (GT)", alpha=0.6)
+    ax.scatter(*p2[is_defect].T, s=5, c="#d62728", label="defect (GT)", alpha=0.8)
+    proto_pos = pca.transform(z[pos_idx].mean(0, keepdims=True))[0]
+    proto_neg = pca.transform(z[neg_idx].mean(0, keepdims=True))[0]
+    ax.scatter(*proto_pos, marker="*", s=250, c="#8b0000", edgecolor="k",
+               label="anomalous prototype")
+    ax.scatter(*proto_neg, marker="*", s=250, c="#00008b", edgecolor="k",
+               label="nominal prototype")
+    ax.set_title(f"{title} (PCA: {pca.explained_variance_ratio_.sum():.0%} of variance)")
+    ax.set_xlabel("PC 1")
+    ax.set_ylabel("PC 2")
+axes[0].legend(loc="best")
+fig.tight_layout()
+savefig(fig, "pces_embeddings")
+plt.show()
+
+# %% [markdown]
+# ## 4. The prototype decision
+#
+# Each location gets the margin ||z - p_nominal|| - ||z - p_anomalous||: positive means closer to
+# the anomalous prototype. The margin is computed on the grid, upsampled bilinearly to the map and
+# thresholded at 0.
+
+# %%
+zt = z_after
+margin_grid = (np.linalg.norm(zt - zt[neg_idx].mean(0), axis=1)
+               - np.linalg.norm(zt - zt[pos_idx].mean(0), axis=1)).reshape(grid)
+ours_mask = upsample_scores(margin_grid, smap.shape) > 0
+rows = {"fused pseudo-label": fused, "PCES (readable loop)": ours_mask,
+        "PCES (library)": lib.mask}
+scores = pd.DataFrame({k: segmentation_scores(v, gt) for k, v in rows.items()}).T
+display(scores.round(3))
+
+fig, axes = plt.subplots(1, 4, figsize=(13, 3.3))
+lim = float(np.abs(margin_grid).max()) or 1.0
+im = axes[0].imshow(margin_grid, cmap="coolwarm", vmin=-lim, vmax=lim)
+axes[0].set_title("prototype margin (grid)")
+axes[0].set_xticks([])
+axes[0].set_yticks([])
+fig.colorbar(im, ax=axes[0], fraction=0.046, pad=0.03)
+for ax, (name, mask) in zip(axes[1:], rows.items()):
+    overlay_mask(ax, mask, background=image, color="#d62728", alpha=0.4)
+    ax.contour(gt.astype(float), levels=[0.5], colors=["#00e5ff"], linewidths=1.0)
+    ax.set_title(f"{name}\nF1={scores.loc[name, 'f1']:.2f}  (cyan: GT)")
+fig.tight_layout()
+savefig(fig, "pces_decision")
+plt.show()
+
+# %% [markdown]
+# ## 5. CPU vs GPU
+#
+# On the CPU the images are adapted one after the other (the matrices are tiny, one thread is
+# fastest). On a GPU, :func:`~topotta_lite.pces.adapt_batch` stacks one MLP per image and trains the
+# whole batch with batched matrix products, which is where a GPU pays off. Timings are wall-clock and
+# vary from run to run; they are printed, not written as a table (notebook 12 owns the runtime
+# table).
+
+# %%
+take = anomalous[:n_timing_images]
+feat_b = [bundle["features"][j] for j in take]
+labels_b = [topo.pseudo_labels(bundle["maps"][j]) for j in take]
+masks_b = [f for _, _, f in labels_b]
+unions_b = [f | s | u for s, u, f in labels_b]
+kw = {"epochs": epochs, "margin": margin, "n_points": n_points, "max_pairs": max_pairs, "lr": lr,
+      "seeds": [seed + k for k in range(len(take))]}
+timing = []
+t0 = time.perf_counter()
+cpu_res = adapt_batch(feat_b, masks_b, unions=unions_b, device="cpu", **kw)
+timing.append({"device": "cpu", "n_images": len(take), "seconds": time.perf_counter() - t0})
+if torch.cuda.is_available():
+    adapt_batch(feat_b[:1], masks_b[:1], unions=unions_b[:1], device="cuda", **kw | {"seeds": 0})
+    torch.cuda.synchronize()
+    t0 = time.perf_counter()
+    gpu_res = adapt_batch(feat_b, masks_b, unions=unions_b, device="cuda", **kw)
+    torch.cuda.synchronize()
+    timing.append({"device": torch.cuda.get_device_name(0), "n_images": len(take),
+                   "seconds": time.perf_counter() - t0})
+    agree = np.mean([np.mean(a.mask == b.mask) for a, b in zip(cpu_res, gpu_res)])
+    print(f"CPU and GPU masks agree on {agree:.1%} of the pixels (float rounding differs)")
+else:
+    print("No CUDA device here: the GPU timing was skipped.")
+timing = pd.DataFrame(timing)
+timing["seconds_per_image"] = timing["seconds"] / timing["n_images"]
+display(timing.round(4))
