@@ -64,7 +64,7 @@ import matplotlib.pyplot as plt
 import numpy as np
 import pandas as pd
 
-from topotta_lite.experiments import compare, paper_table
+from topotta_lite.experiments import paper_table
 from topotta_lite.plotting import savefig, use_style, write_table
 from topotta_lite.sweeps import (
     build_cells,
@@ -77,6 +77,7 @@ from topotta_lite.sweeps import (
     setting_variants,
     topotta_defaults,
 )
+from topotta_lite.tables import side_by_side
 
 use_style()
 pd.set_option("display.width", 140)
@@ -128,7 +129,7 @@ print(fmt(t5))
 # %%
 paper5 = paper_table("table5_topk")
 paper5 = paper5[paper5["backbone"] == "2D-PatchCore"].assign(backbone="PatchCore")
-cmp5 = pd.concat([compare(t5[(t5["backbone"] == "PatchCore") & (t5["rule"] == rule)], paper5,
+cmp5 = pd.concat([side_by_side(t5[(t5["backbone"] == "PatchCore") & (t5["rule"] == rule)], paper5,
                           on=["backbone", "kth_component"],
                           metrics=["precision", "recall", "f1"]).assign(rule_ours=rule)
                   for rule in kth_rules], ignore_index=True)
@@ -179,7 +180,7 @@ print(fmt(t6))
 # %%
 paper6 = paper_table("table6_components")
 paper6 = paper6[paper6["backbone"] == "2D-PatchCore"].assign(backbone="PatchCore")
-cmp6 = compare(t6[t6["backbone"] == "PatchCore"], paper6, on=["backbone", "configuration"],
+cmp6 = side_by_side(t6[t6["backbone"] == "PatchCore"], paper6, on=["backbone", "configuration"],
                metrics=["precision", "recall", "f1"])
 order = {c: i for i, c in enumerate(dict.fromkeys([*paper6["configuration"],
                                                    *t6["configuration"]]))}

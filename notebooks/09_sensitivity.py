@@ -63,7 +63,7 @@ pseudo_label_curves = True  # also sweep lambda / n / alpha without PCES (cheap)
 import matplotlib.pyplot as plt
 import pandas as pd
 
-from topotta_lite.experiments import compare, paper_table
+from topotta_lite.experiments import paper_table
 from topotta_lite.plotting import savefig, use_style, write_table
 from topotta_lite.sweeps import (
     build_cells,
@@ -73,6 +73,7 @@ from topotta_lite.sweeps import (
     run_labelled,
     topotta_defaults,
 )
+from topotta_lite.tables import side_by_side
 
 use_style()
 pd.set_option("display.width", 140)
@@ -131,7 +132,7 @@ for param, name in NAMES.items():
         paper = paper_table(PAPER[param])
         papers[param] = paper
         mine = t[t["method"] == "TopoTTA"]
-        cmp = compare(mine, paper[paper["dataset"] == "MVTec AD"], on=["backbone", col],
+        cmp = side_by_side(mine, paper[paper["dataset"] == "MVTec AD"], on=["backbone", col],
                       metrics=["f1", "iou"])
         cmp = cmp[cmp["backbone"].isin(mine["backbone"])].reset_index(drop=True)
         write_table(cmp, f"{name}_vs_paper")

@@ -53,7 +53,7 @@ import numpy as np
 import pandas as pd
 
 from topotta_lite.evaluation import score_bundle
-from topotta_lite.experiments import compare, paper_table
+from topotta_lite.experiments import paper_table
 from topotta_lite.plotting import savefig, use_style, write_table
 from topotta_lite.sweeps import (
     build_cells,
@@ -61,6 +61,7 @@ from topotta_lite.sweeps import (
     paper_analogue,
     run_labelled,
 )
+from topotta_lite.tables import side_by_side
 
 use_style()
 pd.set_option("display.width", 140)
@@ -95,7 +96,7 @@ print(fs.round(3).to_string(index=False))
 # %%
 paper2 = paper_table("table2_fewshot")
 paper2 = paper2[(paper2["dataset"] == "MVTec AD") & paper2["backbone"].isin(fs["backbone"])]
-cmp2 = compare(fs[fs["shots"] > 0], paper2, on=["backbone", "method", "shots"],
+cmp2 = side_by_side(fs[fs["shots"] > 0], paper2, on=["backbone", "method", "shots"],
                metrics=["precision", "recall", "f1", "iou"])
 write_table(cmp2, "table2_fewshot_vs_paper")
 print("paper: MVTec AD rows of the backbones our scorers imitate")

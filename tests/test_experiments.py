@@ -5,7 +5,8 @@ import json
 import pandas as pd
 import pytest
 
-from topotta_lite.experiments import ResultCache, cell_key, compare, paper_table, run_grid
+from topotta_lite.experiments import ResultCache, cell_key, paper_table, run_grid
+from topotta_lite.tables import side_by_side
 
 CALLS = []
 
@@ -83,7 +84,7 @@ def test_paper_tables_and_compare():
         paper_table("table4_crossmodel")
     ours = pd.DataFrame({"lambda": [0.01, 99.0], "f1": [0.5, 0.1]})
     paper = lam[(lam.dataset == "MVTec AD") & (lam.backbone == "PatchCore")][["lambda", "f1"]]
-    out = compare(ours, paper, on=["lambda"], metrics=["f1"])
+    out = side_by_side(ours, paper, on=["lambda"], metrics=["f1"])
     assert list(out.columns) == ["lambda", "f1_paper", "f1_ours"]
     assert out.loc[out["lambda"] == 99.0, "f1_paper"].isna().all()
     assert out.loc[out["lambda"] == 0.01, "f1_ours"].item() == 0.5

@@ -9,7 +9,8 @@ JSON-able dict) is stored as ``<cache>/<key[:2]>/<key>.json``. So
 * a failing cell is reported, not cached, and the other cells still run;
 * cells can run on an existing Dask cluster (``executor="dask"``) and land in the same cache.
 
-The paper's own numbers are read with :func:`paper_table`, and :func:`compare` puts them beside ours.
+The paper's own numbers are read with :func:`paper_table`;
+:func:`topotta_lite.tables.side_by_side` puts them beside ours.
 """
 
 from __future__ import annotations
@@ -26,7 +27,12 @@ from pathlib import Path
 from .plotting import repo_root
 
 __all__ = [
-    "cell_key", "ResultCache", "GridReport", "run_grid", "paper_table", "compare", "default_cache",
+    "GridReport",
+    "ResultCache",
+    "cell_key",
+    "default_cache",
+    "paper_table",
+    "run_grid",
 ]
 
 
@@ -107,7 +113,7 @@ class GridReport:
 def _call(fn: Callable, cell: dict):
     try:
         return True, fn(cell)
-    except Exception:  # reported per cell; the grid goes on
+    except Exception:  # noqa: BLE001 - reported per cell; the grid goes on
         return False, traceback.format_exc()
 
 
@@ -207,15 +213,3 @@ def paper_table(name: str):
         names = ", ".join(sorted(p.stem for p in folder.glob("*.csv")))
         raise FileNotFoundError(f"no paper table {name!r} in {folder}; available: {names}")
     return pd.read_csv(path)
-
-
-def compare(ours, paper, on: list[str], metrics: list[str]):
-    """Put the paper's numbers beside ours: one row per key, ``<metric>_paper`` and ``<metric>_ours``.
-
-    Rows present on only one side are kept with blanks, so missing experiments stay visible.
-    """
-    left = paper[on + metrics].rename(columns={m: f"{m}_paper" for m in metrics})
-    right = ours[on + metrics].rename(columns={m: f"{m}_ours" for m in metrics})
-    out = left.merge(right, on=on, how="outer")
-    cols = on + [f"{m}_{side}" for m in metrics for side in ("paper", "ours")]
-    return out[cols]
