@@ -77,3 +77,35 @@ def test_cross_model_bundle_reuses_the_maps(smoke_cache, monkeypatch):
     np.testing.assert_array_equal(cross["maps"], base["maps"])
     assert cross["features"].shape[0] == base["features"].shape[0]
     assert cross["features"].shape[1] != base["features"].shape[1]  # other backbone, other channels
+
+
+def test_real_dataset_path_runs_the_same_cells(tmp_path, monkeypatch):
+    """A folder in the MVTec AD layout goes through the same bundle -> operator -> metrics path."""
+    from PIL import Image
+
+    monkeypatch.setenv("TOPOTTA_CACHE", str(tmp_path / "cache"))
+    rng = np.random.default_rng(0)
+    root = tmp_path / "mvtec"
+
+    def write(path, arr):
+        path.parent.mkdir(parents=True, exist_ok=True)
+        Image.fromarray(arr).save(path)
+
+    def texture():
+        return (120 + 20 * rng.standard_normal((64, 64, 3))).clip(0, 255).astype(np.uint8)
+
+    for i in range(6):
+        write(root / "tile" / "train" / "good" / f"{i:03d}.png", texture())
+    write(root / "tile" / "test" / "good" / "000.png", texture())
+    for i in range(2):
+        img, gt = texture(), np.zeros((64, 64), np.uint8)
+        img[20:36, 24 + i:40 + i] = 250
+        gt[20:36, 24 + i:40 + i] = 255
+        write(root / "tile" / "test" / "spot" / f"{i:03d}.png", img)
+        write(root / "tile" / "ground_truth" / "spot" / f"{i:03d}_mask.png", gt)
+    cell = {"dataset": "mvtec_ad", "category": "tile", "scorer": "padim", "seed": 0,
+            "data_root": str(root), "operator": "topotta", "params": {"pces": False}}
+    res = evaluate_cell(cell)
+    assert res["n_images"] == 2 and res["f1"] > 0.5
+    with pytest.raises(ValueError, match="data_root"):
+        evaluate_cell({**cell, "data_root": None})
