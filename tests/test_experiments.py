@@ -88,3 +88,13 @@ def test_paper_tables_and_compare():
     assert list(out.columns) == ["lambda", "f1_paper", "f1_ours"]
     assert out.loc[out["lambda"] == 99.0, "f1_paper"].isna().all()
     assert out.loc[out["lambda"] == 0.01, "f1_ours"].item() == 0.5
+
+
+def test_results_version_is_part_of_the_key(tmp_path, monkeypatch):
+    import topotta_lite.experiments as ex
+
+    cache = ResultCache(tmp_path)
+    cache.put({"x": 1}, {"y": 1})
+    assert cache.get({"x": 1}) == {"y": 1}
+    monkeypatch.setattr(ex, "RESULTS_VERSION", ex.RESULTS_VERSION + 1)
+    assert cache.get({"x": 1}) is None  # a bumped version never reads old results

@@ -54,6 +54,11 @@ def _jsonable(obj):
     raise TypeError(f"cannot store {type(obj).__name__} in a cell or result")
 
 
+RESULTS_VERSION = 1
+"""Part of every cached result's key: bump it when an operator default, a metric or the data
+generator changes, so that old results are not read back as new ones."""
+
+
 def default_cache() -> Path:
     """``$TOPOTTA_CACHE`` or ``<repo>/build/cache``."""
     return Path(os.environ.get("TOPOTTA_CACHE", repo_root() / "build" / "cache"))
@@ -66,7 +71,7 @@ class ResultCache:
         self.root = Path(root) if root is not None else default_cache()
 
     def path(self, cell: dict) -> Path:
-        key = cell_key(cell)
+        key = cell_key({"cell": cell, "results_version": RESULTS_VERSION})
         return self.root / key[:2] / f"{key}.json"
 
     def get(self, cell: dict):
