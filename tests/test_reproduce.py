@@ -75,3 +75,16 @@ def test_notebook_runs_with_smoke_profile(notebook, tmp_path, monkeypatch):
     for key, entry in manifest.items():
         assert (figs / key).exists()
         assert entry["profile"] == "smoke" and len(entry["sha256"]) == 64
+
+
+def test_outputs_are_byte_reproducible(tmp_path, monkeypatch):
+    """The same notebook and parameters write identical files (so manifest hashes mean something)."""
+    hashes = []
+    for run in ("a", "b"):
+        figs = tmp_path / run
+        monkeypatch.setenv("TOPOTTA_FIGURES", str(figs))
+        (result,) = reproduce("smoke", ["01"], build_dir=tmp_path / f"build_{run}", progress=False)
+        assert result.ok, result.error[:2000]
+        manifest = json.loads((figs / "MANIFEST.json").read_text())
+        hashes.append({k: v["sha256"] for k, v in manifest.items()})
+    assert hashes[0] == hashes[1] and any(k.endswith(".pdf") for k in hashes[0])
