@@ -88,3 +88,26 @@ def test_outputs_are_byte_reproducible(tmp_path, monkeypatch):
         manifest = json.loads((figs / "MANIFEST.json").read_text())
         hashes.append({k: v["sha256"] for k, v in manifest.items()})
     assert hashes[0] == hashes[1] and any(k.endswith(".pdf") for k in hashes[0])
+
+
+def test_reproduce_sends_grid_cells_to_a_dask_cluster(tmp_path, monkeypatch):
+    """`--executor dask --scheduler ADDRESS`: the notebook's cells run on the cluster's worker."""
+    distributed = pytest.importorskip("distributed")
+    monkeypatch.setenv("TOPOTTA_FIGURES", str(tmp_path / "figures"))
+    monkeypatch.setenv("TOPOTTA_CACHE", str(tmp_path / "cache"))
+    monkeypatch.delenv("TOPOTTA_EXECUTOR", raising=False)
+    with distributed.LocalCluster(n_workers=1, threads_per_worker=1, processes=False,
+                                  protocol="tcp", dashboard_address=None) as cluster, \
+            distributed.Client(cluster) as client:
+        rc = cli.main(["reproduce", "--profile", "smoke", "--only", "09", "--no-progress",
+                       "--build-dir", str(tmp_path / "build"), "--executor", "dask",
+                       "--scheduler", cluster.scheduler_address])
+        assert rc == 0
+        prefixes = client.run_on_scheduler(lambda dask_scheduler: list(dask_scheduler.task_prefixes))
+        assert "call" in prefixes, prefixes  # run_grid's per-cell task (_call) ran there
+    import os
+
+    assert "TOPOTTA_EXECUTOR" not in os.environ  # the runner leaves the environment as it was
+    cached = list((tmp_path / "cache").rglob("*.json"))
+    assert cached, "the cells computed on the cluster were not written to the cache"
+    assert cli.main(["reproduce", "--executor", "dask", "--only", "09"]) == 2  # needs --scheduler

@@ -21,6 +21,7 @@ import os
 import sys
 import time
 import tomllib
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -93,6 +94,21 @@ def _sha256(path: Path) -> str:
     return hashlib.sha256(path.read_bytes()).hexdigest()
 
 
+@contextmanager
+def _environment(**values: str | None):
+    """Set environment variables (inherited by the notebook kernels) and restore them after."""
+    old = {k: os.environ.get(k) for k in values}
+    os.environ.update({k: v for k, v in values.items() if v is not None})
+    try:
+        yield
+    finally:
+        for k, v in old.items():
+            if v is None:
+                os.environ.pop(k, None)
+            else:
+                os.environ[k] = v
+
+
 def execute_notebook(source: Path, params: dict, build: Path, kernel: str = "python3") -> RunResult:
     """Convert one jupytext source, run it with papermill, and collect the files it wrote."""
     import jupytext
@@ -104,25 +120,20 @@ def execute_notebook(source: Path, params: dict, build: Path, kernel: str = "pyt
     jupytext.write(jupytext.read(source), nb_in)
     log = build / f"{source.stem}.outputs.jsonl"
     log.unlink(missing_ok=True)
-    old = os.environ.get("TOPOTTA_RUN_LOG")
-    os.environ["TOPOTTA_RUN_LOG"] = str(log)
     start = time.perf_counter()
     error = ""
     try:
-        pm.execute_notebook(
-            str(nb_in), str(nb_out), parameters=params, kernel_name=kernel,
-            cwd=str(source.parent), progress_bar=False,
-        )
-    except Exception as exc:  # papermill raises PapermillExecutionError with the cell's traceback
-        if hasattr(exc, "ename"):
+        with _environment(TOPOTTA_RUN_LOG=str(log)):
+            pm.execute_notebook(
+                str(nb_in), str(nb_out), parameters=params, kernel_name=kernel,
+                cwd=str(source.parent), progress_bar=False,
+            )
+    except Exception as exc:  # noqa: BLE001 - reported; the other notebooks still run
+        if hasattr(exc, "ename"):  # papermill's PapermillExecutionError: the cell's exception
             error = f"{exc.ename}: {exc.evalue} (cell {exc.exec_count})"
         else:
             error = f"{type(exc).__name__}: {exc}"
     finally:
-        if old is None:
-            os.environ.pop("TOPOTTA_RUN_LOG", None)
-        else:
-            os.environ["TOPOTTA_RUN_LOG"] = old
         nb_in.unlink(missing_ok=True)
     files = []
     if log.exists():
@@ -205,18 +216,16 @@ def configure_parser(parser: argparse.ArgumentParser) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
-    if args.figures_dir is not None:
-        os.environ["TOPOTTA_FIGURES"] = str(Path(args.figures_dir).resolve())
     if args.executor == "dask" and not args.scheduler:
         print("topotta-lite reproduce: --executor dask needs --scheduler ADDRESS", file=sys.stderr)
         return 2
-    os.environ["TOPOTTA_EXECUTOR"] = args.executor
-    if args.scheduler:
-        os.environ["TOPOTTA_SCHEDULER"] = args.scheduler
+    figures = str(Path(args.figures_dir).resolve()) if args.figures_dir is not None else None
     overrides = {name: parse_value(value) for name, value in args.parameter}
     try:
-        results = reproduce(args.profile, args.only, overrides, args.build_dir,
-                            progress=not args.no_progress)
+        with _environment(TOPOTTA_FIGURES=figures, TOPOTTA_EXECUTOR=args.executor,
+                          TOPOTTA_SCHEDULER=args.scheduler):
+            results = reproduce(args.profile, args.only, overrides, args.build_dir,
+                                progress=not args.no_progress)
     except ValueError as exc:
         print(f"topotta-lite reproduce: {exc}", file=sys.stderr)
         return 2
