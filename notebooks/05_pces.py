@@ -78,6 +78,7 @@ from topotta_lite.viz import overlay_mask, show_map
 
 use_style()
 torch.manual_seed(seed)
+torch.set_num_threads(1)  # one thread: the same floating-point sums, so identical figures each run
 bundle = score_bundle(dataset, category, scorer, size=size, seed=seed, data_root=data_root)
 anomalous = np.flatnonzero(bundle["labels"] == 1)
 i = int(anomalous[image_index % len(anomalous)])
