@@ -9,8 +9,9 @@ total, the peak memory of the operator, and mean F1 / IoU against the ground tru
 runs in a fresh child process so that its peak memory is its own: ``VmHWM - VmRSS`` at the start
 (Linux; the resident-set high-water mark covers numpy, scikit-learn and torch alike), with the
 ``tracemalloc`` peak (Python / numpy heap only) beside it; both are taken after a warm-up image
-(imports, numba compilation), so they are the per-image working memory, not the libraries. If the data or scorer modules are
-missing, synthetic maps with random features are used instead and the output says so.
+(imports, numba compilation), so they are the per-image working memory, not the libraries. If
+the data or scorer modules are missing, synthetic maps with random features are used instead and
+the output says so.
 """
 
 from __future__ import annotations
@@ -72,7 +73,7 @@ def _synthetic(note: str, seed: int):
 
     rng = np.random.default_rng(seed)
     maps, gts, feats = [], [], []
-    for i in range(8):
+    for _ in range(8):
         gt = np.zeros((224, 224), bool)
         y, x = rng.integers(30, 170, size=2)
         gt[y:y + 30, x:x + 20] = True

@@ -255,7 +255,7 @@ display(by_hand)
 # %%
 mismatches = 0
 rand_rows = []
-for i in range(n_random_checks):
+for _ in range(n_random_checks):
     density = rng.uniform(0.3, 0.8)
     mask = rng.random((random_size, random_size)) < density
     if not mask.any():

@@ -161,7 +161,7 @@ with torch.no_grad():
 opt = torch.optim.Adam(mlp.parameters(), lr=lr, weight_decay=1e-4)
 pair_rng = np.random.default_rng([seed, 1])
 curve = []
-for epoch in range(epochs):
+for _epoch in range(epochs):
     a = pair_rng.integers(0, n, max_pairs)
     b = (a + pair_rng.integers(1, n, max_pairs)) % n  # b != a
     y = torch.from_numpy((y_train[a] != y_train[b]).astype(np.float32))

@@ -172,7 +172,7 @@ for d, cs in groups:
 
 ncol = 3 + len(methods)
 fig, axes = plt.subplots(len(rows), ncol, figsize=(2.1 * ncol, 2.5 * len(rows)), squeeze=False)
-for r, (d, c, sample, gt, smap, masks) in enumerate(rows):
+for r, (_d, c, sample, gt, smap, masks) in enumerate(rows):
     ax = axes[r]
     f1s = {name: segmentation_scores(mask, gt)["f1"] for name, mask in masks.items()}
     if gt.ndim == 3:  # voxel volume: the axial slice with the most defect voxels

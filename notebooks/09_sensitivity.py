@@ -25,7 +25,7 @@
 # | lambda (`lam`) | EAI: weight of the Euler term against the added area (notebook 04) | 0.01 |
 # | n (`levels`) | number of quantisation levels of the filtration (notebook 03) | 256 |
 # | m (`margin`) | PCES contrastive loss: dissimilar pairs are pushed at least m apart (notebook 05) | 1.0 |
-# | alpha (`alpha`) | where inside a feature's bar its region is cut (ours: the paper's text does not say) | 0.5 |
+# | alpha (`alpha`) | where inside a feature's bar its region is cut (ours: the paper is silent) | 0.5 |
 #
 # The paper's margin sweep starts at m = 0. With m = 0 the dissimilar-pair term of the
 # contrastive loss, max(0, m - d)^2, is always zero, so nothing pushes the two classes apart;

@@ -295,8 +295,8 @@ plt.show()
 #   texture artefact (often a bright border of the map), and TopoTTA's confident choice of one
 #   structure costs more than TTT4AS's many-peak pseudo-labels; if only one filtration goes
 #   astray, the two pseudo-labels no longer overlap and the Euler-aware fusion, which starts
-#   from their intersection, has nothing to grow from. *Too coarse*: the map found the defect but is wider than it (a
-#   thin crack, a cluster of tiny spots seen through a coarse feature grid); every operator
-#   then over-segments, and topology cannot sharpen a blurry map. Both are the limitation the
+#   from their intersection, has nothing to grow from. *Too coarse*: the map found the defect but
+#   is wider than it (a thin crack, a cluster of tiny spots seen through a coarse feature grid);
+#   every operator then over-segments, and topology cannot sharpen a blurry map. Both are the limitation the
 #   paper names (the result is only as good as the upstream map); the remedy is a sharper,
 #   higher-contrast scorer rather than another threshold.

@@ -138,7 +138,8 @@ def run_grid(cells: Iterable[dict], fn: Callable[[dict], object], *, cache: Resu
         Defaults to :func:`default_cache`.
     executor : {"local", "dask"}, optional
         Default: ``$TOPOTTA_EXECUTOR`` or ``"local"`` (``topotta-lite reproduce --executor dask
-        --scheduler ADDRESS`` sets both variables for the notebooks it runs). ``"local"`` runs cells one after the other in this process. ``"dask"`` submits them to the
+        --scheduler ADDRESS`` sets both variables for the notebooks it runs). ``"local"`` runs
+        cells one after the other in this process. ``"dask"`` submits them to the
         Dask scheduler at ``scheduler`` (an address such as ``"tcp://10.0.0.5:8786"``, or a
         ``distributed.Client``; default ``$TOPOTTA_SCHEDULER``); results are written to the cache
         here as they arrive.

@@ -87,7 +87,8 @@ class TTT4AS:
     """
 
     def __init__(self, *, peak_percentile: float = 99.0, peak_size: int = 3, pos_dilation: int = 1,
-                 neighbour_percentile: float = 95.0, neg_percentile: float = 80.0, n_negatives: int = 256, C: float = 1.0,
+                 neighbour_percentile: float = 95.0, neg_percentile: float = 80.0,
+                 n_negatives: int = 256, C: float = 1.0,
                  resolution: str = "grid", seed: int = 0):
         if resolution not in ("grid", "full"):
             raise ValueError(f"resolution must be 'grid' or 'full', got {resolution!r}")
