@@ -133,14 +133,18 @@ def _conv_same(x: torch.Tensor, weight: torch.Tensor) -> torch.Tensor:
     return F.conv2d(F.pad(x, (pw, pw, ph, ph), mode=mode), weight)
 
 
+def _float_array(inputs: Any) -> np.ndarray:
+    """A float32 numpy array from a tensor, a list of arrays or an array."""
+    if hasattr(inputs, "detach"):
+        return inputs.detach().cpu().float().numpy()
+    if isinstance(inputs, (list, tuple)):
+        return np.stack([np.asarray(a, dtype=np.float32) for a in inputs])
+    return np.asarray(inputs, dtype=np.float32)
+
+
 def _to_tensor_images(images: Any, name: str = "images") -> torch.Tensor:
     """(N, H, W, 3) or (H, W, 3) array/tensor in [0, 1] -> (N, 3, H, W) float32 tensor."""
-    if hasattr(images, "detach"):
-        arr = images.detach().cpu().float().numpy()
-    elif isinstance(images, (list, tuple)):
-        arr = np.stack([np.asarray(a, dtype=np.float32) for a in images])
-    else:
-        arr = np.asarray(images, dtype=np.float32)
+    arr = _float_array(images)
     if arr.ndim == 3 and arr.shape[-1] in (1, 3):
         arr = arr[None]
     if arr.ndim == 3:  # (N, H, W) grey
@@ -766,12 +770,7 @@ class DinoViTBackbone(Backbone):
 # --------------------------------------------------------------------------------------------
 def _prepare_depth(inputs: Any) -> torch.Tensor:
     """Depth (N, H, W) or xyz (N, H, W, 3) -> (N, 2, H, W): z (invalid -> 0) and a valid mask."""
-    if hasattr(inputs, "detach"):
-        arr = inputs.detach().cpu().float().numpy()
-    elif isinstance(inputs, (list, tuple)):
-        arr = np.stack([np.asarray(a, dtype=np.float32) for a in inputs])
-    else:
-        arr = np.asarray(inputs, dtype=np.float32)
+    arr = _float_array(inputs)
     if arr.ndim == 4 and arr.shape[-1] == 3:
         valid = np.isfinite(arr).all(-1) & (np.abs(arr).sum(-1) > 0)
         arr = arr[..., 2]
@@ -892,12 +891,7 @@ class VoxelBackbone(Backbone):
         self.out_channels = (1 + 4 * len(self.sigmas) + 2) * len(self.scales)
 
     def _prepare(self, inputs: Any) -> torch.Tensor:
-        if hasattr(inputs, "detach"):
-            arr = inputs.detach().cpu().float().numpy()
-        elif isinstance(inputs, (list, tuple)):
-            arr = np.stack([np.asarray(a, dtype=np.float32) for a in inputs])
-        else:
-            arr = np.asarray(inputs, dtype=np.float32)
+        arr = _float_array(inputs)
         if arr.ndim == 3:
             arr = arr[None]
         if arr.ndim != 4:

@@ -269,6 +269,14 @@ def load_mvtec_loco(
 # ----------------------------------------------------------------------------- VisA
 
 
+def _rgb_sample(defect: str, stem: str, path: Path, gt: Path | None, size) -> Sample:
+    """An RGB sample with its (possibly absent, then empty) single-file GT mask."""
+    image = read_rgb(path, size)
+    mask = np.zeros(image.shape[:2], bool) if gt is None else read_mask(gt, image.shape[:2])
+    return Sample(image, mask, int(defect != "good"), f"{defect}_{stem}", defect,
+                  meta={"path": str(path), "stem": stem})
+
+
 def load_visa(
     root,
     category: str,
@@ -331,17 +339,7 @@ def load_visa(
     train, val = _carve(train, val_fraction, seed)
 
     def build(rec) -> Sample:
-        defect, stem, path, gt = rec
-        image = read_rgb(path, size)
-        mask = np.zeros(image.shape[:2], bool) if gt is None else read_mask(gt, image.shape[:2])
-        return Sample(
-            image,
-            mask,
-            int(defect != "good"),
-            f"{defect}_{stem}",
-            defect,
-            meta={"path": str(path), "stem": stem},
-        )
+        return _rgb_sample(*rec, size)
 
     return _split("visa", category, "2d", train, val, test, build, lazy)
 
@@ -507,17 +505,9 @@ def load_real_iad(
     train, val = _carve(train, val_fraction, seed)
 
     def build(rec) -> Sample:
-        defect, stem, path, gt = rec
-        image = read_rgb(path, size)
-        mask = np.zeros(image.shape[:2], bool) if gt is None else read_mask(gt, image.shape[:2])
-        return Sample(
-            image,
-            mask,
-            int(defect != "good"),
-            f"{defect}_{stem}",
-            defect,
-            meta={"path": str(path), "stem": stem, "mask_missing": defect != "good" and gt is None},
-        )
+        sample = _rgb_sample(*rec, size)
+        sample.meta["mask_missing"] = sample.defect != "good" and rec[3] is None
+        return sample
 
     return _split("real_iad", category, "2d", train, val, test, build, lazy)
 
