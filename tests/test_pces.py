@@ -5,11 +5,12 @@ from __future__ import annotations
 import numpy as np
 import pytest
 import torch
+import torch.nn.functional as F
 from hypothesis import given, settings
 from hypothesis import strategies as st
 from scipy import ndimage
 
-from topotta_lite import pces
+from topotta_lite import _pces_engines as engines
 from topotta_lite.pces import (
     PCES,
     ContrastiveMLP,
@@ -54,14 +55,101 @@ def test_contrastive_loss_matches_hand_computation():
     assert torch.isfinite(z.grad).all()
 
 
-def test_mlp_is_three_linear_gelu_layers_and_batched_forward_matches():
-    net = ContrastiveMLP(5, hidden=7, embed_dim=3)
-    layers = list(net.net)
-    assert [type(m).__name__ for m in layers] == ["Linear", "GELU"] * 3
-    x = torch.randn(4, 5)
-    ws = [m.weight.detach().T[None] for m in layers[::2]]
-    bs = [m.bias.detach()[None, None] for m in layers[::2]]
-    assert torch.allclose(pces._forward(x[None], ws, bs)[0], net(x), atol=1e-6)
+def _batched(weights):
+    return [(torch.from_numpy(w)[None].clone(), torch.from_numpy(b)[None, None].clone())
+            for w, b in weights]
+
+
+def test_mlp_is_three_linear_gelu_layers_and_engine_forwards_match():
+    weights = engines.init_weights([5, 7, 7, 3], seed=1)
+    net = ContrastiveMLP.from_weights(weights)
+    assert [type(m).__name__ for m in net.net] == ["Linear", "GELU"] * 3
+    x = np.random.default_rng(0).normal(size=(9, 5)).astype(np.float32)
+    want = net(torch.from_numpy(x)).detach().numpy()
+    np.testing.assert_allclose(engines.cpu_embed(x, weights), want, atol=1e-5)
+    got = engines.torch_embed(torch.from_numpy(x)[None], _batched(weights))[0].numpy()
+    np.testing.assert_allclose(got, want, atol=1e-6)
+
+
+def test_defaults_agree_between_pces_adapt_batch_and_topotta():
+    import inspect
+
+    from topotta_lite.operators import TopoTTA
+
+    names = ("margin", "epochs", "lr", "weight_decay", "hidden", "embed_dim", "n_points",
+             "resolution")
+    sigs = [inspect.signature(f).parameters for f in (PCES, adapt_batch, TopoTTA)]
+    for name in names:
+        assert len({sig[name].default for sig in sigs}) == 1, name
+
+
+def test_cpu_gelu_approximation_is_accurate():
+    x = np.linspace(-12, 12, 48001).astype(np.float32)
+    h, s = engines.gelu_and_slope(x)
+    t = torch.from_numpy(x.astype(np.float64)).requires_grad_(True)
+    ref = F.gelu(t)
+    ref.sum().backward()
+    assert np.abs(h - ref.detach().numpy()).max() < 2e-6
+    assert np.abs(s - t.grad.numpy()).max() < 2e-5
+
+
+@pytest.mark.parametrize("seed", [0, 1, 2])
+def test_analytic_gradients_equal_autograd(seed):
+    """Loss over all pairs (Eq. 10) and its gradient, by hand (both engines) and by autograd."""
+    rng = np.random.default_rng(seed)
+    n = 23
+    x = rng.normal(size=(n, 6)).astype(np.float32)
+    y = (rng.random(n) < 0.4).astype(np.float32)
+    x[:3] = x[3]  # coincident points: the zero-distance case
+    weights = engines.init_weights([6, 8, 8, 4], seed=seed)
+    net = ContrastiveMLP.from_weights(weights)
+    z = net(torch.from_numpy(x))
+    i, j = np.triu_indices(n, k=1)
+    dissimilar = torch.from_numpy((y[i] != y[j]).astype(np.float32))
+    loss = contrastive_loss(z[i], z[j], dissimilar, margin=0.7)
+    loss.backward()
+    want = [(layer.weight.grad.T.numpy(), layer.bias.grad.numpy()) for layer in net.net[::2]]
+
+    got_loss, got = engines.cpu_loss_and_grads(x, y, weights, margin=0.7)
+    ref_loss = loss.item()
+    assert got_loss == pytest.approx(ref_loss, rel=1e-4)
+    t_loss, t_grads = engines.torch_loss_and_grads(
+        torch.from_numpy(x)[None], torch.from_numpy(y)[None], torch.ones(1, n), _batched(weights),
+        margin=0.7)
+    assert float(t_loss[0]) == pytest.approx(ref_loss, rel=1e-5)
+    for (gw, gb), (tw, tb), (ww, wb) in zip(got, t_grads, want):
+        scale = np.abs(ww).max() + 1e-6
+        np.testing.assert_allclose(gw, ww, atol=2e-4 * scale)
+        np.testing.assert_allclose(gb, wb, atol=2e-4 * scale)
+        np.testing.assert_allclose(tw[0].numpy(), ww, atol=1e-5 * scale)
+        np.testing.assert_allclose(tb[0, 0].numpy(), wb, atol=1e-5 * scale)
+
+
+def test_torch_engine_trains_like_the_cpu_engine_and_padding_is_inert():
+    rng = np.random.default_rng(3)
+    kw = {"epochs": 12, "lr": 1e-2, "weight_decay": 1e-4, "margin": 1.0}
+    xs = [rng.normal(size=(n, 5)).astype(np.float32) for n in (17, 30)]
+    ys = [(rng.random(len(x)) < 0.3).astype(np.float32) for x in xs]
+    inits = [engines.init_weights([5, 8, 8, 4], seed=s) for s in (0, 1)]
+    cpu = []
+    for x, y, w in zip(xs, ys, inits):
+        w = [(a.copy(), b.copy()) for a, b in w]
+        cpu.append((engines.cpu_train(x, y, w, **kw), w))
+    # one padded batch of both images on the torch engine
+    xb = torch.zeros(2, 30, 5)
+    yb = torch.zeros(2, 30)
+    valid = torch.zeros(2, 30)
+    for b, (x, y) in enumerate(zip(xs, ys)):
+        xb[b, : len(x)] = torch.from_numpy(x)
+        yb[b, : len(y)] = torch.from_numpy(y)
+        valid[b, : len(y)] = 1
+    wb = [(torch.from_numpy(np.stack([w[k][0] for w in inits])),
+           torch.from_numpy(np.stack([w[k][1] for w in inits])[:, None])) for k in range(3)]
+    curves = engines.torch_train(xb, yb, valid, wb, **kw).numpy()
+    for b, (curve, w) in enumerate(cpu):
+        np.testing.assert_allclose(curves[b], curve, rtol=2e-3, atol=1e-5)
+        for k in range(3):
+            np.testing.assert_allclose(wb[k][0][b].numpy(), w[k][0], atol=2e-4)
 
 
 # ---------------------------------------------------------------------------------- sampling
@@ -161,11 +249,13 @@ def test_3d_and_full_resolution():
     assert full.score.shape == gt2.shape
 
 
-def test_cpu_threads_are_restored():
-    before = torch.get_num_threads()
+def test_blas_threads_are_restored():
+    from threadpoolctl import threadpool_info
+
+    before = [i["num_threads"] for i in threadpool_info()]
     feats, _, pseudo = _scene()
     PCES(device="cpu", epochs=1).adapt(feats, pseudo)
-    assert torch.get_num_threads() == before
+    assert [i["num_threads"] for i in threadpool_info()] == before
 
 
 # ---------------------------------------------------------------------------------- bad input

@@ -19,13 +19,15 @@ Euler-aware intersection (EAI), our reading of the paper (DESIGN.md s.4; its Eq.
 
 Local trimming (removing pixels again) is not part of our candidate set: every candidate grows.
 Since the area term only grows along the sequence, :func:`eai_trace` stops as soon as a
-candidate's added area alone reaches the best cost found so far (the choice is unchanged; pass
+candidate's added area alone reaches the best cost found so far, and does not grow the next
+candidate when one more pixel would reach it (the choice is unchanged; pass
 ``stop_early=False`` to see the whole sequence). Growth is computed on the bounding box of ``U``.
 """
 
 from __future__ import annotations
 
 from dataclasses import dataclass
+from functools import cache
 
 import numpy as np
 from scipy import ndimage
@@ -52,7 +54,12 @@ def connectivity_structure(ndim: int, construction: str = "V", dual: bool = Fals
     """
     if construction not in ("V", "T"):
         raise ValueError(f"construction must be 'V' or 'T', got {construction!r}")
-    full = (construction == "T") != dual
+    return _structure(ndim, (construction == "T") != dual).copy()
+
+
+@cache
+def _structure(ndim: int, full: bool) -> np.ndarray:
+    """Faces-only (``full=False``) or full neighbourhood structuring element, built once."""
     return ndimage.generate_binary_structure(ndim, ndim if full else 1)
 
 
@@ -140,12 +147,14 @@ def _crop_box(union: np.ndarray) -> tuple[slice, ...]:
     """Bounding box of ``union`` grown by one pixel (clipped): all growth and all holes that can
     be filled happen inside it, and a background component reaching its edge holds pixels
     outside ``U``, so it is never filled, exactly as on the full image."""
-    idx = np.argwhere(union)
-    if len(idx) == 0:
-        return tuple(slice(0, 0) for _ in union.shape)
-    lo = np.maximum(idx.min(axis=0) - 1, 0)
-    hi = np.minimum(idx.max(axis=0) + 2, union.shape)
-    return tuple(slice(int(a), int(b)) for a, b in zip(lo, hi, strict=True))
+    box = []
+    for axis, n in enumerate(union.shape):
+        others = tuple(a for a in range(union.ndim) if a != axis)
+        hit = np.flatnonzero(union.any(axis=others))
+        if len(hit) == 0:
+            return tuple(slice(0, 0) for _ in union.shape)
+        box.append(slice(max(int(hit[0]) - 1, 0), min(int(hit[-1]) + 2, n)))
+    return tuple(box)
 
 
 def _grow(
@@ -307,7 +316,8 @@ def eai_trace(
     n_inter = np.count_nonzero(a & b)
     cands, steps, chi, added, costs = [], [], [], [], []
     for cand, step in _grow(a, b, construction, fill_holes, max_steps):
-        frac = (np.count_nonzero(cand) - n_inter) / a.size  # candidates contain I
+        n_cand = np.count_nonzero(cand)
+        frac = (n_cand - n_inter) / a.size  # candidates contain I
         if stop_early and costs and frac >= min(costs):
             break  # the area term only grows: no later candidate can cost less
         c = euler_characteristic(cand, construction)
@@ -316,6 +326,8 @@ def eai_trace(
         chi.append(c)
         added.append(frac)
         costs.append(frac + lam * abs(c - chi_t))
+        if stop_early and (n_cand + 1 - n_inter) / a.size >= min(costs):
+            break  # the next candidate adds a pixel at least: stop before growing it
     costs_arr = np.asarray(costs, dtype=np.float64)
     return EAITrace(
         candidates=cands,

@@ -7,14 +7,17 @@ pseudo-label masks can be grown from them.
 Backends
 --------
 ``"fast"`` (default, ``"auto"``)
-    Our numba engine. H0 is a union-find over the pixels sorted by value (a counting sort
-    when ``levels`` is given, a byte-wise radix sort of the float keys otherwise), with the
-    elder rule. The top homology dimension (H1 in 2D, H2 in 3D) comes from Alexander
-    duality: H_{n-1} of the sublevel filtration with connectivity ``c`` equals H0 of the
-    superlevel filtration with the dual connectivity (4 <-> 8 in 2D, 6 <-> 26 in 3D), once
-    an "outside" component, born at +inf and adjacent to every border pixel, is added;
-    births and deaths swap. **H1 of a 3D map is delegated to cripser** (a real boundary
-    matrix reduction), whose cell locations are pixel coordinates of the map.
+    Our numba engine. H0 is an elder-rule union-find in the filtration order, ties broken
+    by pixel index (C order): every pixel is contracted into the basin of its steepest
+    descent and only the edges between basins are sorted (by a radix sort of integer keys:
+    the level codes when ``levels`` is given, the IEEE bits of the values otherwise); noise
+    maps, with too many basins, fall back to sorting every pixel. The top homology
+    dimension (H1 in 2D, H2 in 3D) comes from Alexander duality: H_{n-1} of the sublevel
+    filtration with connectivity ``c`` equals H0 of the superlevel filtration with the
+    dual connectivity (4 <-> 8 in 2D, 6 <-> 26 in 3D), once an "outside" component, born
+    at +inf and adjacent to every border pixel, is added; births and deaths swap. **H1 of
+    a 3D map is delegated to cripser** (a real boundary matrix reduction), whose cell
+    locations are pixel coordinates of the map.
 ``"gudhi"``
     ``gudhi.CubicalComplex`` (``vertices=`` for V, ``top_dimensional_cells=`` for T);
     locations from ``vertices_of_persistence_pairs`` / ``cofaces_of_persistence_pairs``
@@ -245,11 +248,18 @@ def _check_levels(n) -> int:
 
 
 def _codes(arr: np.ndarray, n: int) -> np.ndarray:
-    """Integer levels 0..n-1 of the min-max normalised map (constant map -> zeros)."""
+    """Levels 0..n-1 (integer-valued float64) of the min-max normalised map.
+
+    ``round((arr - lo) / (hi - lo) * (n - 1))``, computed in place; a constant map gives
+    zeros.
+    """
     lo, hi = float(arr.min()), float(arr.max())
     if hi == lo:
-        return np.zeros(arr.shape, np.int64)
-    return np.round((arr - lo) / (hi - lo) * (n - 1)).astype(np.int64)
+        return np.zeros(arr.shape)
+    t = arr - lo
+    t /= hi - lo
+    t *= n - 1
+    return np.rint(t, out=t)
 
 
 def quantise(score_map, n: int = 256) -> np.ndarray:
@@ -284,62 +294,105 @@ def quantise(score_map, n: int = 256) -> np.ndarray:
 # --------------------------------------------------------------------------------------
 # numba engine
 # --------------------------------------------------------------------------------------
-@numba.njit(cache=True)
-def _counting_argsort(codes, n_levels):  # pragma: no cover - numba
-    counts = np.zeros(n_levels + 1, np.int64)
-    for i in range(codes.size):
-        counts[codes[i] + 1] += 1
-    for v in range(n_levels):
-        counts[v + 1] += counts[v]
-    order = np.empty(codes.size, np.int64)
-    for i in range(codes.size):
-        c = codes[i]
-        order[counts[c]] = i
-        counts[c] += 1
-    return order
+# Every pass runs on uint64 sort keys that increase in the pass's filtration order; equal
+# keys are ordered by pixel index, so (key, index) is the pass's strict total order. The
+# maps are padded with _PAD_KEY, above every pixel's key (a +inf border).
+_PAD_KEY = np.uint64(np.iinfo(np.uint64).max)
 
 
 @numba.njit(cache=True)
-def _radix_argsort(values):  # pragma: no cover - numba
-    """Stable argsort of float64 values: LSD radix sort over the 8 bytes of ordered keys."""
-    n = values.size
-    bits = values.view(np.uint64)
-    keys = np.empty(n, np.uint64)
-    sign = np.uint64(1) << np.uint64(63)
+def _fill_keys(src, shape3, is3d, descending, levels, kp):  # pragma: no cover - numba
+    """Write the sort keys of the flat C-order map ``src`` into the padded flat ``kp``.
+
+    With ``levels > 0``, ``src`` holds level codes 0..levels-1 (integer-valued floats) and
+    a code is its own key (``levels - 1 - code`` when ``descending``): small keys, sorted
+    in one radix pass. Otherwise a value's key is its IEEE bit pattern with the sign
+    folded in, so that keys are in the order of the values (-0.0 and 0.0 share a key);
+    ``descending`` keys ``-value``.
+    """
+    D, H, W = shape3
+    zo = 1 if is3d else 0
+    zero, one, s63 = np.uint64(0), np.uint64(1), np.uint64(63)
+    sign = one << s63
+    flip = sign if descending else zero
+    top = levels - 1
+    bits = src.view(np.uint64)
+    for z in range(D):
+        for y in range(H):
+            row = kp[((z + zo) * (H + 2) + y + 1) * (W + 2) + 1:][:W]  # slices: no wraparound
+            i0 = (z * H + y) * W
+            if levels > 0:
+                codes = src[i0:i0 + W]
+                for x in range(W):
+                    code = np.int64(codes[x])
+                    row[x] = top - code if descending else code
+            else:
+                values = bits[i0:i0 + W]
+                for x in range(W):
+                    b = values[x]
+                    if b << one == zero:
+                        b = zero  # -0.0 -> 0.0
+                    b ^= flip  # -value
+                    row[x] = b ^ ((zero - (b >> s63)) | sign)  # negative: ~b, else b | sign
+
+
+@numba.njit(cache=True)
+def _radix_sort_by(keys, order):  # pragma: no cover - numba
+    """A copy of ``order``, a permutation of ``range(keys.size)``, stably sorted by keys.
+
+    ``keys`` are non-negative integers (any width); LSD radix sort over the bytes that are
+    not the same in every key, so small keys (level codes) take a single pass. The keys
+    travel with the permutation, so that every pass reads memory in order.
+    """
+    n = order.size
+    varying = np.uint64(0)
     for i in range(n):
-        k = bits[i]
-        if k & sign:
-            keys[i] = ~k
-        else:
-            keys[i] = k | sign
-    hist = np.zeros((8, 256), np.int64)
+        varying |= np.uint64(keys[i]) ^ np.uint64(keys[0])
+    cur = np.empty(n, np.uint64)
     for i in range(n):
-        k = keys[i]
-        for b in range(8):
-            hist[b, (k >> np.uint64(8 * b)) & np.uint64(255)] += 1
-    order = np.arange(n)
-    tmp = np.empty(n, np.int64)
+        cur[i] = np.uint64(keys[order[i]])
+    order = order.copy()
+    tmp = np.empty_like(order)
+    tmp_keys = np.empty_like(cur)
+    start = np.empty(257, np.int64)
+    byte = np.uint64(255)
     for b in range(8):
-        skip = False
-        for v in range(256):
-            if hist[b, v] == n:
-                skip = True
-                break
-        if skip:
-            continue
-        pos = np.empty(256, np.int64)
-        s = 0
-        for v in range(256):
-            pos[v] = s
-            s += hist[b, v]
         shift = np.uint64(8 * b)
+        if (varying >> shift) & byte == 0:
+            continue
+        start[:] = 0
         for i in range(n):
-            j = order[i]
-            v = (keys[j] >> shift) & np.uint64(255)
-            tmp[pos[v]] = j
-            pos[v] += 1
+            start[np.int64((cur[i] >> shift) & byte) + 1] += 1
+        for v in range(256):
+            start[v + 1] += start[v]
+        for i in range(n):
+            v = np.int64((cur[i] >> shift) & byte)
+            tmp[start[v]] = order[i]
+            tmp_keys[start[v]] = cur[i]
+            start[v] += 1
         order, tmp = tmp, order
+        cur, tmp_keys = tmp_keys, cur
     return order
+
+
+@numba.njit(cache=True)
+def _reversed_runs(order, keys):  # pragma: no cover - numba
+    """The stable argsort of ``keys`` from ``order``, that of keys in the opposite order.
+
+    The runs of equal keys come in reverse order, each keeping its (ascending) order.
+    """
+    n = order.size
+    out = np.empty_like(order)
+    j = 0
+    end = n
+    while end > 0:
+        start = end - 1
+        while start > 0 and keys[order[start - 1]] == keys[order[end - 1]]:
+            start -= 1
+        out[j:j + end - start] = order[start:end]
+        j += end - start
+        end = start
+    return out
 
 
 @numba.njit(cache=True, inline="always")
@@ -351,14 +404,15 @@ def _find(parent, x):  # pragma: no cover - numba
 
 
 @numba.njit(cache=True)
-def _union_find(values, order, reverse, D, H, W, offsets, outside, is3d):  # pragma: no cover
-    """Elder-rule union-find in the order given (``reverse``: from the last element).
+def _union_find(keys, order, D, H, W, offsets, outside, is3d):  # pragma: no cover - numba
+    """Elder-rule union-find over the pixels in ``order`` (the stable argsort of ``keys``).
 
-    Returns (young, killer, count, last_root): ``values[young[i]]`` is the birth value and
-    ``values[killer[i]]`` the death value of pair i (zero-length pairs are not recorded).
-    With ``outside``, a virtual oldest component touches every border pixel.
+    Returns (young, killer, root): pixel ``young[i]`` creates the component that pixel
+    ``killer[i]`` merges into an older one (zero-length pairs are not recorded); ``root``
+    is the oldest pixel. With ``outside``, a virtual oldest component touches every border
+    pixel.
     """
-    n = values.size
+    n = keys.size
     out = n
     parent = np.empty(n + 1, np.int64)
     rank = np.empty(n + 1, np.int64)
@@ -370,14 +424,13 @@ def _union_find(values, order, reverse, D, H, W, offsets, outside, is3d):  # pra
     cnt = 0
     HW = H * W
     K = offsets.shape[0]
-    root = -1
     for i in range(n):
-        p = order[n - 1 - i] if reverse else order[i]
+        p = order[i]
         parent[p] = p
         rank[p] = i
         done[p] = 1
         r = p
-        vp = values[p]
+        kp = keys[p]
         z = p // HW
         rem = p - z * HW
         y = rem // W
@@ -411,154 +464,205 @@ def _union_find(values, order, reverse, D, H, W, offsets, outside, is3d):  # pra
                 older = r
                 yng = rq
             parent[yng] = older
-            if values[yng] != vp:
+            if keys[yng] != kp:
                 young[cnt] = yng
                 killer[cnt] = p
                 cnt += 1
             r = older
-        root = r
-    if n > 0:
-        root = _find(parent, order[n - 1] if reverse else order[0])
-    return young[:cnt], killer[:cnt], cnt, root
+    root = _find(parent, order[0]) if n > 0 else -1
+    return young[:cnt], killer[:cnt], root
+
+
+@numba.njit(cache=True, inline="always")
+def _unpadded(i, Hp, Wp, is3d):  # pragma: no cover - numba
+    """C-order index in the map of the padded flat index ``i``."""
+    z = i // (Hp * Wp)
+    rem = i - z * Hp * Wp
+    y = rem // Wp
+    x = rem - y * Wp
+    if is3d:
+        z -= 1
+    return (z * (Hp - 2) + y - 1) * (Wp - 2) + x - 1
 
 
 @numba.njit(cache=True)
-def _basin_h0(gp, Dp, Hp, Wp, is3d, foffs, outside, max_minima):  # pragma: no cover - numba
-    """Sublevel H0 of a +inf-padded flat map ``gp`` by basin contraction + Kruskal.
+def _descent(kp, Dp, Hp, Wp, is3d, foffs, label):  # pragma: no cover - numba
+    """Point every pixel to its lowest neighbour in (key, index) order; count the minima.
 
-    Every pixel points to its lowest neighbour in the total order (value, index); the
-    resulting trees (basins) are contracted, the edges between different basins (weight:
-    their later endpoint) are sorted and merged with the elder rule, so no global sort of
-    the pixels is needed. With ``outside``, a virtual oldest component is adjacent to
-    every border pixel. Indices are padded flat indices. Returns ``ok=False`` when the map
-    has more than ``max_minima`` local minima (noise), where the sorted union-find wins.
+    ``label[p]`` becomes that neighbour (``p`` itself at a local minimum).
     """
-    n = gp.size
     HW = Hp * Wp
     K = foffs.size
-    z0 = 1 if is3d else 0
-    z1 = Dp - 1 if is3d else 1
-    ptr = np.empty(n, np.int32)
+    half = K // 2  # foffs[:half] point to earlier pixels, foffs[half:] to later ones
+    z0, z1 = (1, Dp - 1) if is3d else (0, 1)
     nmin = 0
     for z in range(z0, z1):
         for y in range(1, Hp - 1):
-            p = z * HW + y * Wp + 1
-            for _x in range(1, Wp - 1):
-                best = p
-                bv = gp[p]
-                for k in range(K):
+            p0 = np.uint64(z * HW + y * Wp)
+            for p in range(p0 + np.uint64(1), p0 + np.uint64(Wp - 1)):
+                best = p + foffs[0]
+                bk = kp[best]
+                for k in range(1, half):
                     q = p + foffs[k]
-                    gq = gp[q]
-                    if gq < bv or (gq == bv and q < best):
+                    if kp[q] < bk:
                         best = q
-                        bv = gq
-                ptr[p] = best
+                        bk = kp[q]
+                if kp[p] < bk:
+                    best = p
+                    bk = kp[p]
+                for k in range(half, K):
+                    q = p + foffs[k]
+                    if kp[q] < bk:
+                        best = q
+                        bk = kp[q]
+                label[p] = best
                 if best == p:
                     nmin += 1
-                p += 1
-    empty = np.empty(0, np.int64)
-    if nmin > max_minima:
-        return False, empty, empty, -1
-    label = np.full(n, -1, np.int32)
-    stack = np.empty(n, np.int32)
+    return nmin
+
+
+@numba.njit(cache=True)
+def _basin_edges(kp, Dp, Hp, Wp, is3d, foffs, outside, label, ew, eb):  # pragma: no cover
+    """Contract the descent trees into basins and list the edges between two basins.
+
+    Pointer chasing with path compression turns ``label[p]`` into the minimum of p's
+    basin. Edge i joins pixel ``ew[i]``, the later endpoint in (key, index) order, to
+    basin ``eb[i]``, that of the earlier one; with ``outside``, every border pixel is
+    joined to the outside component ``kp.size``. Repeats of a pixel's last edge are
+    skipped. Returns the number of edges, or -1 when ``ew`` is too short (the call can
+    then be repeated with longer arrays).
+    """
+    n = kp.size
+    HW = Hp * Wp
+    half = foffs.size // 2
+    z0, z1 = (1, Dp - 1) if is3d else (0, 1)
+    none = np.uint32(0xFFFFFFFF)
+    last = np.full(n, none, np.uint32)  # the basin of each pixel's last edge
+    cap = ew.size
+    e = 0
     for z in range(z0, z1):
         for y in range(1, Hp - 1):
-            p0 = z * HW + y * Wp
-            for p in range(p0 + 1, p0 + Wp - 1):
-                if label[p] >= 0:
-                    continue
-                s = 0
-                x = p
-                while label[x] < 0 and ptr[x] != x:
-                    stack[s] = x
-                    s += 1
-                    x = ptr[x]
-                lab = label[x] if label[x] >= 0 else x
-                label[x] = lab
-                for j in range(s):
-                    label[stack[j]] = lab
-    # candidate death pixels: later endpoint of an edge between two basins (or a border pixel)
-    cand = np.empty(n, np.int32)
-    m = 0
-    for z in range(z0, z1):
-        for y in range(1, Hp - 1):
-            p = z * HW + y * Wp + 1
-            for x in range(1, Wp - 1):
-                lp = label[p]
-                gv = gp[p]
-                hit = False
-                if outside:
-                    hit = y == 1 or y == Hp - 2 or x == 1 or x == Wp - 2
-                    if is3d:
-                        hit = hit or z == 1 or z == Dp - 2
-                if not hit:
-                    for k in range(K):
-                        q = p + foffs[k]
-                        gq = gp[q]
-                        if (gq < gv or (gq == gv and q < p)) and label[q] != lp:
-                            hit = True
-                            break
-                if hit:
-                    cand[m] = p
-                    m += 1
-                p += 1
-    keys = np.empty(m, np.float64)
-    for i in range(m):
-        keys[i] = gp[cand[i]]
-    order = np.argsort(keys)
-    parent = np.arange(n + 1).astype(np.int32)
+            p0 = np.uint64(z * HW + y * Wp)
+            border_row = y == 1 or y == Hp - 2 or (is3d and (z == 1 or z == Dp - 2))
+            for p in range(p0 + np.uint64(1), p0 + np.uint64(Wp - 1)):
+                r = label[label[p]]
+                if label[r] != r:
+                    while label[r] != r:
+                        r = label[r]
+                    x = p
+                    while x != r:
+                        nxt = label[x]
+                        label[x] = r
+                        x = nxt
+                else:
+                    label[p] = r
+                k_p = kp[p]
+                for k in range(half):  # earlier neighbours: their basin is known
+                    q = p + foffs[k]
+                    lq = label[q]
+                    if lq != r and lq != none:
+                        if kp[q] <= k_p:
+                            w, b = p, lq
+                        else:
+                            w, b = q, r
+                        if last[w] != b:
+                            if e == cap:
+                                return -1
+                            last[w] = b
+                            ew[e] = w
+                            eb[e] = b
+                            e += 1
+                if outside and (border_row or p == p0 + 1 or p == p0 + Wp - 2):
+                    if e == cap:
+                        return -1
+                    ew[e] = p
+                    eb[e] = n
+                    e += 1
+    return e
+
+
+@numba.njit(cache=True)
+def _kruskal(kp, Hp, Wp, is3d, label, ew, eb, nmin):  # pragma: no cover - numba
+    """Merge the basins along the edges in (key, index) order of ``ew`` (elder rule).
+
+    Returns (young, killer) as C-order indices of the unpadded map: the basin of minimum
+    ``young[i]`` dies when pixel ``killer[i]`` joins it to an older component
+    (zero-length pairs are not recorded).
+    """
+    out = np.uint32(kp.size)
+    e = ew.size
+    ekey = np.empty(e, np.uint64)
+    for i in range(e):
+        ekey[i] = kp[ew[i]]
+    order = _radix_sort_by(ekey, _radix_sort_by(ew, np.arange(e).astype(np.uint32)))
     young = np.empty(nmin, np.int64)
     killer = np.empty(nmin, np.int64)
     cnt = 0
-    out = n
-    for i in range(m):
-        w = cand[order[i]]
-        gw = gp[w]
-        r = _find(parent, label[w])
-        for k in range(K + 1):
-            if k < K:
-                q = w + foffs[k]
-                gq = gp[q]
-                if not (gq < gw or (gq == gw and q < w)):
-                    continue
-                lq = label[q]
-                if lq < 0:
-                    continue
-                b = _find(parent, lq)
-            else:
-                if not outside:
-                    continue
-                z = w // HW
-                y = (w - z * HW) // Wp
-                x = w - z * HW - y * Wp
-                border = y == 1 or y == Hp - 2 or x == 1 or x == Wp - 2
-                if is3d:
-                    border = border or z == 1 or z == Dp - 2
-                if not border:
-                    continue
-                b = out
-            if b == r:
-                continue
-            if b == out or (r != out and (gp[b] < gp[r] or (gp[b] == gp[r] and b < r))):
-                older = b
-                yng = r
-            else:
-                older = r
-                yng = b
-            parent[yng] = older
-            if gp[yng] != gw:
-                young[cnt] = yng
-                killer[cnt] = w
-                cnt += 1
-            r = older
+    for i in range(e):
+        j = order[i]
+        w = ew[j]
+        kw = ekey[j]
+        r = _find(label, label[w])
+        b = _find(label, eb[j])
+        if b == r:
+            continue
+        if b == out or (r != out and (kp[b] < kp[r] or (kp[b] == kp[r] and b < r))):
+            older = b
+            yng = r
+        else:
+            older = r
+            yng = b
+        label[yng] = older
+        if kp[yng] != kw:
+            young[cnt] = _unpadded(yng, Hp, Wp, is3d)
+            killer[cnt] = _unpadded(w, Hp, Wp, is3d)
+            cnt += 1
+    return young[:cnt], killer[:cnt]
+
+
+@numba.njit(cache=True)
+def _basin_h0(kp, Dp, Hp, Wp, is3d, foffs, outside, max_minima):  # pragma: no cover - numba
+    """H0 pairs of the padded flat key map ``kp`` by basin contraction + Kruskal.
+
+    Every pixel points to its lowest neighbour in the total order (key, index); the
+    resulting trees (basins) are contracted, and the edges between two basins, taken in
+    the order of their later endpoint, are merged with the elder rule, so no global sort
+    of the pixels is needed. The result is that of :func:`_union_find` in the same order,
+    cell for cell. With ``outside``, a virtual oldest component is adjacent to every
+    border pixel. ``foffs`` are the neighbour offsets in ``kp`` in ascending order
+    (negative first), as uint64 (modulo 2**64): indices stay unsigned, which keeps
+    numba's negative-index wraparound out of the loops. Returns
+    ``(ok, young, killer, root)`` as C-order indices of the unpadded map (``root`` -1
+    with ``outside``); ``ok=False`` when the map has more than ``max_minima`` local
+    minima (noise), where the sorted union-find wins.
+    """
+    n = kp.size
+    # label: the descent pointers, then the basins; basin minima, merged by Kruskal, make
+    # the union-find forest (the padding has no label; n is the outside component)
+    label = np.full(n + 1, np.uint32(0xFFFFFFFF), np.uint32)
+    label[n] = n
+    nmin = _descent(kp, Dp, Hp, Wp, is3d, foffs, label)
+    if nmin > max_minima:
+        empty = np.empty(0, np.int64)
+        return False, empty, empty, -1
+    cap = n // 2 + 64
+    while True:
+        ew = np.empty(cap, np.uint32)
+        eb = np.empty(cap, np.uint32)
+        e = _basin_edges(kp, Dp, Hp, Wp, is3d, foffs, outside, label, ew, eb)
+        if e >= 0:
+            break
+        cap *= 4
+    young, killer = _kruskal(kp, Hp, Wp, is3d, label, ew[:e], eb[:e], nmin)
     root = -1
     if not outside:
-        root = _find(parent, label[z0 * HW + Wp + 1])
-    return True, young[:cnt], killer[:cnt], root
+        first = (Hp * Wp if is3d else 0) + Wp + 1  # any pixel: all are in the root's component
+        root = _unpadded(_find(label, label[first]), Hp, Wp, is3d)
+    return True, young, killer, root
 
 
 def _offsets(ndim: int, full: bool) -> np.ndarray:
-    """Neighbour offsets (dz, dy, dx): faces only (4/6) or full (8/26)."""
+    """Neighbour offsets (dz, dy, dx): faces only (4/6) or full (8/26), C order."""
     offs = []
     rng_z = (-1, 0, 1) if ndim == 3 else (0,)
     for dz in rng_z:
@@ -575,72 +679,119 @@ def _offsets(ndim: int, full: bool) -> np.ndarray:
 _OFFSETS = {(nd, full): _offsets(nd, full) for nd in (2, 3) for full in (False, True)}
 
 
-def _sorted_order(arr: np.ndarray, codes: np.ndarray | None, n_levels: int | None) -> np.ndarray:
-    """Stable ascending order of the pixels: counting sort on level codes, radix otherwise."""
-    if codes is not None:
-        return _counting_argsort(codes.ravel(), n_levels)
-    return _radix_argsort(arr.ravel())
-
-
-class _Order:
-    """Lazily computed sort order shared by the passes of one call (noise fallback only)."""
-
-    def __init__(self, arr, codes, n_levels):
-        self.arr, self.codes, self.n_levels, self._order = arr, codes, n_levels, None
-
-    def get(self) -> np.ndarray:
-        if self._order is None:
-            self._order = _sorted_order(self.arr, self.codes, self.n_levels)
-        return self._order
-
-
 def _max_minima(n_pixels: int) -> int:
     """Above this many local minima (noise) the sorted union-find beats basin contraction."""
     return max(64, n_pixels // 12)
 
 
-def _h0_pass(flat, ascending, shape3, offsets, outside, is3d, order: _Order):
+class _PreparedMap:
+    """A checked map and the sort keys of its two directions, shared by every pass.
+
+    Parameters
+    ----------
+    arr : numpy.ndarray
+        The float64 map the diagrams report (already quantised when ``codes`` is given).
+    codes : numpy.ndarray or None
+        The level codes of ``arr`` (``levels`` given, see :func:`_codes`), used as sort
+        keys; None: the keys come from the float values.
+    n_levels : int or None
+        Number of levels of ``codes``.
+    """
+
+    def __init__(self, arr: np.ndarray, codes: np.ndarray | None, n_levels: int | None):
+        self.arr, self.codes, self.n_levels = arr, codes, n_levels
+        self.flat = arr.ravel()
+        self.is3d = arr.ndim == 3
+        self.shape3 = arr.shape if self.is3d else (1,) + arr.shape
+        D, H, W = self.shape3
+        self.padded_shape = (D + 2 if self.is3d else 1, H + 2, W + 2)
+        self.lo, self.hi = float(self.flat.min()), float(self.flat.max())
+        self.constant = self.lo == self.hi
+        self._cache: dict = {}
+
+    def _cached(self, what: str, ascending: bool, make):
+        key = (what, ascending)
+        if key not in self._cache:
+            self._cache[key] = make()
+        return self._cache[key]
+
+    def padded_keys(self, ascending: bool) -> np.ndarray:
+        """The flat uint64 sort keys on the padded grid (border: ``_PAD_KEY``).
+
+        They increase in the filtration order: ``ascending`` for the sublevel one.
+        """
+
+        def make():
+            kp = np.full(int(np.prod(self.padded_shape)), _PAD_KEY, np.uint64)
+            src = self.flat if self.codes is None else self.codes.ravel()
+            levels = 0 if self.codes is None else self.n_levels
+            _fill_keys(src, self.shape3, self.is3d, not ascending, levels, kp)
+            return kp
+
+        return self._cached("padded", ascending, make)
+
+    def keys(self, ascending: bool) -> np.ndarray:
+        """The flat sort keys of the pixels (:meth:`padded_keys` without the border)."""
+
+        def make():
+            inner = (slice(1, -1) if self.is3d else slice(None), slice(1, -1), slice(1, -1))
+            return self.padded_keys(ascending).reshape(self.padded_shape)[inner].ravel()
+
+        return self._cached("keys", ascending, make)
+
+    def order(self, ascending: bool) -> np.ndarray:
+        """Stable argsort of :meth:`keys`: the pixels in (key, index) order.
+
+        When the other direction's order is known, this one is read from it (its runs of
+        equal keys in reverse order) instead of sorting again.
+        """
+
+        def make():
+            if ("order", not ascending) in self._cache:
+                return _reversed_runs(self._cache[("order", not ascending)], self.keys(ascending))
+            identity = np.arange(self.flat.size, dtype=np.int32)
+            return _radix_sort_by(self.keys(ascending), identity)
+
+        return self._cached("order", ascending, make)
+
+
+def _prepare(arr: np.ndarray, levels: int | None) -> _PreparedMap:
+    """Quantise a checked map to ``levels`` (None: keep it) and wrap it for the engine."""
+    if levels is None:
+        return _PreparedMap(arr, None, None)
+    codes = _codes(arr, levels)
+    return _PreparedMap(codes / (levels - 1), codes, levels)
+
+
+def _h0_pass(prep: _PreparedMap, ascending: bool, offsets: np.ndarray, outside: bool):
     """(young, killer, root) flat C-order indices of one H0 pass (basins, or sorted UF)."""
-    D, H, W = shape3
-    g = (flat if ascending else -flat).reshape(shape3)
-    Dp, Hp, Wp = (D + 2 if is3d else 1), H + 2, W + 2
-    gp = np.full((Dp, Hp, Wp), np.inf)
-    gp[(slice(1, -1) if is3d else slice(None)), 1:-1, 1:-1] = g
-    foffs = (offsets[:, 0] * Hp * Wp + offsets[:, 1] * Wp + offsets[:, 2]).astype(np.int64)
-    max_minima = _max_minima(flat.size)
-    ok, young, killer, root = _basin_h0(gp.ravel(), Dp, Hp, Wp, is3d, foffs, outside, max_minima)
-    if ok:
-        zo = 1 if is3d else 0
-
-        def unpad(i):
-            i = np.asarray(i, np.int64)
-            z, r = np.divmod(i, Hp * Wp)
-            y, x = np.divmod(r, Wp)
-            return ((z - zo) * H + (y - 1)) * W + (x - 1)
-
-        return unpad(young), unpad(killer), int(unpad(root)) if root >= 0 else -1
-    young, killer, _, root = _union_find(
-        flat, order.get(), not ascending, D, H, W, offsets, outside, is3d
+    Dp, Hp, Wp = prep.padded_shape
+    foffs = (offsets @ np.array([Hp * Wp, Wp, 1], np.int64)).astype(np.uint64)  # mod 2**64
+    ok, young, killer, root = _basin_h0(
+        prep.padded_keys(ascending), Dp, Hp, Wp, prep.is3d, foffs, outside,
+        _max_minima(prep.flat.size),
     )
-    return young, killer, root
+    if ok:
+        return young, killer, root
+    D, H, W = prep.shape3
+    return _union_find(
+        prep.keys(ascending), prep.order(ascending), D, H, W, offsets, outside, prep.is3d
+    )
 
 
-def _fast_pairs(arr, filtration, construction, dims, order: _Order):
+def _fast_pairs(prep: _PreparedMap, filtration, construction, dims):
     """All requested pairs from union-find passes (plus cripser for 3D H1)."""
+    arr, flat = prep.arr, prep.flat
     ndim = arr.ndim
-    flat = arr.ravel()
-    shape3 = (1,) + arr.shape if ndim == 2 else arr.shape
     full = construction == "T"
     sub = filtration == "sublevel"
     out_d, out_b, out_e, out_ess, out_bf, out_df = [], [], [], [], [], []
     if 0 in dims:
         # H0: process in filtration order with the construction's connectivity
-        young, killer, root = _h0_pass(
-            flat, sub, shape3, _OFFSETS[(ndim, full)], False, ndim == 3, order
-        )
+        young, killer, root = _h0_pass(prep, sub, _OFFSETS[(ndim, full)], False)
         out_d += [np.zeros(len(young) + 1, np.int64)]
         out_b += [flat[young], [flat[root]]]
-        end = flat.max() if sub else flat.min()
+        end = prep.hi if sub else prep.lo
         out_e += [flat[killer], [end]]
         out_ess += [np.zeros(len(young), bool), [True]]
         out_bf += [young, [root]]
@@ -648,9 +799,7 @@ def _fast_pairs(arr, filtration, construction, dims, order: _Order):
     top = ndim - 1
     if top in dims:
         # H_{n-1} by Alexander duality: opposite order, dual connectivity, outside component
-        young, killer, _ = _h0_pass(
-            flat, not sub, shape3, _OFFSETS[(ndim, not full)], True, ndim == 3, order
-        )
+        young, killer, _ = _h0_pass(prep, not sub, _OFFSETS[(ndim, not full)], True)
         out_d += [np.full(len(young), top, np.int64)]
         out_b += [flat[killer]]
         out_e += [flat[young]]
@@ -774,7 +923,7 @@ def _giotto_raw(arr, filtration, construction, dims):
     dg = cp.fit_transform((sign * arr)[None])[0]
     triples = [(int(t[2]), sign * t[0], sign * t[1]) for t in dg if t[0] != t[1]]
     # locations: match each triple with a pair of the fast engine (documented in the module)
-    ref = _fast_pairs(arr, filtration, construction, dims, _Order(arr, None, None))
+    ref = _fast_pairs(_PreparedMap(arr, None, None), filtration, construction, dims)
     pool: dict[tuple, list[int]] = {}
     for i, (d, b, e, es) in enumerate(zip(ref[0], ref[1], ref[2], ref[3], strict=True)):
         key = (int(d), float(b), np.inf if es else float(e))
@@ -864,25 +1013,35 @@ def cubical_persistence(
     if backend not in BACKENDS:
         raise ValueError(f"backend must be one of {BACKENDS}, got {backend!r}")
     dims_t = _check_dims(dims, arr.ndim)
-    codes = None
-    if levels is not None:
-        n_levels = _check_levels(levels)
-        codes = _codes(arr, n_levels)
-        arr = codes / (n_levels - 1)
-    if arr.max() == arr.min() or not dims_t:
-        return _empty(arr.ndim, filtration, construction, arr.shape)
+    prep = _prepare(arr, None if levels is None else _check_levels(levels))
+    return _diagram(prep, filtration, construction, dims_t, backend)
 
+
+def _dims_mask(dims: np.ndarray, wanted: Iterable[int]) -> np.ndarray:
+    """Boolean mask of the entries of ``dims`` that are in ``wanted`` (a few ints)."""
+    keep = np.zeros(dims.shape, bool)
+    for d in wanted:
+        keep |= dims == d
+    return keep
+
+
+def _diagram(
+    prep: _PreparedMap, filtration: str, construction: str, dims: tuple[int, ...], backend: str
+) -> PersistenceDiagram:
+    """:func:`cubical_persistence` of a prepared map, the arguments already checked."""
+    arr = prep.arr
+    if prep.constant or not dims:
+        return _empty(arr.ndim, filtration, construction, arr.shape)
     if backend in ("auto", "fast"):
-        order = _Order(arr, codes, None if codes is None else n_levels)
-        raw = _fast_pairs(arr, filtration, construction, dims_t, order)
+        raw = _fast_pairs(prep, filtration, construction, dims)
     elif backend == "gudhi":
         raw = _gudhi_raw(arr, filtration, construction)
     elif backend == "cripser":
-        raw = _cripser_raw(arr, filtration, construction, maxdim=max(dims_t))
+        raw = _cripser_raw(arr, filtration, construction, maxdim=max(dims))
     else:
-        raw = _giotto_raw(arr, filtration, construction, dims_t)
+        raw = _giotto_raw(arr, filtration, construction, dims)
     d, b, e, ess, bf, df = raw
-    keep = np.isin(d, dims_t)
+    keep = _dims_mask(d, dims)
     return _assemble(
         arr, d[keep], b[keep], e[keep], ess[keep], bf[keep], df[keep], filtration, construction
     )

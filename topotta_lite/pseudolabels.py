@@ -28,12 +28,22 @@ from __future__ import annotations
 
 from collections.abc import Iterable
 
+import numba
 import numpy as np
-from scipy import ndimage
 
 from topotta_lite._validation import as_score_map
-from topotta_lite.fusion import connectivity_structure
-from topotta_lite.persistence import PersistenceDiagram, cubical_persistence, quantise
+from topotta_lite.persistence import (
+    _OFFSETS,
+    BACKENDS,
+    PersistenceDiagram,
+    _check_dims,
+    _check_levels,
+    _diagram,
+    _dims_mask,
+    _prepare,
+    _PreparedMap,
+    cubical_persistence,
+)
 
 DEFAULT_ALPHA = 0.5
 RELEASE_DELTA_SUB = 0.47
@@ -121,7 +131,7 @@ def select_features(
     ok = pers > 0
     wanted = _norm_dims(dims)
     if wanted is not None:
-        ok &= np.isin(diagram.dims, wanted)
+        ok &= _dims_mask(diagram.dims, wanted)
     if not include_essential:
         ok &= ~diagram.essential
     cand = np.flatnonzero(ok)
@@ -139,13 +149,42 @@ def select_features(
     return diagram.select(np.sort(chosen))
 
 
-def _component_of(
-    level_set: np.ndarray, seed: tuple[int, ...], structure: np.ndarray
-) -> np.ndarray:
-    if not level_set[seed]:
-        return np.zeros(level_set.shape, dtype=bool)
-    labels, _ = ndimage.label(level_set, structure=structure)
-    return labels == labels[seed]
+@numba.njit(cache=True)
+def _seeded_component(values, shape3, seed, t, above, offsets):  # pragma: no cover - numba
+    """The component of ``{values > t}`` (``above``) or ``{values < t}`` holding ``seed``.
+
+    ``values`` is the flat C-order map of shape ``shape3`` (D, H, W), ``seed`` a flat
+    index, ``offsets`` the (dz, dy, dx) neighbours; a flood fill, so the cost is that of
+    the component, not of the map. Empty when the seed is not in the level set.
+    """
+    D, H, W = shape3
+    HW = H * W
+    region = np.zeros(values.size, np.bool_)
+    if not (values[seed] > t if above else values[seed] < t):
+        return region
+    stack = np.empty(values.size, np.int64)
+    stack[0] = seed
+    top = 1
+    region[seed] = True
+    while top:
+        top -= 1
+        p = stack[top]
+        z = p // HW
+        y = (p - z * HW) // W
+        x = p - z * HW - y * W
+        for k in range(offsets.shape[0]):
+            zz = z + offsets[k, 0]
+            yy = y + offsets[k, 1]
+            xx = x + offsets[k, 2]
+            if zz < 0 or zz >= D or yy < 0 or yy >= H or xx < 0 or xx >= W:
+                continue
+            q = (zz * H + yy) * W + xx
+            if region[q] or not (values[q] > t if above else values[q] < t):
+                continue
+            region[q] = True
+            stack[top] = q
+            top += 1
+    return region
 
 
 def _check_alpha(alpha: float) -> float:
@@ -202,28 +241,42 @@ def feature_region(
         )
     if isinstance(i, bool) or int(i) != i or not 0 <= i < len(diagram):
         raise ValueError(f"feature index i={i!r} is out of range for a diagram of {len(diagram)}")
-    i = int(i)
     alpha = _check_alpha(alpha)
     construction = diagram.construction if construction is None else construction
+    if construction not in ("V", "T"):
+        raise ValueError(f"construction must be 'V' or 'T', got {construction!r}")
+    return _feature_region(psi, diagram, int(i), alpha, construction)
+
+
+def _feature_region(
+    psi: np.ndarray, diagram: PersistenceDiagram, i: int, alpha: float, construction: str
+) -> np.ndarray:
+    """:func:`feature_region` with its arguments already checked."""
     b, d, dim = float(diagram.births[i]), float(diagram.deaths[i]), int(diagram.dims[i])
+    shape3 = psi.shape if psi.ndim == 3 else (1,) + psi.shape
     if diagram.filtration == "superlevel":
-        t = d + alpha * (b - d)
-        seed = tuple(diagram.birth_cells[i])
-        return _component_of(psi > t, seed, connectivity_structure(psi.ndim, construction))
-    t = b + alpha * (d - b)
-    if dim == 0:
-        seed = tuple(diagram.birth_cells[i])
-        return _component_of(psi < t, seed, connectivity_structure(psi.ndim, construction))
-    seed = tuple(diagram.death_cells[i])
-    dual = connectivity_structure(psi.ndim, construction, dual=True)
-    return _component_of(psi > t, seed, dual)
+        t, seed, above, dual = d + alpha * (b - d), diagram.birth_cells[i], True, False
+    elif dim == 0:
+        t, seed, above, dual = b + alpha * (d - b), diagram.birth_cells[i], False, False
+    else:
+        t, seed, above, dual = b + alpha * (d - b), diagram.death_cells[i], True, True
+    # V: 4/6 neighbours, T: 8/26; the dual connectivity is the other one
+    offsets = _OFFSETS[(psi.ndim, (construction == "T") != dual)]
+    flat_seed = int(np.ravel_multi_index(tuple(seed), psi.shape))
+    region = _seeded_component(psi.ravel(), shape3, flat_seed, t, above, offsets)
+    return region.reshape(psi.shape)
 
 
-def _normalise(psi: np.ndarray, levels: int | None) -> np.ndarray:
+def _label_map(psi: np.ndarray, levels: int | None) -> _PreparedMap:
+    """The map the pseudo-labels work on, prepared for the persistence engine.
+
+    ``psi`` (checked, not constant) min-max normalised and quantised to ``levels`` as
+    :func:`~topotta_lite.persistence.quantise` does, or only normalised (``levels=None``).
+    """
     if levels is not None:
-        return quantise(psi, levels)
+        return _prepare(psi, levels)
     lo, hi = float(psi.min()), float(psi.max())
-    return (psi - lo) / (hi - lo)
+    return _prepare((psi - lo) / (hi - lo), None)
 
 
 def pseudo_label_mask(
@@ -293,38 +346,94 @@ def pseudo_label_mask(
     psi = as_score_map(score_map)
     if filtration not in FILTRATIONS:
         raise ValueError(f"filtration must be one of {FILTRATIONS}, got {filtration!r}")
+    mask, x, sel = pseudo_label_masks(
+        psi, {filtration: dims}, k=k, tau=tau, levels=levels, alpha=alpha,
+        construction=construction, rule=rule, backend=backend, delta_sub=delta_sub,
+        delta_sup=delta_sup, only_kth=only_kth,
+    )[0]
+    return (mask, x, sel) if return_features else mask
+
+
+def pseudo_label_masks(
+    score_map,
+    dims: dict,
+    *,
+    k: int | None = 1,
+    tau: float | None = None,
+    levels: int | None = 256,
+    alpha: float = DEFAULT_ALPHA,
+    construction: str = "V",
+    rule: str = "region",
+    backend: str = "auto",
+    delta_sub: float = RELEASE_DELTA_SUB,
+    delta_sup: float = RELEASE_DELTA_SUP,
+    only_kth: bool = False,
+) -> list[tuple[np.ndarray, np.ndarray, PersistenceDiagram]]:
+    """:func:`pseudo_label_mask` for several filtrations of one map at once.
+
+    The map is normalised (and quantised) and its pixels are ordered once for all filtrations,
+    which is what TopoTTA needs (a sublevel and a superlevel mask of the same map).
+
+    Parameters
+    ----------
+    score_map : array_like, (H, W) or (D, H, W)
+    dims : dict
+        ``{filtration: dims}`` for each wanted filtration (``"sublevel"`` / ``"superlevel"``);
+        a value of None means :func:`default_dims`.
+    k, tau, levels, alpha, construction, rule, backend, delta_sub, delta_sup, only_kth
+        As in :func:`pseudo_label_mask`.
+
+    Returns
+    -------
+    list of (mask, normalised_map, selected_diagram)
+        One per filtration, in the order of ``dims``.
+
+    Examples
+    --------
+    >>> psi = np.zeros((8, 8)); psi[2:5, 2:5] = 1.0
+    >>> out = pseudo_label_masks(psi, {"sublevel": None, "superlevel": None})
+    >>> [int(mask.sum()) for mask, _, _ in out]
+    [9, 9]
+    """
+    psi = as_score_map(score_map)
+    bad = [f for f in dims if f not in FILTRATIONS]
+    if bad or not dims:
+        raise ValueError(f"dims must map filtrations in {FILTRATIONS} to dims, got {dims!r}")
     if rule not in RULES:
         raise ValueError(f"rule must be one of {RULES}, got {rule!r}")
     if construction not in ("V", "T"):
         raise ValueError(f"construction must be 'V' or 'T', got {construction!r}")
+    if backend not in BACKENDS:
+        raise ValueError(f"backend must be one of {BACKENDS}, got {backend!r}")
     alpha = _check_alpha(alpha)
-    dims_t = default_dims(filtration, psi.ndim) if dims is None else _norm_dims(dims)
-    mask = np.zeros(psi.shape, dtype=bool)
-    if psi.max() == psi.min():
-        if return_features:
-            empty = cubical_persistence(psi, filtration, construction, dims=dims_t)
-            return mask, np.zeros(psi.shape), empty
-        return mask
-    x = _normalise(psi, levels)
-    # hand the raw map and ``levels`` over, so the engine can use its counting sort; it
-    # quantises exactly as ``quantise`` does, so the diagram's values are those of ``x``
-    dgm = cubical_persistence(
-        psi if levels is not None else x,
-        filtration,
-        construction,
-        levels=levels,
-        dims=dims_t,
-        backend=backend,
-    )
-    sel = select_features(dgm, k=k, tau=tau, dims=dims_t, include_essential=rule == "region",
-                          only_kth=only_kth)
-    for j in range(len(sel)):
-        if rule == "region":
-            mask |= feature_region(x, sel, j, alpha=alpha, construction=construction)
-        else:
-            upper = max(float(sel.births[j]), float(sel.deaths[j]))
-            delta = delta_sub if filtration == "sublevel" else delta_sup
-            mask |= x >= max(0.0, upper - delta)
-    if return_features:
-        return mask, x, sel
-    return mask
+    levels = None if levels is None else _check_levels(levels)
+    wanted = {
+        filt: default_dims(filt, psi.ndim) if d is None else _check_dims(_norm_dims(d), psi.ndim)
+        for filt, d in dims.items()
+    }
+    if psi.max() == psi.min():  # no feature: empty masks
+        return [
+            (
+                np.zeros(psi.shape, dtype=bool),
+                np.zeros(psi.shape),
+                cubical_persistence(psi, filt, construction, dims=dims_t),
+            )
+            for filt, dims_t in wanted.items()
+        ]
+    prep = _label_map(psi, levels)
+    x = prep.arr
+    out = []
+    for filt, dims_t in wanted.items():
+        dgm = _diagram(prep, filt, construction, dims_t, backend)
+        sel = select_features(dgm, k=k, tau=tau, dims=dims_t,
+                              include_essential=rule == "region", only_kth=only_kth)
+        mask = np.zeros(psi.shape, dtype=bool)
+        for j in range(len(sel)):
+            if rule == "region":
+                mask |= _feature_region(x, sel, j, alpha, construction)
+            else:
+                upper = max(float(sel.births[j]), float(sel.deaths[j]))
+                delta = delta_sub if filt == "sublevel" else delta_sup
+                mask |= x >= max(0.0, upper - delta)
+        out.append((mask, x, sel))
+    return out

@@ -92,7 +92,7 @@ class TopoTTA:
         EAI's target Euler characteristic.
     pces : bool
         Run PCES when features are given (False: the fused mask is returned; ablation).
-    margin, epochs, lr, weight_decay, hidden, embed_dim, n_points, max_pairs, resolution
+    margin, epochs, lr, weight_decay, hidden, embed_dim, n_points, resolution
         PCES parameters (:class:`topotta_lite.pces.PCES`; paper: margin 1.0, 30 epochs of Adam,
         3-layer GELU MLP).
     device : {"cpu", "cuda"} or None
@@ -127,12 +127,11 @@ class TopoTTA:
         pces: bool = True,
         margin: float = 1.0,
         epochs: int = 30,
-        lr: float = 1e-3,
+        lr: float = 1e-2,
         weight_decay: float = 1e-4,
-        hidden: int = 128,
-        embed_dim: int = 64,
-        n_points: int = 512,
-        max_pairs: int = 4096,
+        hidden: int = 32,
+        embed_dim: int = 16,
+        n_points: int = 256,
         resolution: str = "grid",
         device: str | None = None,
         backend: str = "auto",
@@ -160,26 +159,24 @@ class TopoTTA:
         self.use_pces, self.backend, self.seed = pces, backend, seed
         self.pces = PCES(margin=margin, epochs=epochs, lr=lr, weight_decay=weight_decay,
                          hidden=hidden, embed_dim=embed_dim, n_points=n_points,
-                         max_pairs=max_pairs, resolution=resolution, device=device, seed=seed)
+                         resolution=resolution, device=device, seed=seed)
         self.timings_: dict[str, float] = {}
 
     # ----------------------------------------------------------------------------------------
     def pseudo_labels(self, score_map) -> tuple[np.ndarray | None, np.ndarray | None, np.ndarray]:
         """Return ``(m_sub, m_sup, fused)`` for one score map (no adaptation)."""
         from ..fusion import fuse
-        from ..pseudolabels import pseudo_label_mask
+        from ..pseudolabels import DEFAULT_ALPHA, pseudo_label_masks
 
         psi = as_score_map(score_map)
-        masks: dict[str, np.ndarray] = {}
-        for filt in self.filtrations:
-            kw = {"k": self.k, "tau": self.tau, "levels": self.levels,
-                  "construction": self.construction, "rule": self.rule, "backend": self.backend,
-                  "only_kth": self.only_kth}
-            if self.alpha is not None:
-                kw["alpha"] = self.alpha
-            if self.dims is not None and filt in self.dims:
-                kw["dims"] = self.dims[filt]
-            masks[filt] = np.asarray(pseudo_label_mask(psi, filt, **kw), dtype=bool)
+        dims = {f: (self.dims or {}).get(f) for f in self.filtrations}
+        # one call for all filtrations: the map is normalised and sorted once
+        results = pseudo_label_masks(
+            psi, dims, k=self.k, tau=self.tau, levels=self.levels,
+            alpha=DEFAULT_ALPHA if self.alpha is None else self.alpha,
+            construction=self.construction, rule=self.rule, backend=self.backend,
+            only_kth=self.only_kth)
+        masks = {f: mask for f, (mask, _, _) in zip(dims, results, strict=True)}
         m_sub, m_sup = masks.get("sublevel"), masks.get("superlevel")
         if len(masks) == 1:
             only = next(iter(masks.values()))

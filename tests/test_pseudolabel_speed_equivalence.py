@@ -1,0 +1,171 @@
+"""The fast paths of the pseudo-label pipeline give exactly what the plain definitions give.
+
+Covers the basin engine against the sorted union-find (cells included: both follow the
+(value, pixel index) order), the sort keys and radix sort it relies on, the seeded flood
+fill against ``scipy.ndimage.label``, the shared preparation of several filtrations
+against one call per filtration, and EAI's early stop.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+from scipy import ndimage
+
+import topotta_lite.persistence as P
+from topotta_lite.fusion import connectivity_structure, eai_trace, fuse
+from topotta_lite.operators import TopoTTA
+from topotta_lite.pseudolabels import _seeded_component, pseudo_label_mask
+
+FIELDS = ("dims", "births", "deaths", "essential", "birth_cells", "death_cells")
+
+
+def tie_map(shape, seed):
+    """Few distinct values (many ties), or plain noise for every third seed."""
+    rng = np.random.default_rng(seed)
+    if seed % 3 == 0:
+        return rng.random(shape)
+    return rng.integers(0, 4, size=shape).astype(float)
+
+
+def assert_same_diagram(a, b):
+    for f in FIELDS:
+        np.testing.assert_array_equal(getattr(a, f), getattr(b, f), err_msg=f)
+
+
+@pytest.mark.parametrize("seed", range(12))
+@pytest.mark.parametrize("shape", [(9, 13), (1, 7), (4, 5, 6)])
+def test_basin_engine_equals_sorted_union_find(monkeypatch, shape, seed):
+    x = tie_map(shape, seed)
+    dims = (0, x.ndim - 1)
+    cases = [(f, c, lv) for f in ("sublevel", "superlevel") for c in ("V", "T") for lv in (None, 3)]
+    basins = [P.cubical_persistence(x, f, c, levels=lv, dims=dims) for f, c, lv in cases]
+    monkeypatch.setattr(P, "_max_minima", lambda n: -1)  # force the sorted union-find
+    for (f, c, lv), dg in zip(cases, basins, strict=True):
+        assert_same_diagram(dg, P.cubical_persistence(x, f, c, levels=lv, dims=dims))
+
+
+def test_signed_zeros_are_one_value():
+    rng = np.random.default_rng(5)
+    x = rng.integers(-1, 2, size=(8, 9)).astype(float)
+    signed = np.where((x == 0) & (rng.random(x.shape) < 0.5), -0.0, x)
+    assert np.signbit(signed[signed == 0]).any()
+    for filtration in ("sublevel", "superlevel"):
+        assert_same_diagram(
+            P.cubical_persistence(signed, filtration), P.cubical_persistence(x, filtration)
+        )
+
+
+@pytest.mark.parametrize("levels", [None, 5])
+@pytest.mark.parametrize("ascending", [True, False])
+def test_sort_keys_follow_the_filtration_order(levels, ascending):
+    rng = np.random.default_rng(1)
+    x = np.round(rng.normal(size=(6, 7, 5)) * 3) / 3  # ties, negatives, zeros
+    prep = P._prepare(x, levels)
+    keys = prep.keys(ascending)
+    values = prep.flat if ascending else -prep.flat
+    expected = np.lexsort((np.arange(values.size), values))
+    np.testing.assert_array_equal(prep.order(ascending), expected)
+    assert (keys[expected][1:] >= keys[expected][:-1]).all()
+    pad = prep.padded_keys(ascending).reshape(prep.padded_shape)
+    assert (pad[0] == P._PAD_KEY).all() and (pad[:, 0] == P._PAD_KEY).all()
+
+
+@pytest.mark.parametrize("levels", [None, 3])
+def test_order_of_one_direction_from_the_other(levels):
+    x = np.round(np.random.default_rng(4).normal(size=(9, 11)) * 2) / 2
+    for first in (True, False):
+        prep = P._prepare(x, levels)
+        prep.order(first)
+        fresh = P._prepare(x, levels)
+        np.testing.assert_array_equal(prep.order(not first), fresh.order(not first))
+
+
+def test_codes_are_the_rounded_normalised_map():
+    x = np.random.default_rng(2).normal(size=(31, 17))
+    old = np.round((x - x.min()) / (x.max() - x.min()) * 255)
+    np.testing.assert_array_equal(P._codes(x, 256), old)
+    np.testing.assert_array_equal(P.quantise(x, 256), old.astype(np.int64) / 255)
+
+
+@pytest.mark.parametrize(
+    "keys",
+    [
+        np.random.default_rng(0).integers(0, 2**63, 1000, dtype=np.uint64) * np.uint64(2),
+        np.random.default_rng(1).integers(0, 4, 1000).astype(np.uint64),
+        np.random.default_rng(2).integers(0, 70000, 1000).astype(np.uint32),
+        np.zeros(0, np.uint64),
+    ],
+)
+def test_radix_sort_is_a_stable_argsort(keys):
+    order = P._radix_sort_by(keys, np.arange(keys.size, dtype=np.int32))
+    np.testing.assert_array_equal(order, np.argsort(keys, kind="stable"))
+
+
+@pytest.mark.parametrize("seed", range(6))
+@pytest.mark.parametrize("shape", [(15, 11), (5, 6, 7)])
+@pytest.mark.parametrize("full", [False, True])
+def test_seeded_component_matches_ndimage_label(seed, shape, full):
+    rng = np.random.default_rng(seed)
+    values = rng.random(shape)
+    t = 0.4
+    structure = connectivity_structure(len(shape), "T" if full else "V")
+    labels, _ = ndimage.label(values > t, structure=structure)
+    shape3 = shape if len(shape) == 3 else (1,) + shape
+    offsets = P._OFFSETS[(len(shape), full)]
+    for seed_flat in rng.choice(values.size, 5, replace=False):
+        got = _seeded_component(values.ravel(), shape3, seed_flat, t, True, offsets)
+        lab = labels.ravel()[seed_flat]
+        np.testing.assert_array_equal(got, (labels.ravel() == lab) & (lab > 0))
+        below = _seeded_component(-values.ravel(), shape3, seed_flat, -t, False, offsets)
+        np.testing.assert_array_equal(below, got)
+
+
+@pytest.mark.parametrize("levels", [256, None])
+@pytest.mark.parametrize("construction", ["V", "T"])
+def test_topotta_pseudo_labels_equal_one_call_per_filtration(levels, construction):
+    rng = np.random.default_rng(3)
+    psi = ndimage.gaussian_filter(rng.random((40, 48)), 2.0)
+    psi[10:18, 20:30] += 0.3
+    op = TopoTTA(pces=False, levels=levels, construction=construction)
+    m_sub, m_sup, fused = op.pseudo_labels(psi)
+    kw = {"levels": levels, "construction": construction}
+    np.testing.assert_array_equal(m_sub, pseudo_label_mask(psi, "sublevel", **kw))
+    np.testing.assert_array_equal(m_sup, pseudo_label_mask(psi, "superlevel", **kw))
+    np.testing.assert_array_equal(fused, fuse(m_sub, m_sup, construction=construction))
+
+
+@pytest.mark.parametrize("seed", range(20))
+def test_eai_early_stop_keeps_the_choice(seed):
+    rng = np.random.default_rng(seed)
+    sub = ndimage.binary_dilation(rng.random((30, 30)) < 0.02, iterations=3)
+    sup = ndimage.binary_dilation(sub | (rng.random((30, 30)) < 0.02), iterations=2)
+    lam = float(rng.choice([0.0, 0.001, 0.01, 0.1, 1.0]))
+    fast = eai_trace(sub, sup, lam=lam)
+    full = eai_trace(sub, sup, lam=lam, stop_early=False)
+    np.testing.assert_array_equal(fast.mask, full.mask)
+    assert fast.chosen == full.chosen
+    assert fast.steps == full.steps[: len(fast.steps)]
+
+
+def test_basin_edges_reports_a_full_edge_list():
+    x = tie_map((6, 7, 8), 4)
+    prep = P._prepare(x, None)
+    Dp, Hp, Wp = prep.padded_shape
+    foffs = (P._OFFSETS[(3, True)] @ np.array([Hp * Wp, Wp, 1])).astype(np.uint64)
+    kp = prep.padded_keys(False)
+    label = np.full(kp.size + 1, np.uint32(0xFFFFFFFF), np.uint32)
+    label[-1] = kp.size
+    P._descent(kp, Dp, Hp, Wp, True, foffs, label)
+    short = np.empty(3, np.uint32)
+    assert P._basin_edges(kp, Dp, Hp, Wp, True, foffs, True, label, short, short.copy()) == -1
+    ew, eb = np.empty(kp.size * 14, np.uint32), np.empty(kp.size * 14, np.uint32)
+    e = P._basin_edges(kp, Dp, Hp, Wp, True, foffs, True, label, ew, eb)
+    assert e > 3
+    # the engine (which starts with a short list when needed) equals the sorted union-find
+    ok, young, killer, _ = P._basin_h0(kp, Dp, Hp, Wp, True, foffs, True, 10**9)
+    assert ok
+    young_uf, killer_uf, _ = P._union_find(
+        prep.keys(False), prep.order(False), *prep.shape3, P._OFFSETS[(3, True)], True, True
+    )
+    assert sorted(zip(young, killer)) == sorted(zip(young_uf, killer_uf))
