@@ -286,6 +286,12 @@ plt.show()
 # born at the second-highest real peak) above it: every birth moves by at most ε, so this needs
 # ε > (gap between the two births) / 2. We measure how much the Top-1 mask changes (IoU between the
 # clean map's and the noisy map's mask) as the noise grows.
+#
+# One caveat for the strongest noise levels: the noisy map is clipped to [0, 1], so many pixels sit
+# exactly at 1.0, tied for the peak. Which of them is "born first" is then not decided by the data
+# but by a convention (ours: the first in row-major order, in both filtrations; gudhi's can differ
+# on such ties). If tied pixels lie in different bright blobs, the Top-1 mask can jump between them,
+# so read the right end of the curve as "the peak is no longer well defined".
 
 # %%
 sup_clean = cubical_persistence(f0, filtration="superlevel")
