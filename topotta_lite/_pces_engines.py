@@ -179,18 +179,26 @@ def _adam_step(p, g, m, v, t, lr, wd):  # pragma: no cover - numba
 
 
 @numba.njit(**_JIT)
+def _forward3(x, w1, b1, w2, b2, w3, b3, want_slopes):  # pragma: no cover - numba
+    """The three layers' outputs ``h1, h2, z`` and, with ``want_slopes``, their GELU slopes."""
+    rows = x.shape[0] if want_slopes else 0
+    s1 = np.empty((rows, w1.shape[1]), np.float32)
+    s2 = np.empty((rows, w2.shape[1]), np.float32)
+    s3 = np.empty((rows, w3.shape[1]), np.float32)
+    h1 = np.dot(x, w1) + b1
+    _gelu_inplace(h1, s1, want_slopes)
+    h2 = np.dot(h1, w2) + b2
+    _gelu_inplace(h2, s2, want_slopes)
+    z = np.dot(h2, w3) + b3
+    _gelu_inplace(z, s3, want_slopes)
+    return h1, h2, z, s1, s2, s3
+
+
+@numba.njit(**_JIT)
 def _grads3(x, y, w1, b1, w2, b2, w3, b3, margin):  # pragma: no cover - numba
     """Loss over all pairs and its gradient with respect to every weight (3-layer encoder)."""
     n = x.shape[0]
-    s1 = np.empty((n, w1.shape[1]), np.float32)
-    s2 = np.empty((n, w2.shape[1]), np.float32)
-    s3 = np.empty((n, w3.shape[1]), np.float32)
-    h1 = np.dot(x, w1) + b1
-    _gelu_inplace(h1, s1, True)
-    h2 = np.dot(h1, w2) + b2
-    _gelu_inplace(h2, s2, True)
-    z = np.dot(h2, w3) + b3
-    _gelu_inplace(z, s3, True)
+    h1, h2, z, s1, s2, s3 = _forward3(x, w1, b1, w2, b2, w3, b3, True)
     G = np.empty((n, n), np.float32)
     rows = np.empty(n, np.float32)
     loss = _pair_grad(z, y, margin, G, rows)
@@ -225,14 +233,7 @@ def _train3(x, y, w1, b1, w2, b2, w3, b3, epochs, lr, wd, margin):  # pragma: no
 
 @numba.njit(**_JIT)
 def _embed3(x, w1, b1, w2, b2, w3, b3):  # pragma: no cover - numba
-    dummy = np.empty(0, np.float32)
-    h = np.dot(x, w1) + b1
-    _gelu_inplace(h, dummy, False)
-    h = np.dot(h, w2) + b2
-    _gelu_inplace(h, dummy, False)
-    h = np.dot(h, w3) + b3
-    _gelu_inplace(h, dummy, False)
-    return h
+    return _forward3(x, w1, b1, w2, b2, w3, b3, False)[2]
 
 
 def _flat3(weights):
