@@ -10,8 +10,11 @@ Both train the same network the same way, with hand-written gradients (no autogr
   dissimilar pair closer than the margin, 0 otherwise (``P`` the number of pairs);
 * the weights are updated by Adam with L2 weight decay, exactly as ``torch.optim.Adam`` does.
 
-Working with the pairwise matrix instead of a list of pairs makes the loss exact (every pair, every
-epoch) and cheap: the matrix of a few hundred points is one small matrix product. On the CPU the
+Working with matrices instead of a list of pairs makes the loss exact (every pair, every epoch) and
+cheap. The CPU engine goes one step further: the pairs within a class need no pairwise matrix at all
+(their squared distances sum to ``n_c`` times the class's spread about its mean), so only the
+``n_pos x n_neg`` dissimilar pairs are formed; the GPU engine keeps the plain ``n x n`` matrix, which
+batches simply. On the CPU the
 whole training loop is one compiled numba function (calls to a small BLAS, fused element-wise
 loops); torch's per-operation overhead on tiny tensors would cost more than the arithmetic. On a
 GPU the torch engine trains a whole batch of images at once, one network per image, with batched
@@ -136,30 +139,64 @@ def gelu_and_slope(a: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
 
 
 @numba.njit(**_JIT)
-def _pair_grad(z, y, margin, G, rows):  # pragma: no cover - numba
-    """Loss of Eq. 10 over all pairs of ``z``, and ``G`` / ``rows`` (see the module docstring)."""
-    n = z.shape[0]
-    gram = np.dot(z, z.T)
-    inv = np.float32(1.0 / (n * (n - 1)))  # 1 / (2P)
+def _pair_grad(z, y, margin, gz):  # pragma: no cover - numba
+    """Loss of Eq. 10 over all pairs of ``z`` (labels ``y``); writes ``gz = dL/dz``.
+
+    Pairs of one class need no pairwise matrix: their squared distances sum to
+    ``n_c * sum_i ||z_i - mu_c||**2`` (``mu_c`` the class mean), whose gradient is
+    ``2 n_c (z_i - mu_c)``. Only the ``n_pos x n_neg`` cross pairs are formed one by one.
+    """
+    n, e = z.shape
+    inv = np.float32(2.0 / (n * (n - 1)))  # 1 / P
     m = np.float32(margin)
+    pos = np.flatnonzero(y > 0.5)
+    neg = np.flatnonzero(y <= 0.5)
     loss = 0.0
-    for i in range(n):
-        gi = gram[i, i]
-        yi = y[i]
+    for idx in (pos, neg):  # similar pairs
+        nc = idx.size
+        if nc == 0:
+            continue
+        mu = np.zeros(e, np.float32)
+        for i in idx:
+            mu += z[i]
+        mu /= np.float32(nc)
+        scale = np.float32(2.0 * nc) * inv
+        for i in idx:
+            for k in range(e):
+                dv = z[i, k] - mu[k]
+                loss += nc * dv * dv
+                gz[i, k] = scale * dv
+    zp = z[pos]
+    zn = z[neg]
+    cross = np.dot(zp, zn.T)
+    sq_p = (zp * zp).sum(axis=1)
+    sq_n = (zn * zn).sum(axis=1)
+    push = np.empty_like(cross)  # -(m - d) / d for dissimilar pairs closer than the margin
+    row = np.zeros(pos.size, np.float32)
+    col = np.zeros(neg.size, np.float32)
+    for a in range(pos.size):
         acc = np.float32(0.0)
-        li = np.float32(0.0)
-        for j in range(n):
-            d2 = max(gi + gram[j, j] - np.float32(2.0) * gram[i, j], np.float32(0.0))
-            same = np.float32(1.0) if y[j] == yi else np.float32(0.0)
+        la = np.float32(0.0)
+        for b in range(neg.size):
+            d2 = max(sq_p[a] + sq_n[b] - np.float32(2.0) * cross[a, b], np.float32(0.0))
             d = math.sqrt(d2)
             hinge = max(m - d, np.float32(0.0))
-            push = hinge / d if d2 > np.float32(_D2_EPS) else np.float32(0.0)
-            li += same * d2 + (np.float32(1.0) - same) * hinge * hinge
-            g = (same - (np.float32(1.0) - same) * push) * inv
-            G[i, j] = g
-            acc += g
-        rows[i] = acc
-        loss += li
+            h = -hinge / d if d2 > np.float32(_D2_EPS) else np.float32(0.0)
+            la += hinge * hinge
+            push[a, b] = h
+            acc += h
+            col[b] += h
+        row[a] = acc
+        loss += la
+    hn = np.dot(push, zn)
+    hp = np.dot(push.T, zp)
+    two = np.float32(2.0) * inv
+    for a in range(pos.size):
+        for k in range(e):
+            gz[pos[a], k] += two * (row[a] * zp[a, k] - hn[a, k])
+    for b in range(neg.size):
+        for k in range(e):
+            gz[neg[b], k] += two * (col[b] * zn[b, k] - hp[b, k])
     return loss * inv
 
 
@@ -197,15 +234,10 @@ def _forward3(x, w1, b1, w2, b2, w3, b3, want_slopes):  # pragma: no cover - num
 @numba.njit(**_JIT)
 def _grads3(x, y, w1, b1, w2, b2, w3, b3, margin):  # pragma: no cover - numba
     """Loss over all pairs and its gradient with respect to every weight (3-layer encoder)."""
-    n = x.shape[0]
     h1, h2, z, s1, s2, s3 = _forward3(x, w1, b1, w2, b2, w3, b3, True)
-    G = np.empty((n, n), np.float32)
-    rows = np.empty(n, np.float32)
-    loss = _pair_grad(z, y, margin, G, rows)
-    g3 = np.dot(G, z)
-    for i in range(n):  # dL/da3 = 4 (rows_i z_i - (G z)_i) * GELU'(a3)
-        for k in range(z.shape[1]):
-            g3[i, k] = np.float32(4.0) * (rows[i] * z[i, k] - g3[i, k]) * s3[i, k]
+    g3 = np.empty_like(z)
+    loss = _pair_grad(z, y, margin, g3)
+    g3 *= s3  # dL/da3
     g2 = np.dot(g3, w3.T) * s2
     g1 = np.dot(g2, w2.T) * s1
     return (loss, np.dot(x.T, g1), g1.sum(axis=0), np.dot(h1.T, g2), g2.sum(axis=0),
