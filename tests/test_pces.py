@@ -161,6 +161,14 @@ def test_grid_fraction_is_block_mean():
     m3 = rng.random((4, 6, 6)) > 0.5
     np.testing.assert_allclose(grid_fraction(m3, (2, 3, 3)),
                                m3.reshape(2, 2, 3, 2, 3, 2).mean(axis=(1, 3, 5)), atol=1e-6)
+    # real-valued maps (TTT4AS pools its score map) give the mean of each cell
+    x = rng.normal(size=(12, 8)) * 5
+    np.testing.assert_allclose(grid_fraction(x, (4, 4)), x.reshape(4, 3, 4, 2).mean(axis=(1, 3)),
+                               rtol=1e-6, atol=1e-6)
+    # sizes that are not multiples of the grid: adaptive pooling, as torch does it
+    y = rng.random((30, 30))
+    want = torch.nn.functional.adaptive_avg_pool2d(torch.from_numpy(y)[None, None], (7, 7))[0, 0]
+    np.testing.assert_allclose(grid_fraction(y, (7, 7)), want.numpy(), atol=1e-6)
 
 
 def test_pseudo_label_grids_negatives_avoid_dilated_union():

@@ -167,6 +167,8 @@ def standardise(
 def grid_fraction(mask: np.ndarray, grid_shape: tuple[int, ...]) -> np.ndarray:
     """Fraction of each grid cell covered by ``mask`` (area / volume downsampling).
 
+    A real-valued array gives the mean of each cell (TTT4AS pools its score map this way).
+
     Non-integer ratios are handled like ``torch.nn.functional.adaptive_avg_pool``.
 
     Examples
@@ -175,9 +177,17 @@ def grid_fraction(mask: np.ndarray, grid_shape: tuple[int, ...]) -> np.ndarray:
     array([[0.5, 0. ],
            [0. , 0.5]], dtype=float32)
     """
+    mask = np.asarray(mask)
+    if all(s % g == 0 for s, g in zip(mask.shape, grid_shape)):  # whole blocks: sum per block
+        is_bool = mask.dtype == bool
+        sums = mask.view(np.uint8) if is_bool else mask.astype(np.float64)
+        for axis, g in enumerate(grid_shape):  # one axis at a time is several times faster
+            shape = sums.shape
+            sums = sums.reshape(shape[:axis] + (g, shape[axis] // g) + shape[axis + 1:])
+            sums = sums.sum(axis=axis + 1, dtype=np.uint32 if is_bool else np.float64)
+        cell = math.prod(s // g for s, g in zip(mask.shape, grid_shape))
+        return (sums / cell).astype(np.float32)
     t = torch.from_numpy(np.ascontiguousarray(mask, dtype=np.float32))[None, None]
-    if tuple(mask.shape) == tuple(grid_shape):
-        return t[0, 0].numpy()
     pool = F.adaptive_avg_pool2d if mask.ndim == 2 else F.adaptive_avg_pool3d
     return pool(t, tuple(grid_shape))[0, 0].numpy()
 
