@@ -222,16 +222,21 @@ def test_adapt_is_deterministic_and_accepts_torch():
     assert not np.array_equal(a.score, c.score)
 
 
-def test_batch_equals_one_image_at_a_time():
+def test_torch_engine_through_adapt_batch_matches_numba():
+    """The GPU code path (padding, stacked weights, batched embedding), run on the CPU."""
     scenes = [_scene(seed=s) for s in range(3)]
     feats = [f for f, _, _ in scenes]
     masks = [m for _, _, m in scenes]
-    batched = adapt_batch(feats, masks, seeds=[5, 6, 7], device="cpu", epochs=EPOCHS,
-                          batch_size=3)
-    for f, m, s, r in zip(feats, masks, [5, 6, 7], batched):
-        single = adapt_batch([f], [m], seeds=s, device="cpu", epochs=EPOCHS)[0]
-        np.testing.assert_allclose(r.score, single.score, atol=1e-4)
-        np.testing.assert_allclose(r.loss_curve, single.loss_curve, rtol=1e-4, atol=1e-6)
+    kw = {"seeds": [5, 6, 7], "device": "cpu", "epochs": EPOCHS}
+    batched = adapt_batch(feats, masks, engine="torch", batch_size=3, **kw)
+    numba_res = adapt_batch(feats, masks, **kw)
+    for t, n in zip(batched, numba_res):
+        assert t.n_pos == n.n_pos and t.n_neg == n.n_neg
+        np.testing.assert_allclose(t.loss_curve, n.loss_curve, rtol=2e-3, atol=1e-5)
+        np.testing.assert_allclose(t.score, n.score, atol=2e-3)
+        assert (t.mask == n.mask).mean() > 0.99
+    with pytest.raises(ValueError, match="engine"):
+        adapt_batch(feats, masks, engine="jax", device="cpu")
 
 
 def test_support_features_join_the_negatives():

@@ -452,6 +452,7 @@ def adapt_batch(
     resolution: str = "grid",
     device: str | None = None,
     batch_size: int | None = None,
+    engine: str | None = None,
 ) -> list[PCESResult]:
     """Adapt one PCES encoder per image, for a batch of images at once, and classify.
 
@@ -476,8 +477,11 @@ neg_dilation, max_ratio, resolution
     device : {"cpu", "cuda"} or None
         None picks CUDA when available.
     batch_size : int or None
-        Images trained together on CUDA (None = all of them). The CPU engine trains one image at
-        a time whatever this is.
+        Images trained together by the torch engine (None = all of them). The numba engine
+        trains one image at a time whatever this is.
+    engine : {"numba", "torch"} or None
+        None: numba on the CPU, batched torch on CUDA. ``"torch"`` with ``device="cpu"`` runs the
+        GPU code path on the CPU (the tests use it); ``"numba"`` needs ``device="cpu"``.
 
     Returns
     -------
@@ -500,6 +504,10 @@ neg_dilation, max_ratio, resolution
         raise ValueError(f"device must be 'cpu' or 'cuda', got {device!r}")
     if str(device).startswith("cuda") and not torch.cuda.is_available():
         raise ValueError("device='cuda' was asked for but no CUDA device is available")
+    on_cuda = str(device).startswith("cuda")
+    engine = ("torch" if on_cuda else "numba") if engine is None else engine
+    if engine not in ("numba", "torch") or (engine == "numba" and on_cuda):
+        raise ValueError(f"engine must be 'numba' (CPU) or 'torch', got {engine!r} on {device!r}")
     n_img = len(masks)
     if len(features) != n_img:
         raise ValueError(f"got {len(features)} feature maps for {n_img} masks")
@@ -548,10 +556,10 @@ neg_dilation, max_ratio, resolution
             prepared.append(p)
 
     if batch_size is None:
-        batch_size = len(prepared) if str(device).startswith("cuda") else 1
+        batch_size = len(prepared) if engine == "torch" else 1
     batch_size = max(1, int(batch_size))
     cfg = {"margin": margin, "epochs": epochs, "lr": lr, "weight_decay": weight_decay,
-           "hidden": hidden, "embed_dim": embed_dim, "device": device}
+           "hidden": hidden, "embed_dim": embed_dim, "device": device, "engine": engine}
     for start in range(0, len(prepared), batch_size):
         chunk = prepared[start:start + batch_size]
         t0 = time.perf_counter()
@@ -565,13 +573,13 @@ neg_dilation, max_ratio, resolution
 
 def _train_and_classify(
     chunk: list[_Prepared], seeds: list[int], *, margin, epochs, lr, weight_decay, hidden,
-    embed_dim, device,
+    embed_dim, device, engine,
 ) -> list[PCESResult]:
-    """Train one encoder per prepared image (CPU: numba, one by one; CUDA: one torch batch)."""
+    """Train one encoder per prepared image (numba: one by one; torch: one padded batch)."""
     dims = [chunk[0].x_train.shape[1], hidden, hidden, embed_dim]
     train = {"epochs": epochs, "lr": lr, "weight_decay": weight_decay, "margin": margin}
     inits = [init_weights(dims, s) for s in seeds]
-    if not str(device).startswith("cuda"):
+    if engine == "numba":
         embedded = []
         with _single_threaded_blas():
             for p, w in zip(chunk, inits):
