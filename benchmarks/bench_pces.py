@@ -26,30 +26,27 @@ import numpy as np
 import torch
 
 sys.path.insert(0, os.path.join(os.path.dirname(__file__), ".."))
+sys.path.insert(0, os.path.dirname(__file__))
 
 from topotta_lite.pces import PCES  # noqa: E402
 
 
 def build_inputs(size: str) -> dict:
-    """Features, fused pseudo-labels, unions and ground truths of the embedded 2D test anomalies."""
-    from topotta_lite.data import load_embedded
-    from topotta_lite.features import get_backbone
-    from topotta_lite.operators import TopoTTA
-    from topotta_lite.scorers import PaDiMScorer
+    """Features, fused pseudo-labels, unions and ground truths of the embedded 2D test anomalies.
 
-    backbone = get_backbone("filterbank")
+    The images, maps and features are those of ``bench_operators.py``.
+    """
+    from bench_operators import load_inputs
+
+    from topotta_lite.operators import TopoTTA
+
+    _, maps, gts, feats, _ = load_inputs(size, None)
     op = TopoTTA(pces=False)
-    out: dict[str, list] = {"features": [], "masks": [], "unions": [], "gts": []}
-    for split in load_embedded("2d", size=size, seed=0).values():
-        scorer = PaDiMScorer(backbone).fit(np.stack([s.image for s in split.train]))
-        test = [s for s in split.test if s.label == 1]
-        imgs = np.stack([s.image for s in test])
-        for s, m, f in zip(test, scorer.score(imgs), backbone(imgs)):
-            m_sub, m_sup, fused = op.pseudo_labels(m)
-            out["features"].append(f)
-            out["masks"].append(fused)
-            out["unions"].append(op._union(m_sub, m_sup, fused))
-            out["gts"].append(s.mask)
+    out: dict[str, list] = {"features": feats, "masks": [], "unions": [], "gts": gts}
+    for _, m in maps:
+        m_sub, m_sup, fused = op.pseudo_labels(m)
+        out["masks"].append(fused)
+        out["unions"].append(op._union(m_sub, m_sup, fused))
     return {k: np.stack(v) for k, v in out.items()}
 
 
