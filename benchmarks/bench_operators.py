@@ -1,19 +1,23 @@
 """Per-image cost of THR, TTT4AS and TopoTTA on the CPU, in the layout of the paper's Table X.
 
-Run: ``python benchmarks/bench_operators.py [--size smoke|quick] [--categories a,b] [--full]``.
+Run: ``python benchmarks/bench_operators.py [--size smoke|quick] [--categories a,b] [--repeat R]
+[--full]``.
 
 For every anomalous test image of the embedded 2D benchmark (224 x 224), with PaDiM-like score
 maps and the default offline features (``filterbank``), each operator segments the map and we
 record the median seconds per image of pseudo-label generation (P.L.), adaptation (TTT) and the
-total, the peak memory of the operator, and mean F1 / IoU against the ground truth. Each operator
-runs in a fresh child process so that its peak memory is its own: ``VmHWM - VmRSS`` at the start
-(Linux; the resident-set high-water mark covers numpy, scikit-learn and torch alike), with the
-``tracemalloc`` peak (Python / numpy heap only) beside it; both are taken after a warm-up image
-(imports, numba compilation), so they are the per-image working memory, not the libraries. Memory is
-measured in a second pass over the images, because tracing slows every allocation and would
-distort the timings. If
-the data or scorer modules are missing, synthetic maps with random features are used instead and
-the output says so.
+total, the peak memory of the operator, and mean F1 / IoU against the ground truth.
+
+Timings: all operators run in one process, interleaved image by image, ``R`` passes (the median
+per image over the passes, then the median over the images), so that a change of load on a
+shared machine touches every operator alike and the ratio TopoTTA / TTT4AS is measured fairly.
+Memory: each operator runs again in a fresh child process, so that its peak is its own:
+``VmHWM - VmRSS`` at the start (Linux; the resident-set high-water mark covers numpy,
+scikit-learn and torch alike), with the ``tracemalloc`` peak (Python / numpy heap only) beside it;
+both are taken after a warm-up image (imports, numba compilation), so they are the per-image
+working memory, not the libraries. Tracing slows every allocation, which is why memory is never
+measured in the timed pass. If the data or scorer modules are missing, synthetic maps with random
+features are used instead and the output says so.
 """
 
 from __future__ import annotations
@@ -100,34 +104,51 @@ def _make(name: str):
     }[name]()
 
 
-def _run_operator(name, maps, gts, feats, nominal, queue):
+def _fitted(name: str, cls: str, nominal, cache: dict):
+    """One operator per (name, class); THR is fitted on the class's nominal maps."""
+    if (name, cls) not in cache:
+        op = _make(name)
+        if isinstance(op, THR):
+            op.fit(nominal[cls])
+        cache[name, cls] = op
+    return cache[name, cls]
+
+
+def _time_operators(names, maps, gts, feats, nominal, repeat: int):
+    """Per operator, rows of (P.L., TTT, total, F1, IoU) per image; medians over ``repeat`` passes.
+
+    All operators run in this one process, interleaved image by image (the order rotates), so
+    that a change of machine load touches all of them alike and their ratio stays fair.
+    """
     from topotta_lite.metrics import segmentation_scores
 
-    def make():
-        return _make(name)
+    ops: dict = {}
+    for name in names:  # warm-up: imports, numba compilation, torch init
+        _fitted(name, maps[0][0], nominal, ops).segment(maps[0][1], feats[0])
+    times = {name: np.zeros((repeat, len(maps), 3)) for name in names}
+    scores = {name: np.zeros((len(maps), 2)) for name in names}
+    for r in range(repeat):
+        for i, ((cls, psi), gt, f) in enumerate(zip(maps, gts, feats)):
+            k = (r * len(maps) + i) % len(names)
+            for name in names[k:] + names[:k]:
+                op = _fitted(name, cls, nominal, ops)
+                t0 = time.perf_counter()
+                mask = op.segment(psi, f)
+                wall = time.perf_counter() - t0
+                times[name][r, i] = (op.timings_["pseudo_labels"], op.timings_["adaptation"], wall)
+                if r == 0:
+                    s = segmentation_scores(mask, gt)
+                    scores[name][i] = (s["f1"], s["iou"])
+    return {name: np.concatenate([np.median(times[name], axis=0), scores[name]], axis=1)
+            for name in names}
 
-    ops = {}
-    rows = []
-    # warm-up on the first image (imports, numba compilation, torch init), then reset the peak
-    # counters so that both timings and memory are steady-state, per operator
-    op = make()
-    if isinstance(op, THR):
-        op.fit(nominal[maps[0][0]])
-    op.segment(maps[0][1], feats[0])
-    for (cls, psi), gt, f in zip(maps, gts, feats):  # timings, without memory tracing
-        if cls not in ops:
-            ops[cls] = make()
-            if isinstance(ops[cls], THR):
-                ops[cls].fit(nominal[cls])
-        op = ops[cls]
-        t0 = time.perf_counter()
-        mask = op.segment(psi, f)
-        wall = time.perf_counter() - t0
-        t = dict(op.timings_)
-        t["total"] = wall
-        rows.append((t["pseudo_labels"], t["adaptation"], t["total"],
-                     *[segmentation_scores(mask, gt)[k] for k in ("f1", "iou")]))
-    # memory in a second pass: tracemalloc slows every allocation, so it must not be timed
+
+def _memory(name, maps, feats, nominal, queue):
+    """Peak memory of one operator over the images, in a fresh process (after a warm-up image)."""
+    ops: dict = {}
+    _fitted(name, maps[0][0], nominal, ops).segment(maps[0][1], feats[0])
+    for cls, _ in maps:
+        _fitted(name, cls, nominal, ops)
     try:
         with open("/proc/self/clear_refs", "w") as fh:
             fh.write("5")  # reset VmHWM to the current RSS (Linux >= 4.0)
@@ -136,16 +157,18 @@ def _run_operator(name, maps, gts, feats, nominal, queue):
     rss0 = _status("VmRSS")
     tracemalloc.start()
     for (cls, psi), f in zip(maps, feats):
-        ops[cls].segment(psi, f)
+        ops[name, cls].segment(psi, f)
     _, py_peak = tracemalloc.get_traced_memory()
     tracemalloc.stop()
-    queue.put((name, np.array(rows), _status("VmHWM") - rss0, py_peak))
+    queue.put((_status("VmHWM") - rss0, py_peak))
 
 
 def main(argv=None) -> int:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--size", default="smoke", choices=("smoke", "quick", "full"))
     ap.add_argument("--categories", default=None, help="comma-separated subset of classes")
+    ap.add_argument("--repeat", type=int, default=3,
+                    help="timing passes over the images (per image, the median is kept)")
     ap.add_argument("--full", action="store_true",
                     help="also run TTT4AS / TopoTTA with features upsampled to the map")
     args = ap.parse_args(argv)
@@ -155,21 +178,23 @@ def main(argv=None) -> int:
     print(f"inputs: {note} (prepared in {time.perf_counter() - t0:.1f} s)", flush=True)
     operators = ["THR", "TTT4AS", "TopoTTA", "TopoTTA-noPCES"] + (["TTT4AS-full", "TopoTTA-full"] if args.full
                                                  else [])
-    # spawn, not fork: a child forked after torch has started its thread pool can deadlock
-    ctx = mp.get_context("spawn")
     results = {}
+    rows = _time_operators(operators, maps, gts, feats, nominal, args.repeat)
+    # memory: each operator in a fresh process, so that its peak is its own; spawn, not fork (a
+    # child forked after torch has started its thread pool can deadlock)
+    ctx = mp.get_context("spawn")
     for name in operators:
         q = ctx.Queue()
-        p = ctx.Process(target=_run_operator, args=(name, maps, gts, feats, nominal, q))
+        p = ctx.Process(target=_memory, args=(name, maps, feats, nominal, q))
         p.start()
-        results[name] = q.get()
+        results[name] = (rows[name], *q.get())
         p.join()
     print()
     print("| operator | P.L. (s) | TTT (s) | total (s) | peak mem (MB) | numpy/py peak (MB) "
           "| F1 | IoU | images |")
     print("| --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: |")
     med = {}
-    for name, (_, rows, hwm, py_peak) in results.items():
+    for name, (rows, hwm, py_peak) in results.items():
         m = np.median(rows[:, :3], axis=0)
         med[name] = m
         f1, iou = rows[:, 3].mean(), rows[:, 4].mean()

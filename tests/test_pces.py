@@ -71,6 +71,31 @@ def test_mlp_is_three_linear_gelu_layers_and_engine_forwards_match():
     np.testing.assert_allclose(got, want, atol=1e-6)
 
 
+@pytest.mark.parametrize("n_loc", [7, 300, 513])  # fewer, and more, than one embedding chunk
+def test_margins_are_prototype_distances_of_standardised_locations(n_loc):
+    rng = np.random.default_rng(n_loc)
+    weights = engines.init_weights([6, 8, 8, 4], seed=2)
+    net = ContrastiveMLP.from_weights(weights)
+    x_train = rng.normal(size=(40, 6)).astype(np.float32)
+    y = (rng.random(40) < 0.3).astype(np.float32)  # labels in no particular order
+    raw = (rng.normal(size=(6, n_loc)) * 3 + 5).astype(np.float32)
+    mean = raw.mean(1).astype(np.float32)
+    scale = (1 / raw.std(1)).astype(np.float32)
+
+    def embed(a):
+        return net(torch.from_numpy(np.ascontiguousarray(a, np.float32))).detach().numpy()
+
+    zt, za = embed(x_train), embed(((raw - mean[:, None]) * scale[:, None]).T)
+    want = (np.linalg.norm(za - zt[y < 0.5].mean(0), axis=1)
+            - np.linalg.norm(za - zt[y > 0.5].mean(0), axis=1))
+    got = engines.cpu_margins(x_train, y, raw, weights, mean=mean, scale=scale)
+    np.testing.assert_allclose(got, want, atol=2e-5)
+    x_all = ((raw - mean[:, None]) * scale[:, None]).T.copy()
+    got_t = engines.torch_margins(torch.from_numpy(x_train), torch.from_numpy(y),
+                                  torch.from_numpy(x_all), _batched(weights)).numpy()
+    np.testing.assert_allclose(got_t, want, atol=2e-5)
+
+
 def test_defaults_agree_between_pces_adapt_batch_and_topotta():
     import inspect
 

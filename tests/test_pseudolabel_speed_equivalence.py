@@ -15,7 +15,7 @@ from scipy import ndimage
 import topotta_lite.persistence as P
 from topotta_lite.fusion import connectivity_structure, eai_trace, fuse
 from topotta_lite.operators import TopoTTA
-from topotta_lite.pseudolabels import _seeded_component, pseudo_label_mask
+from topotta_lite.pseudolabels import _seeded_component, pseudo_label_mask, select_features
 
 FIELDS = ("dims", "births", "deaths", "essential", "birth_cells", "death_cells")
 
@@ -169,3 +169,45 @@ def test_basin_edges_reports_a_full_edge_list():
         prep.keys(False), prep.order(False), *prep.shape3, P._OFFSETS[(3, True)], True, True
     )
     assert sorted(zip(young, killer)) == sorted(zip(young_uf, killer_uf))
+
+
+def separate_peaks(shape, seed):
+    """Zeros with three isolated pixels at the maximum: finite H0 bars as long as the essential
+    one (born at the same value, dying at the minimum), the case where ties decide the Top-1."""
+    rng = np.random.default_rng(seed)
+    x = np.zeros(shape)
+    x.flat[rng.choice(x.size, size=3, replace=False)] = 1.0
+    return -x if seed % 2 else x
+
+
+@pytest.mark.parametrize("seed", range(10))
+@pytest.mark.parametrize("shape", [(9, 13), (1, 7), (4, 5, 6)])
+@pytest.mark.parametrize("make", [tie_map, separate_peaks])
+def test_top1_essential_shortcut_equals_full_selection(make, shape, seed):
+    x = make(shape, seed)
+    if x.max() == x.min():
+        pytest.skip("constant map")
+    dims_list = [(0,), (0, x.ndim - 1), tuple(range(x.ndim))]
+    for levels in (None, 3, 256):
+        prep = P._prepare(x, levels)
+        for f in ("sublevel", "superlevel"):
+            for c in ("V", "T"):
+                fast = P._essential_h0(prep, f, c)
+                for dims in dims_list:
+                    full = select_features(P._diagram(prep, f, c, dims, "fast"), k=1, dims=dims)
+                    assert_same_diagram(fast, full)
+
+
+def test_pseudo_label_masks_use_the_shortcut_only_where_it_holds(monkeypatch):
+    import topotta_lite.pseudolabels as PL
+
+    x = separate_peaks((12, 12), 0) + 0.01 * np.random.default_rng(0).random((12, 12))
+    calls = []
+    monkeypatch.setattr(PL, "_essential_h0", lambda *a: calls.append(a) or P._essential_h0(*a))
+    sup = {"superlevel": None}
+    PL.pseudo_label_masks(x, sup)  # default: superlevel H0, Top-1, region rule
+    assert len(calls) == 1
+    for kwargs in ({"k": 2}, {"tau": 0.1}, {"rule": "release"}, {"backend": "gudhi"}):
+        PL.pseudo_label_masks(x, sup, **kwargs)
+    PL.pseudo_label_masks(x, {"sublevel": None})  # 2D sublevel default: H1 only
+    assert len(calls) == 1

@@ -28,6 +28,7 @@ approximation, so that the loop vectorises; torch uses its own ``erf``.
 
 from __future__ import annotations
 
+import functools
 import math
 from collections.abc import Sequence
 
@@ -35,8 +36,8 @@ import numba
 import numpy as np
 import torch
 
-__all__ = ["cpu_embed", "cpu_loss_and_grads", "cpu_train", "gelu_and_slope", "init_weights",
-           "torch_embed", "torch_loss_and_grads", "torch_train"]
+__all__ = ["cpu_embed", "cpu_loss_and_grads", "cpu_margins", "cpu_train", "gelu_and_slope",
+           "init_weights", "torch_embed", "torch_loss_and_grads", "torch_margins", "torch_train"]
 
 _SQRT1_2 = 0.7071067811865476
 _ADAM_BETAS = (0.9, 0.999)
@@ -55,21 +56,29 @@ def init_weights(dims: Sequence[int], seed: int) -> list[tuple[np.ndarray, np.nd
     """Seeded float32 ``(W, b)`` per layer, drawn like ``torch.nn.Linear``'s default init.
 
     ``W`` has shape ``(fan_in, fan_out)`` (so a layer is ``x @ W + b``); every entry is uniform in
-    ``+-1/sqrt(fan_in)``. The same seed gives the same weights on every engine and device.
+    ``+-1/sqrt(fan_in)``. The same seed gives the same weights on every engine and device. The
+    arrays are fresh copies (training updates them in place).
 
     Examples
     --------
     >>> [w.shape for w, _ in init_weights([5, 4, 4, 2], seed=0)]
     [(5, 4), (4, 4), (4, 2)]
     """
-    rng = np.random.default_rng([int(seed), 7919])
+    return [(w.copy(), b.copy()) for w, b in _drawn_weights(tuple(int(d) for d in dims), int(seed))]
+
+
+@functools.lru_cache(maxsize=64)
+def _drawn_weights(dims: tuple[int, ...], seed: int) -> tuple:
+    """The draw behind :func:`init_weights`, cached: every image of a run shares the seed."""
+    rng = np.random.default_rng([seed, 7919])
     out = []
     for fan_in, fan_out in zip(dims[:-1], dims[1:]):
         bound = 1.0 / math.sqrt(fan_in)
         w = ((rng.random((fan_in, fan_out)) * 2 - 1) * bound).astype(np.float32)
         b = ((rng.random(fan_out) * 2 - 1) * bound).astype(np.float32)
+        w.flags.writeable = b.flags.writeable = False
         out.append((w, b))
-    return out
+    return tuple(out)
 
 
 # --------------------------------------------------------------------------------------------
@@ -139,51 +148,86 @@ def gelu_and_slope(a: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
 
 
 @numba.njit(**_JIT)
-def _pair_grad(z, y, margin, gz):  # pragma: no cover - numba
-    """Loss of Eq. 10 over all pairs of ``z`` (labels ``y``); writes ``gz = dL/dz``.
+def _bias_gelu(a, b, slope, want_slope):  # pragma: no cover - numba
+    """``a <- GELU(a + b)`` row by row (``b`` broadcast over the rows)."""
+    for i in range(a.shape[0]):
+        row = a[i]
+        for j in range(row.size):
+            row[j] += b[j]
+    _gelu_inplace(a, slope, want_slope)
+
+
+@numba.njit(**_JIT)
+def _workspace(n, c, h1, h2, e):  # pragma: no cover - numba
+    """Every buffer one epoch writes, allocated once per training."""
+    f = np.float32
+    acts = (np.empty((n, h1), f), np.empty((n, h2), f), np.empty((n, e), f))
+    slopes = (np.empty((n, h1), f), np.empty((n, h2), f), np.empty((n, e), f))
+    deltas = (np.empty((n, h1), f), np.empty((n, h2), f), np.empty((n, e), f))
+    grads = (np.empty((c, h1), f), np.empty(h1, f), np.empty((h1, h2), f), np.empty(h2, f),
+             np.empty((h2, e), f), np.empty(e, f))
+    return acts, slopes, deltas, grads
+
+
+@numba.njit(**_JIT)
+def _pair_grad(z, npos, margin, gz):  # pragma: no cover - numba
+    """Loss of Eq. 10 over all pairs of ``z``, whose first ``npos`` rows are the positives;
+    writes ``gz = dL/dz``.
 
     Pairs of one class need no pairwise matrix: their squared distances sum to
     ``n_c * sum_i ||z_i - mu_c||**2`` (``mu_c`` the class mean), whose gradient is
-    ``2 n_c (z_i - mu_c)``. Only the ``n_pos x n_neg`` cross pairs are formed one by one.
+    ``2 n_c (z_i - mu_c)``. Only the ``n_pos x n_neg`` cross pairs are formed.
     """
     n, e = z.shape
+    nneg = n - npos
     inv = np.float32(2.0 / (n * (n - 1)))  # 1 / P
     m = np.float32(margin)
-    pos = np.flatnonzero(y > 0.5)
-    neg = np.flatnonzero(y <= 0.5)
     loss = 0.0
-    for idx in (pos, neg):  # similar pairs
-        nc = idx.size
+    mu = np.empty(e, np.float32)
+    for lo, hi in ((0, npos), (npos, n)):  # similar pairs
+        nc = hi - lo
         if nc == 0:
             continue
-        mu = np.zeros(e, np.float32)
-        for i in idx:
-            mu += z[i]
+        mu[:] = 0.0
+        for i in range(lo, hi):
+            for k in range(e):
+                mu[k] += z[i, k]
         mu /= np.float32(nc)
         scale = np.float32(2.0 * nc) * inv
-        for i in idx:
+        acc = np.float32(0.0)
+        for i in range(lo, hi):
             for k in range(e):
                 dv = z[i, k] - mu[k]
-                loss += nc * dv * dv
+                acc += dv * dv
                 gz[i, k] = scale * dv
-    zp = z[pos]
-    zn = z[neg]
-    cross = np.dot(zp, zn.T)
-    sq_p = (zp * zp).sum(axis=1)
-    sq_n = (zn * zn).sum(axis=1)
-    push = np.empty_like(cross)  # -(m - d) / d for dissimilar pairs closer than the margin
-    row = np.zeros(pos.size, np.float32)
-    col = np.zeros(neg.size, np.float32)
-    for a in range(pos.size):
+        loss += nc * acc
+    if npos == 0 or nneg == 0:
+        return loss * inv
+    zp = z[:npos]
+    zn = z[npos:]
+    push = np.dot(zp, zn.T)  # the cross products, then -(m - d) / d for pairs inside the margin
+    sq_n = np.empty(nneg, np.float32)
+    for b in range(nneg):
+        acc = np.float32(0.0)
+        for k in range(e):
+            acc += zn[b, k] * zn[b, k]
+        sq_n[b] = acc
+    col = np.zeros(nneg, np.float32)
+    row = np.empty(npos, np.float32)
+    for a in range(npos):
+        sa = np.float32(0.0)
+        for k in range(e):
+            sa += zp[a, k] * zp[a, k]
+        pr = push[a]
         acc = np.float32(0.0)
         la = np.float32(0.0)
-        for b in range(neg.size):
-            d2 = max(sq_p[a] + sq_n[b] - np.float32(2.0) * cross[a, b], np.float32(0.0))
+        for b in range(nneg):
+            d2 = max(sa + sq_n[b] - np.float32(2.0) * pr[b], np.float32(0.0))
             d = math.sqrt(d2)
             hinge = max(m - d, np.float32(0.0))
             h = -hinge / d if d2 > np.float32(_D2_EPS) else np.float32(0.0)
             la += hinge * hinge
-            push[a, b] = h
+            pr[b] = h
             acc += h
             col[b] += h
         row[a] = acc
@@ -191,13 +235,61 @@ def _pair_grad(z, y, margin, gz):  # pragma: no cover - numba
     hn = np.dot(push, zn)
     hp = np.dot(push.T, zp)
     two = np.float32(2.0) * inv
-    for a in range(pos.size):
+    for a in range(npos):
         for k in range(e):
-            gz[pos[a], k] += two * (row[a] * zp[a, k] - hn[a, k])
-    for b in range(neg.size):
+            gz[a, k] += two * (row[a] * zp[a, k] - hn[a, k])
+    for b in range(nneg):
         for k in range(e):
-            gz[neg[b], k] += two * (col[b] * zn[b, k] - hp[b, k])
+            gz[npos + b, k] += two * (col[b] * zn[b, k] - hp[b, k])
     return loss * inv
+
+
+@numba.njit(**_JIT)
+def _col_sum(g, out):  # pragma: no cover - numba
+    out[:] = 0.0
+    for i in range(g.shape[0]):
+        for j in range(g.shape[1]):
+            out[j] += g[i, j]
+
+
+@numba.njit(**_JIT)
+def _forward3(x, w1, b1, w2, b2, w3, b3, acts, slopes, want_slopes):  # pragma: no cover
+    """The three layers' outputs into ``acts`` and, with ``want_slopes``, GELU slopes."""
+    h1, h2, z = acts
+    s1, s2, s3 = slopes
+    np.dot(x, w1, h1)
+    _bias_gelu(h1, b1, s1, want_slopes)
+    np.dot(h1, w2, h2)
+    _bias_gelu(h2, b2, s2, want_slopes)
+    np.dot(h2, w3, z)
+    _bias_gelu(z, b3, s3, want_slopes)
+
+
+@numba.njit(**_JIT)
+def _grads3(x, npos, w1, b1, w2, b2, w3, b3, margin, ws):  # pragma: no cover - numba
+    """Loss over all pairs and its gradient with respect to every weight, into ``ws``.
+
+    The first ``npos`` rows of ``x`` are the positives.
+    """
+    acts, slopes, deltas, grads = ws
+    h1, h2, z = acts
+    s1, s2, s3 = slopes
+    g1, g2, g3 = deltas
+    gw1, gb1, gw2, gb2, gw3, gb3 = grads
+    _forward3(x, w1, b1, w2, b2, w3, b3, acts, slopes, True)
+    loss = _pair_grad(z, npos, margin, g3)
+    g3 *= s3  # dL/da3
+    np.dot(h2.T, g3, gw3)
+    _col_sum(g3, gb3)
+    np.dot(g3, w3.T, g2)
+    g2 *= s2
+    np.dot(h1.T, g2, gw2)
+    _col_sum(g2, gb2)
+    np.dot(g2, w2.T, g1)
+    g1 *= s1
+    np.dot(x.T, g1, gw1)
+    _col_sum(g1, gb1)
+    return loss
 
 
 @numba.njit(**_JIT)
@@ -216,62 +308,104 @@ def _adam_step(p, g, m, v, t, lr, wd):  # pragma: no cover - numba
 
 
 @numba.njit(**_JIT)
-def _forward3(x, w1, b1, w2, b2, w3, b3, want_slopes):  # pragma: no cover - numba
-    """The three layers' outputs ``h1, h2, z`` and, with ``want_slopes``, their GELU slopes."""
-    rows = x.shape[0] if want_slopes else 0
-    s1 = np.empty((rows, w1.shape[1]), np.float32)
-    s2 = np.empty((rows, w2.shape[1]), np.float32)
-    s3 = np.empty((rows, w3.shape[1]), np.float32)
-    h1 = np.dot(x, w1) + b1
-    _gelu_inplace(h1, s1, want_slopes)
-    h2 = np.dot(h1, w2) + b2
-    _gelu_inplace(h2, s2, want_slopes)
-    z = np.dot(h2, w3) + b3
-    _gelu_inplace(z, s3, want_slopes)
-    return h1, h2, z, s1, s2, s3
-
-
-@numba.njit(**_JIT)
-def _grads3(x, y, w1, b1, w2, b2, w3, b3, margin):  # pragma: no cover - numba
-    """Loss over all pairs and its gradient with respect to every weight (3-layer encoder)."""
-    h1, h2, z, s1, s2, s3 = _forward3(x, w1, b1, w2, b2, w3, b3, True)
-    g3 = np.empty_like(z)
-    loss = _pair_grad(z, y, margin, g3)
-    g3 *= s3  # dL/da3
-    g2 = np.dot(g3, w3.T) * s2
-    g1 = np.dot(g2, w2.T) * s1
-    return (loss, np.dot(x.T, g1), g1.sum(axis=0), np.dot(h1.T, g2), g2.sum(axis=0),
-            np.dot(h2.T, g3), g3.sum(axis=0))
-
-
-@numba.njit(**_JIT)
-def _train3(x, y, w1, b1, w2, b2, w3, b3, epochs, lr, wd, margin):  # pragma: no cover - numba
-    mw1, vw1, mb1, vb1 = np.zeros_like(w1), np.zeros_like(w1), np.zeros_like(b1), np.zeros_like(b1)
-    mw2, vw2, mb2, vb2 = np.zeros_like(w2), np.zeros_like(w2), np.zeros_like(b2), np.zeros_like(b2)
-    mw3, vw3, mb3, vb3 = np.zeros_like(w3), np.zeros_like(w3), np.zeros_like(b3), np.zeros_like(b3)
+def _train3(x, npos, w1, b1, w2, b2, w3, b3, epochs, lr, wd, margin):  # pragma: no cover
+    params = (w1, b1, w2, b2, w3, b3)
+    m1 = [np.zeros_like(p) for p in (w1, w2, w3)]
+    v1 = [np.zeros_like(p) for p in (w1, w2, w3)]
+    m0 = [np.zeros_like(p) for p in (b1, b2, b3)]
+    v0 = [np.zeros_like(p) for p in (b1, b2, b3)]
+    ws = _workspace(x.shape[0], x.shape[1], w1.shape[1], w2.shape[1], w3.shape[1])
+    grads = ws[3]
     curve = np.zeros(epochs)
     for ep in range(epochs):
-        loss, gw1, gb1, gw2, gb2, gw3, gb3 = _grads3(x, y, w1, b1, w2, b2, w3, b3, margin)
-        curve[ep] = loss
+        curve[ep] = _grads3(x, npos, w1, b1, w2, b2, w3, b3, margin, ws)
         t = ep + 1
-        _adam_step(w1, gw1, mw1, vw1, t, lr, wd)
-        _adam_step(b1, gb1, mb1, vb1, t, lr, wd)
-        _adam_step(w2, gw2, mw2, vw2, t, lr, wd)
-        _adam_step(b2, gb2, mb2, vb2, t, lr, wd)
-        _adam_step(w3, gw3, mw3, vw3, t, lr, wd)
-        _adam_step(b3, gb3, mb3, vb3, t, lr, wd)
+        _adam_step(params[0], grads[0], m1[0], v1[0], t, lr, wd)
+        _adam_step(params[1], grads[1], m0[0], v0[0], t, lr, wd)
+        _adam_step(params[2], grads[2], m1[1], v1[1], t, lr, wd)
+        _adam_step(params[3], grads[3], m0[1], v0[1], t, lr, wd)
+        _adam_step(params[4], grads[4], m1[2], v1[2], t, lr, wd)
+        _adam_step(params[5], grads[5], m0[2], v0[2], t, lr, wd)
     return curve
+
+
+_CHUNK = 256  # rows embedded at a time: the layer buffers stay in the cache
 
 
 @numba.njit(**_JIT)
 def _embed3(x, w1, b1, w2, b2, w3, b3):  # pragma: no cover - numba
-    return _forward3(x, w1, b1, w2, b2, w3, b3, False)[2]
+    n = x.shape[0]
+    out = np.empty((n, w3.shape[1]), np.float32)
+    ws = _workspace(min(n, _CHUNK), 0, w1.shape[1], w2.shape[1], w3.shape[1])
+    acts, slopes = ws[0], ws[1]
+    for lo in range(0, n, _CHUNK):
+        hi = min(n, lo + _CHUNK)
+        rows = hi - lo
+        part = (acts[0][:rows], acts[1][:rows], out[lo:hi])
+        _forward3(x[lo:hi], w1, b1, w2, b2, w3, b3, part, slopes, False)
+    return out
+
+
+@numba.njit(**_JIT)
+def _margins3(x_train, npos, x_cols, mean, scale, w1, b1, w2, b2, w3, b3):  # pragma: no cover
+    """``||z - mu_neg|| - ||z - mu_pos||`` for every column of ``x_cols`` (C, L), standardised
+    on the fly as ``(x - mean) * scale``; ``mu`` the class means of the embedded training points
+    (the first ``npos`` rows of ``x_train``).
+
+    Locations go through the encoder ``_CHUNK`` at a time: each chunk is standardised and laid
+    out as rows in a small buffer that stays in the cache, so the (C, L) map is read once.
+    """
+    zt = _embed3(x_train, w1, b1, w2, b2, w3, b3)
+    c, e = x_cols.shape[0], zt.shape[1]
+    mu_p = np.zeros(e, np.float32)
+    mu_n = np.zeros(e, np.float32)
+    for i in range(zt.shape[0]):
+        for k in range(e):
+            if i < npos:
+                mu_p[k] += zt[i, k]
+            else:
+                mu_n[k] += zt[i, k]
+    mu_p /= np.float32(max(npos, 1))
+    mu_n /= np.float32(max(zt.shape[0] - npos, 1))
+    n = x_cols.shape[1]
+    out = np.empty(n, np.float32)
+    rows = np.empty((_CHUNK, c), np.float32)
+    ws = _workspace(_CHUNK, 0, w1.shape[1], w2.shape[1], e)
+    acts, slopes = ws[0], ws[1]
+    for lo in range(0, n, _CHUNK):
+        m = min(n, lo + _CHUNK) - lo
+        for j in range(m):
+            r = rows[j]
+            for i in range(c):
+                r[i] = (x_cols[i, lo + j] - mean[i]) * scale[i]
+        part = (acts[0][:m], acts[1][:m], acts[2][:m])
+        _forward3(rows[:m], w1, b1, w2, b2, w3, b3, part, slopes, False)
+        z = acts[2]
+        for j in range(m):
+            dp = np.float32(0.0)
+            dn = np.float32(0.0)
+            for k in range(e):
+                a = z[j, k] - mu_p[k]
+                b = z[j, k] - mu_n[k]
+                dp += a * a
+                dn += b * b
+            out[lo + j] = math.sqrt(dn) - math.sqrt(dp)
+    return out
 
 
 def _flat3(weights):
     if len(weights) != 3:
         raise ValueError(f"the PCES encoder has 3 layers, got {len(weights)}")
     return [np.ascontiguousarray(a, dtype=np.float32) for wb in weights for a in wb]
+
+
+def _positives_first(x: np.ndarray, y: np.ndarray) -> tuple[np.ndarray, int]:
+    """The rows of ``x`` with the positives (``y > 0.5``) first, and their number."""
+    pos = np.asarray(y) > 0.5
+    npos = int(pos.sum())
+    if not pos[:npos].all():  # not already ordered
+        x = np.concatenate([x[pos], x[~pos]])
+    return np.ascontiguousarray(x, np.float32), npos
 
 
 def cpu_train(x: np.ndarray, y: np.ndarray, weights, *, epochs: int, lr: float,
@@ -291,8 +425,8 @@ def cpu_train(x: np.ndarray, y: np.ndarray, weights, *, epochs: int, lr: float,
     True
     """
     flat = _flat3(weights)
-    curve = _train3(np.ascontiguousarray(x, np.float32), np.ascontiguousarray(y, np.float32),
-                    *flat, int(epochs), float(lr), float(weight_decay), float(margin))
+    xs, npos = _positives_first(x, y)
+    curve = _train3(xs, npos, *flat, int(epochs), float(lr), float(weight_decay), float(margin))
     for k, (w, b) in enumerate(weights):  # in place, also when the inputs had to be converted
         w[...] = flat[2 * k]
         b[...] = flat[2 * k + 1]
@@ -309,14 +443,43 @@ def cpu_loss_and_grads(x: np.ndarray, y: np.ndarray, weights, *, margin: float):
     >>> [g[0].shape for g in grads]
     [(3, 5), (5, 5), (5, 2)]
     """
-    out = _grads3(np.ascontiguousarray(x, np.float32), np.ascontiguousarray(y, np.float32),
-                  *_flat3(weights), float(margin))
-    return float(out[0]), [(out[1], out[2]), (out[3], out[4]), (out[5], out[6])]
+    flat = _flat3(weights)
+    xs, npos = _positives_first(x, y)
+    ws = _workspace(xs.shape[0], xs.shape[1], *(flat[2 * k].shape[1] for k in range(3)))
+    loss = _grads3(xs, npos, *flat, float(margin), ws)
+    g = ws[3]
+    return float(loss), [(g[0], g[1]), (g[2], g[3]), (g[4], g[5])]
 
 
 def cpu_embed(x: np.ndarray, weights) -> np.ndarray:
     """Embeddings ``(n, E)`` of the rows of ``x`` (n, C) through the trained encoder."""
     return _embed3(np.ascontiguousarray(x, np.float32), *_flat3(weights))
+
+
+def cpu_margins(x_train: np.ndarray, y_train: np.ndarray, x_cols: np.ndarray, weights, *,
+                mean: np.ndarray | None = None, scale: np.ndarray | None = None) -> np.ndarray:
+    """Prototype margin ``||z - mu_neg|| - ||z - mu_pos||`` of every location of ``x_cols``.
+
+    ``x_train`` is (n, C) with labels ``y_train``; ``x_cols`` is (C, L), one column per location,
+    standardised on the fly as ``(x - mean) * scale`` when ``mean`` / ``scale`` (C,) are given
+    (``x_train`` is already standardised). ``mu_pos`` / ``mu_neg`` are the means of the embedded
+    training points of each class; a positive margin means nearer the positive prototype.
+
+    Examples
+    --------
+    >>> x = np.array([[0.0], [1.0], [0.9], [0.1]], np.float32); y = np.array([0, 1, 1, 0])
+    >>> w = init_weights([1, 4, 4, 2], seed=0)
+    >>> cpu_margins(x, y, np.array([[1.0, 0.0]], np.float32), w).shape
+    (2,)
+    """
+    xs, npos = _positives_first(x_train, y_train)
+    c = xs.shape[1]
+    mean = np.zeros(c, np.float32) if mean is None else np.asarray(mean, np.float32)
+    scale = np.ones(c, np.float32) if scale is None else np.asarray(scale, np.float32)
+    return _margins3(xs, npos, np.ascontiguousarray(x_cols, np.float32), mean, scale,
+                     *_flat3(weights))
+
+
 
 
 # --------------------------------------------------------------------------------------------
@@ -337,6 +500,17 @@ def torch_embed(x: torch.Tensor, weights) -> torch.Tensor:
         h, _ = _torch_gelu(torch.baddbmm(b, h, w), False)
     return h
 
+
+
+def torch_margins(x_train: torch.Tensor, y_train: torch.Tensor, x_all: torch.Tensor,
+                  weights) -> torch.Tensor:
+    """:func:`cpu_margins` for one image: ``x_train`` (n, C), ``y_train`` (n,), ``x_all`` (L, C),
+    weights ``[(W (1, i, o), b (1, 1, o)), ...]``; returns (L,)."""
+    zt = torch_embed(x_train[None], weights)[0]
+    za = torch_embed(x_all[None], weights)[0]
+    pos = y_train > 0.5
+    return (torch.linalg.vector_norm(za - zt[~pos].mean(0), dim=1)
+            - torch.linalg.vector_norm(za - zt[pos].mean(0), dim=1))
 
 def _torch_pairs(y: torch.Tensor, valid: torch.Tensor):
     """(same, different, 1 / (2P)) pair masks of a padded batch."""

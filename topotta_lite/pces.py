@@ -47,12 +47,13 @@ import time
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 
+import numba
 import numpy as np
 import torch
 import torch.nn.functional as F
 from scipy import ndimage
 
-from ._pces_engines import cpu_embed, cpu_train, init_weights, torch_embed, torch_train
+from ._pces_engines import cpu_margins, cpu_train, init_weights, torch_margins, torch_train
 from ._validation import as_mask
 
 __all__ = [
@@ -61,6 +62,7 @@ __all__ = [
     "PCESResult",
     "adapt_batch",
     "as_features",
+    "channel_stats",
     "contrastive_loss",
     "default_device",
     "grid_fraction",
@@ -136,13 +138,33 @@ def as_features(features, map_shape: tuple[int, ...], *, name: str = "features")
     return arr
 
 
+def channel_stats(features: np.ndarray) -> tuple[np.ndarray, np.ndarray, bool]:
+    """Per-channel mean and inverse standard deviation of a ``(C, ...)`` feature map.
+
+    Returns ``(mean, scale, has_variance)``: ``(x - mean) * scale`` standardises a channel; a
+    channel without variance gets ``scale = 1`` (only centred), and ``has_variance`` says
+    whether any channel varies at all.
+
+    Examples
+    --------
+    >>> mean, scale, ok = channel_stats(np.array([[[0.0, 2.0]], [[5.0, 5.0]]]))
+    >>> mean.tolist(), scale.tolist(), ok
+    ([1.0, 5.0], [1.0, 1.0], True)
+    """
+    c = features.shape[0]
+    mean, std = _channel_stats(np.ascontiguousarray(features, np.float32).reshape(c, -1))
+    scale = 1.0 / np.where(std > _ZERO_VARIANCE, std, 1.0)
+    return mean, scale, bool(std.max() > _ZERO_VARIANCE)
+
+
 def standardise(
     features: np.ndarray, *others: np.ndarray
 ) -> tuple[np.ndarray, list[np.ndarray], bool]:
     """Standardise channels with the statistics of ``features``'s own locations.
 
     Returns the standardised ``(L, C)`` location matrix, the ``others`` (support maps) flattened and
-    standardised with the same statistics, and whether ``features`` has any variance at all.
+    standardised with the same statistics, and whether ``features`` has any variance at all
+    (see :func:`channel_stats`).
 
     Examples
     --------
@@ -150,18 +172,48 @@ def standardise(
     >>> x.shape, bool(ok)
     ((4, 2), True)
     """
+    mean, scale, has_variance = channel_stats(features)
     c = features.shape[0]
-    flat = np.asarray(features, np.float32).reshape(c, -1)  # channels are contiguous rows
-    mean = flat.mean(axis=1, keepdims=True)
-    std = flat.std(axis=1, keepdims=True)
-    has_variance = bool(std.max() > _ZERO_VARIANCE)
-    scale = (1.0 / np.where(std > _ZERO_VARIANCE, std, 1.0)).astype(np.float32)
 
     def apply(arr: np.ndarray) -> np.ndarray:
-        z = (np.asarray(arr, np.float32).reshape(c, -1) - mean) * scale
-        return np.ascontiguousarray(z.T)
+        arr = np.ascontiguousarray(arr, np.float32).reshape(c, -1)
+        return _standardised_rows(arr, mean.astype(np.float32), scale.astype(np.float32))
 
-    return apply(flat), [apply(o) for o in others], has_variance
+    return apply(features), [apply(o) for o in others], has_variance
+
+
+@numba.njit(cache=True, fastmath=True, error_model="numpy")
+def _channel_stats(flat):  # pragma: no cover - numba
+    """Mean and (population) standard deviation of each row, accumulated in float64."""
+    c, n = flat.shape
+    mean = np.empty(c)
+    std = np.empty(c)
+    for i in range(c):
+        row = flat[i]
+        acc = 0.0
+        for j in range(n):
+            acc += row[j]
+        mu = acc / n
+        acc = 0.0
+        for j in range(n):
+            d = row[j] - mu
+            acc += d * d
+        mean[i] = mu
+        std[i] = math.sqrt(acc / n)
+    return mean, std
+
+
+@numba.njit(cache=True, fastmath=True, error_model="numpy")
+def _standardised_rows(flat, mean, scale):  # pragma: no cover - numba
+    """``((flat - mean) * scale).T`` of a ``(C, L)`` array, C-ordered ``(L, C)`` (tiled)."""
+    c, n = flat.shape
+    out = np.empty((n, c), np.float32)
+    for j0 in range(0, n, 64):
+        j1 = min(n, j0 + 64)
+        for i in range(c):
+            for j in range(j0, j1):
+                out[j, i] = (flat[i, j] - mean[i]) * scale[i]
+    return out
 
 
 def grid_fraction(mask: np.ndarray, grid_shape: tuple[int, ...]) -> np.ndarray:
@@ -388,7 +440,9 @@ class PCESResult:
 @dataclass
 class _Prepared:
     index: int
-    x_all: np.ndarray          # (L, C) standardised locations of the working grid
+    x_cols: np.ndarray         # (C, L) raw locations of the working grid, one per column
+    mean: np.ndarray           # (C,) float32: standardisation ``(x - mean) * scale``
+    scale: np.ndarray          # (C,) float32
     x_train: np.ndarray        # (n, C)
     y_train: np.ndarray        # (n,) 1 = positive
     grid_shape: tuple[int, ...]
@@ -416,20 +470,29 @@ def _prepare(
     grid = tuple(features.shape[1:])
     if not mask.any():
         return PCESResult(mask=mask.copy(), fallback="no positives")
-    x_all, sup, has_var = standardise(features, *(support or []))
+    c = features.shape[0]
+    mean, scale, has_var = channel_stats(features)
     if not has_var:
         return PCESResult(mask=mask.copy(), fallback="zero-variance features")
+    mean, scale = mean.astype(np.float32), scale.astype(np.float32)
+    x_cols = np.ascontiguousarray(features, np.float32).reshape(c, -1)
+    sup = [np.asarray(x, np.float32).reshape(c, -1) for x in support or []]
     pos, neg = pseudo_label_grids(
         mask, grid, union=union, pos_fraction=pos_fraction, neg_dilation=neg_dilation
     )
-    x_pos = x_all[pos.ravel()]
-    x_neg = np.concatenate([x_all[neg.ravel()], *sup], axis=0) if sup else x_all[neg.ravel()]
-    if len(x_neg) == 0:
+    at_pos, at_neg = np.flatnonzero(pos), np.flatnonzero(neg)
+    n_neg = len(at_neg) + sum(x.shape[1] for x in sup)
+    if n_neg == 0:
         return PCESResult(mask=mask.copy(), fallback="no negatives")
-    ip, ineg = sample_points(len(x_pos), len(x_neg), n_points, rng, max_ratio=max_ratio)
-    x_train = np.concatenate([x_pos[ip], x_neg[ineg]], axis=0)
+    ip, ineg = sample_points(len(at_pos), n_neg, n_points, rng, max_ratio=max_ratio)
+    # only the sampled locations are gathered and standardised; the negative pool is the
+    # image's cells, then the support's
+    x_neg = (np.concatenate([x_cols[:, at_neg], *sup], axis=1)[:, ineg] if sup
+             else x_cols[:, at_neg[ineg]])
+    picked = np.concatenate([x_cols[:, at_pos[ip]], x_neg], axis=1)
+    x_train = _standardised_rows(picked, mean, scale)
     y_train = np.concatenate([np.ones(len(ip)), np.zeros(len(ineg))]).astype(np.float32)
-    return _Prepared(index, x_all, x_train, y_train, grid, map_shape)
+    return _Prepared(index, x_cols, mean, scale, x_train, y_train, grid, map_shape)
 
 
 def adapt_batch(
@@ -580,11 +643,12 @@ def _train_and_classify(
     train = {"epochs": epochs, "lr": lr, "weight_decay": weight_decay, "margin": margin}
     inits = [init_weights(dims, s) for s in seeds]
     if engine == "numba":
-        embedded = []
+        margins = []
         with _single_threaded_blas():
             for p, w in zip(chunk, inits):
                 curve = cpu_train(p.x_train, p.y_train, w, **train)
-                embedded.append((curve, cpu_embed(p.x_train, w), cpu_embed(p.x_all, w)))
+                margins.append((curve, cpu_margins(p.x_train, p.y_train, p.x_cols, w,
+                                                    mean=p.mean, scale=p.scale)))
     else:
         n = max(len(p.y_train) for p in chunk)
         x = np.zeros((len(chunk), n, dims[0]), np.float32)
@@ -599,23 +663,20 @@ def _train_and_classify(
              torch.from_numpy(np.stack([w[k][1] for w in inits])[:, None]).to(device))
             for k in range(len(dims) - 1)
         ]
-        tx = torch.from_numpy(x).to(device)
-        curves = torch_train(tx, torch.from_numpy(y).to(device), torch.from_numpy(valid).to(device),
-                             weights, **train).cpu().numpy()
-        embedded = []
+        tx, ty = torch.from_numpy(x).to(device), torch.from_numpy(y).to(device)
+        curves = torch_train(tx, ty, torch.from_numpy(valid).to(device), weights,
+                             **train).cpu().numpy()
+        margins = []
         with torch.no_grad():
             for b, p in enumerate(chunk):
                 wb = [(w[b:b + 1], bias[b:b + 1]) for w, bias in weights]
-                z_train = torch_embed(tx[b:b + 1, : len(p.y_train)], wb)[0].cpu().numpy()
-                x_all = torch.from_numpy(p.x_all).to(device)[None]
-                embedded.append((curves[b], z_train, torch_embed(x_all, wb)[0].cpu().numpy()))
+                k = len(p.y_train)
+                x_all = torch.from_numpy(_standardised_rows(p.x_cols, p.mean, p.scale)).to(device)
+                m = torch_margins(tx[b, :k], ty[b, :k], x_all, wb)
+                margins.append((curves[b], m.cpu().numpy()))
     out = []
-    for p, (curve, z_train, z_all) in zip(chunk, embedded):
-        proto_pos = z_train[p.y_train > 0.5].mean(0)
-        proto_neg = z_train[p.y_train < 0.5].mean(0)
-        margin_map = (np.linalg.norm(z_all - proto_neg, axis=1)
-                      - np.linalg.norm(z_all - proto_pos, axis=1))
-        score = margin_map.astype(np.float32).reshape(p.grid_shape)
+    for p, (curve, margin_map) in zip(chunk, margins):
+        score = np.asarray(margin_map, np.float32).reshape(p.grid_shape)
         out.append(PCESResult(
             mask=upsample_scores(score, p.map_shape) > 0, score=score,
             loss_curve=np.asarray(curve, np.float64),

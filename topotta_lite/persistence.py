@@ -1025,6 +1025,23 @@ def _dims_mask(dims: np.ndarray, wanted: Iterable[int]) -> np.ndarray:
     return keep
 
 
+def _essential_h0(prep: _PreparedMap, filtration: str, construction: str) -> PersistenceDiagram:
+    """The essential H0 class of a prepared, non-constant map, alone, without any pass.
+
+    It is born at the pixel that comes first in the filtration order (the global minimum for
+    the sublevel filtration, the maximum for the superlevel one; the lowest index among equal
+    values, the engine's tie convention) and never dies; its bar spans the whole range, as in
+    the full diagram. This is what a Top-1 selection that may take the essential class returns
+    whenever H0 is among its dims (see :func:`~topotta_lite.pseudolabels.pseudo_label_masks`).
+    """
+    flat = prep.flat
+    sub = filtration == "sublevel"
+    root = int(np.argmin(flat) if sub else np.argmax(flat))
+    end = prep.hi if sub else prep.lo
+    return _assemble(prep.arr, [0], [flat[root]], [end], [True], [root], [-1], filtration,
+                     construction)
+
+
 def _diagram(
     prep: _PreparedMap, filtration: str, construction: str, dims: tuple[int, ...], backend: str
 ) -> PersistenceDiagram:

@@ -40,6 +40,7 @@ from topotta_lite.persistence import (
     _check_levels,
     _diagram,
     _dims_mask,
+    _essential_h0,
     _prepare,
     _PreparedMap,
     cubical_persistence,
@@ -423,10 +424,18 @@ def pseudo_label_masks(
     prep = _label_map(psi, levels)
     x = prep.arr
     out = []
+    # Top-1 with the essential class eligible and H0 among the dims is always that class: its
+    # bar spans the whole range, H0 comes first in the diagram's order, and a finite H0 bar as
+    # long is born at a later pixel, so it sorts after it. No persistence pass is needed.
+    top1_essential = (rule == "region" and tau is None and backend in ("auto", "fast")
+                      and not isinstance(k, bool) and k == 1)
     for filt, dims_t in wanted.items():
-        dgm = _diagram(prep, filt, construction, dims_t, backend)
-        sel = select_features(dgm, k=k, tau=tau, dims=dims_t,
-                              include_essential=rule == "region", only_kth=only_kth)
+        if top1_essential and 0 in dims_t:
+            sel = _essential_h0(prep, filt, construction)
+        else:
+            dgm = _diagram(prep, filt, construction, dims_t, backend)
+            sel = select_features(dgm, k=k, tau=tau, dims=dims_t,
+                                  include_essential=rule == "region", only_kth=only_kth)
         mask = np.zeros(psi.shape, dtype=bool)
         for j in range(len(sel)):
             if rule == "region":
