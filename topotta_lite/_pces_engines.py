@@ -13,13 +13,16 @@ Both train the same network the same way, with hand-written gradients (no autogr
 Working with matrices instead of a list of pairs makes the loss exact (every pair, every epoch) and
 cheap. The CPU engine goes one step further: the pairs within a class need no pairwise matrix at all
 (their squared distances sum to ``n_c`` times the class's spread about its mean), so only the
-``n_pos x n_neg`` dissimilar pairs are formed; the GPU engine keeps the plain ``n x n`` matrix, which
-batches simply. On the CPU the
-whole training loop is one compiled numba function (calls to a small BLAS, fused element-wise
-loops); torch's per-operation overhead on tiny tensors would cost more than the arithmetic. On a
-GPU the torch engine trains a whole batch of images at once, one network per image, with batched
-matrix products. ``tests/test_pces.py`` checks the analytic gradient against autograd and the two
-engines against each other.
+``n_pos x n_neg`` dissimilar pairs are formed (the points are reordered positives first, so each
+class is a contiguous block); the GPU engine keeps the plain ``n x n`` matrix, which batches simply.
+On the CPU the whole training loop is one compiled numba function (calls to a small BLAS, fused
+element-wise loops, every buffer allocated once per training); torch's per-operation overhead on
+tiny tensors would cost more than the arithmetic. Classifying every location (:func:`cpu_margins`)
+embeds the locations a chunk at a time, standardising each chunk on the fly, so the feature map is
+read once and never copied. On a GPU the torch engine trains a whole batch of images at once, one
+network per image, with batched matrix products. ``tests/test_pces.py`` checks the analytic
+gradient against autograd, the margins against the reference network, and the two engines against
+each other.
 
 GELU on the CPU uses a float32 rational approximation of ``erf`` on ``[-4, 4]`` (the form used by
 Eigen and XLA, |error| < 2e-6 in GELU and 1e-5 in its slope, tested) and the exact derivative of that

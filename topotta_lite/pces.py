@@ -712,7 +712,7 @@ class PCES:
     epochs : int
         Adam steps, each over all pairs of the sampled points (paper: 30).
     lr, weight_decay : float
-        Adam learning rate and weight decay (the paper's values were lost; 1e-3 and 1e-4).
+        Adam learning rate and weight decay (the paper's values were lost; 1e-2 and 1e-4).
     hidden, embed_dim : int
         Widths of the two hidden layers and of the embedding.
     n_points : int

@@ -373,7 +373,10 @@ def pseudo_label_masks(
     """:func:`pseudo_label_mask` for several filtrations of one map at once.
 
     The map is normalised (and quantised) and its pixels are ordered once for all filtrations,
-    which is what TopoTTA needs (a sublevel and a superlevel mask of the same map).
+    which is what TopoTTA needs (a sublevel and a superlevel mask of the same map). A Top-1
+    selection (``k=1``, region rule, our engine) over dims that include H0 is always the essential
+    class, so that filtration needs no persistence pass at all (the default superlevel one);
+    ``tests/test_pseudolabel_speed_equivalence.py`` checks this against the full diagram.
 
     Parameters
     ----------
