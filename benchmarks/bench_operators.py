@@ -8,9 +8,10 @@ maps and the default offline features (``filterbank``), each operator segments t
 record the median seconds per image of pseudo-label generation (P.L.), adaptation (TTT) and the
 total, the peak memory of the operator, and mean F1 / IoU against the ground truth.
 
-Timings: all operators run in one process, interleaved image by image, ``R`` passes (the median
-per image over the passes, then the median over the images), so that a change of load on a
-shared machine touches every operator alike and the ratio TopoTTA / TTT4AS is measured fairly.
+Timings (:func:`topotta_lite.runtime.time_operators`, as notebook 12 uses): all operators run in
+one process, interleaved image by image, ``R`` calls each per image (the fastest per image, then
+the median over the images), so that a change of load on a shared machine touches every operator
+alike and the ratio TopoTTA / TTT4AS is measured fairly.
 Memory: each operator runs again in a fresh child process, so that its peak is its own:
 ``VmHWM - VmRSS`` at the start (Linux; the resident-set high-water mark covers numpy,
 scikit-learn and torch alike), with the ``tracemalloc`` peak (Python / numpy heap only) beside it;
@@ -115,32 +116,26 @@ def _fitted(name: str, cls: str, nominal, cache: dict):
 
 
 def _time_operators(names, maps, gts, feats, nominal, repeat: int):
-    """Per operator, rows of (P.L., TTT, total, F1, IoU) per image; medians over ``repeat`` passes.
+    """Per operator, rows of (P.L., TTT, total, F1, IoU) per image.
 
-    All operators run in this one process, interleaved image by image (the order rotates), so
-    that a change of machine load touches all of them alike and their ratio stays fair.
+    Timings come from :func:`topotta_lite.runtime.time_operators`: all operators in this one
+    process, interleaved image by image, the fastest of ``repeat`` calls per image.
     """
     from topotta_lite.metrics import segmentation_scores
+    from topotta_lite.runtime import time_operators
 
-    ops: dict = {}
-    for name in names:  # warm-up: imports, numba compilation, torch init
-        _fitted(name, maps[0][0], nominal, ops).segment(maps[0][1], feats[0])
-    times = {name: np.zeros((repeat, len(maps), 3)) for name in names}
-    scores = {name: np.zeros((len(maps), 2)) for name in names}
-    for r in range(repeat):
-        for i, ((cls, psi), gt, f) in enumerate(zip(maps, gts, feats)):
-            k = (r * len(maps) + i) % len(names)
-            for name in names[k:] + names[:k]:
-                op = _fitted(name, cls, nominal, ops)
-                t0 = time.perf_counter()
-                mask = op.segment(psi, f)
-                wall = time.perf_counter() - t0
-                times[name][r, i] = (op.timings_["pseudo_labels"], op.timings_["adaptation"], wall)
-                if r == 0:
-                    s = segmentation_scores(mask, gt)
-                    scores[name][i] = (s["f1"], s["iou"])
-    return {name: np.concatenate([np.median(times[name], axis=0), scores[name]], axis=1)
-            for name in names}
+    cache: dict = {}
+    ops = {name: [_fitted(name, cls, nominal, cache) for cls, _ in maps] for name in names}
+    psis = [psi for _, psi in maps]
+    times = time_operators(ops, psis, feats, repeat=repeat)
+    out = {}
+    for name in names:
+        scores = []
+        for op, psi, f, gt in zip(ops[name], psis, feats, gts):
+            s = segmentation_scores(op.segment(psi, f), gt)
+            scores.append((s["f1"], s["iou"]))
+        out[name] = np.concatenate([times[name], np.array(scores)], axis=1)
+    return out
 
 
 def _memory(name, maps, feats, nominal, queue):
@@ -168,7 +163,7 @@ def main(argv=None) -> int:
     ap.add_argument("--size", default="smoke", choices=("smoke", "quick", "full"))
     ap.add_argument("--categories", default=None, help="comma-separated subset of classes")
     ap.add_argument("--repeat", type=int, default=3,
-                    help="timing passes over the images (per image, the median is kept)")
+                    help="timed calls per operator and image (the fastest is kept)")
     ap.add_argument("--full", action="store_true",
                     help="also run TTT4AS / TopoTTA with features upsampled to the map")
     args = ap.parse_args(argv)

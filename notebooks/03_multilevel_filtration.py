@@ -258,6 +258,13 @@ display(regions)
 # The pseudo-label of one filtration is the union of its K regions
 # (`topotta_lite.pseudolabels.pseudo_label_mask`); notebook 04 fuses the two.
 #
+# **A consequence worth checking yourself.** With K = 1 the superlevel choice is always the
+# essential class: its bar runs over the whole range of the map, so no other H0 bar is longer, and
+# one of equal length would be born at a later pixel and rank after it. The superlevel Top-1 region
+# is therefore the piece of {x > t} around the global maximum, whatever the diagram looks like, and
+# the library skips the superlevel persistence pass in that case (TopoTTA's default). The
+# information the diagram adds is in the sublevel H1 choice and in K > 1.
+#
 # ## 4. What the number of levels n changes
 #
 # Before computing persistence the map is normalised to [0, 1] and rounded to n equally spaced

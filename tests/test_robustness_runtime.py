@@ -94,3 +94,44 @@ def test_peak_memory_sees_a_large_temporary():
     out2, big = peak_memory_mb(work, 8_000_000)  # 64 MB
     assert out == 1000 and out2 == 8_000_000
     assert big > 50 > small
+
+
+class _Recorder:
+    """A fake operator that logs its calls and reports fixed stage times (slower on its first call
+    to each image, as if disturbed by other load)."""
+
+    def __init__(self, name, log, base):
+        self.name, self.log, self.base, self.seen = name, log, base, set()
+        self.timings_ = {}
+
+    def segment(self, psi, features=None):
+        key = int(psi[0, 0])
+        slow = 0.0 if key in self.seen else 1.0
+        self.seen.add(key)
+        self.log.append((self.name, key))
+        self.timings_ = {"pseudo_labels": self.base, "adaptation": self.base + slow,
+                         "total": 2 * self.base + slow}
+        return psi > 0
+
+
+def test_time_operators_interleaves_and_keeps_the_fastest_call():
+    from topotta_lite.runtime import time_operators
+
+    log = []
+    maps = [np.full((4, 4), float(i)) for i in range(3)]
+    a, b = _Recorder("a", log, 0.1), _Recorder("b", log, 0.2)
+    t = time_operators({"a": a, "b": b}, maps, [None] * 3, repeat=2)
+    assert log[:2] == [("a", 0), ("b", 0)]  # warm-up of each operator on the first image
+    timed = log[2:]
+    assert len(timed) == 2 * 3 * 2
+    firsts = [timed[i][0] for i in range(0, len(timed), 2)]  # who goes first in each round
+    assert set(firsts) == {"a", "b"}  # the order rotates
+    # the fastest call: image 0 was warmed up (already fast); images 1, 2 drop their slow call
+    np.testing.assert_allclose(t["a"], [[0.1, 0.1, 0.2]] * 3)
+    np.testing.assert_allclose(t["b"], [[0.2, 0.2, 0.4]] * 3)
+    per_image = [_Recorder("c", [], 0.3) for _ in maps]  # one operator per image (THR per class)
+    assert time_operators({"c": per_image}, maps, [None] * 3, repeat=1)["c"].shape == (3, 3)
+    with pytest.raises(ValueError, match="3 images"):
+        time_operators({"c": per_image[:2]}, maps, [None] * 3)
+    with pytest.raises(ValueError, match="feature maps"):
+        time_operators({"a": a}, maps, [None] * 2)
