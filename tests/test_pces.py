@@ -96,6 +96,22 @@ def test_margins_are_prototype_distances_of_standardised_locations(n_loc):
     np.testing.assert_allclose(got_t, want, atol=2e-5)
 
 
+@pytest.mark.parametrize("offset", [0.0, -0.0562518, 3e5])
+def test_constant_channels_standardise_to_zero(offset):
+    from topotta_lite.pces import channel_stats, standardise
+
+    rng = np.random.default_rng(0)
+    f = rng.normal(size=(3, 56, 56)).astype(np.float32)
+    f[1] = np.float32(offset)  # a constant channel, as depth backbones emit
+    f[2] = f[2] * 1e-3 * max(1.0, abs(offset)) + np.float32(offset)  # small variation is kept
+    mean, scale, ok = channel_stats(f)
+    assert ok and scale[1] == 1.0
+    x, _, _ = standardise(f)
+    np.testing.assert_array_equal(x[:, 1], 0.0)
+    np.testing.assert_allclose(x[:, [0, 2]].std(axis=0), 1.0, rtol=1e-3)
+    assert not channel_stats(np.full((2, 8, 8), np.float32(offset)))[2]
+
+
 def test_defaults_agree_between_pces_adapt_batch_and_topotta():
     import inspect
 

@@ -73,6 +73,7 @@ __all__ = [
 ]
 
 _ZERO_VARIANCE = 1e-12
+_FLOAT32_RESOLUTION = 1e-7  # relative spacing of float32 values is 6e-8 to 1.2e-7
 
 
 def default_device() -> str:
@@ -142,8 +143,11 @@ def channel_stats(features: np.ndarray) -> tuple[np.ndarray, np.ndarray, bool]:
     """Per-channel mean and inverse standard deviation of a ``(C, ...)`` feature map.
 
     Returns ``(mean, scale, has_variance)``: ``(x - mean) * scale`` standardises a channel; a
-    channel without variance gets ``scale = 1`` (only centred), and ``has_variance`` says
-    whether any channel varies at all.
+    channel without variance gets ``scale = 1`` (only centred, so it becomes 0), and
+    ``has_variance`` says whether any channel varies at all. The statistics are accumulated in
+    float64, and a channel counts as constant when its standard deviation is below the float32
+    resolution of its values (``1e-7 |mean|``, or ``1e-12``): a float32 rounding residual must not
+    be blown up into a feature (depth backbones do emit constant channels).
 
     Examples
     --------
@@ -153,8 +157,8 @@ def channel_stats(features: np.ndarray) -> tuple[np.ndarray, np.ndarray, bool]:
     """
     c = features.shape[0]
     mean, std = _channel_stats(np.ascontiguousarray(features, np.float32).reshape(c, -1))
-    scale = 1.0 / np.where(std > _ZERO_VARIANCE, std, 1.0)
-    return mean, scale, bool(std.max() > _ZERO_VARIANCE)
+    varies = std > np.maximum(_ZERO_VARIANCE, _FLOAT32_RESOLUTION * np.abs(mean))
+    return mean, 1.0 / np.where(varies, std, 1.0), bool(varies.any())
 
 
 def standardise(
