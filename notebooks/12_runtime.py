@@ -206,7 +206,7 @@ plt.show()
 #   for these classes, and `benchmarks/bench_operators.py` repeats it on every class of the
 #   embedded 2D benchmark, with the operators interleaved image by image so that a change of load
 #   touches both alike.
-# * Timings on a shared 2-core machine move by 10-30% from run to run; compare ratios measured in
+# * Timings on a shared 2-core machine move by up to 50% from run to run; compare ratios measured in
 #   one run, not seconds across runs. On a GPU (second device row, when present) PCES trains a
 #   whole batch of images at once (notebook 05).
 # * The paper's "about 12% overhead" is a statement about its GPU implementation and its TTT4AS;
