@@ -103,7 +103,7 @@ def time_operators(operators: dict, maps, features, *, repeat: int = 3) -> dict[
     Parameters
     ----------
     operators : dict
-        ``name -> operator``, or ``name -> sequence of operators`` with one per image (e.g. a THR
+        ``key -> operator``, or ``key -> sequence of operators`` with one per image (e.g. a THR
         fitted on each image's class). Each distinct operator is warmed up on its first image
         (JIT compilation, torch start-up), untimed.
     maps, features : sequences
@@ -114,7 +114,7 @@ def time_operators(operators: dict, maps, features, *, repeat: int = 3) -> dict[
     Returns
     -------
     dict
-        ``name -> (n_images, 3)`` float array.
+        ``key -> (n_images, 3)`` float array (the keys of ``operators``).
 
     Examples
     --------
@@ -138,10 +138,11 @@ def time_operators(operators: dict, maps, features, *, repeat: int = 3) -> dict[
                 op.segment(psi, f)
                 warmed.add(id(op))
     names = list(per_image)
+    repeat = max(1, int(repeat))
     best = {name: np.full((n, 3), np.inf) for name in names}
     for i in range(n):
-        for r in range(max(1, int(repeat))):
-            k = (i * max(1, int(repeat)) + r) % len(names)
+        for r in range(repeat):
+            k = (i * repeat + r) % len(names)
             for name in names[k:] + names[:k]:
                 op = per_image[name][i]
                 t0 = time.perf_counter()
@@ -179,18 +180,17 @@ def runtime_cell(cell: dict) -> dict:
         op = make_operator(name, params, cell.get("seed", 0))
         if name == "thr":
             op.fit(bundle["val_maps"])
-        ops[f"{name}@{device}"] = (op, device)
+        ops[name, device] = op
     idx = [i for i in range(len(bundle["labels"])) if bundle["labels"][i] == 1]
     idx = idx[: max(1, int(cell.get("n_images", 5)))]
     maps = [bundle["maps"][i] for i in idx]
     feats = [bundle["features"][i] for i in idx]
-    times = time_operators({k: op for k, (op, _) in ops.items()}, maps, feats,
-                           repeat=int(cell.get("repeat", 3)))
+    times = time_operators(ops, maps, feats, repeat=int(cell.get("repeat", 3)))
     rows = []
-    for key, (op, device) in ops.items():
+    for (name, device), op in ops.items():
         mems = [peak_memory_mb(op.segment, m, f, device=device)[1] for m, f in zip(maps, feats)]
-        med = np.median(times[key], axis=0)
-        rows.append({"operator": key.split("@")[0], "device": device, "pl_s": float(med[0]),
+        med = np.median(times[name, device], axis=0)
+        rows.append({"operator": name, "device": device, "pl_s": float(med[0]),
                      "adapt_s": float(med[1]), "total_s": float(med[2]),
                      "peak_mem_mb": float(np.median(mems))})
     return {"rows": rows, "n_images": len(idx), "map_shape": list(bundle["maps"].shape[1:])}
