@@ -8,7 +8,7 @@ maps and the default offline features (``filterbank``), each operator segments t
 record the median seconds per image of pseudo-label generation (P.L.), adaptation (TTT) and the
 total, the peak memory of the operator, and mean F1 / IoU against the ground truth.
 
-Timings (:func:`topotta_lite.runtime.time_operators`, as notebook 12 uses): all operators run in
+Timings (:func:`topotta_lite.experiments.runtime.time_operators`, as notebook 12 uses): all operators run in
 one process, interleaved image by image, ``R`` calls each per image (the fastest per image, then
 the median over the images), so that a change of load on a shared machine touches every operator
 alike and the ratio TopoTTA / TTT4AS is measured fairly.
@@ -118,11 +118,11 @@ def _fitted(name: str, cls: str, nominal, cache: dict):
 def _time_operators(names, maps, gts, feats, nominal, repeat: int):
     """Per operator, rows of (P.L., TTT, total, F1, IoU) per image.
 
-    Timings come from :func:`topotta_lite.runtime.time_operators`: all operators in this one
+    Timings come from :func:`topotta_lite.experiments.runtime.time_operators`: all operators in this one
     process, interleaved image by image, the fastest of ``repeat`` calls per image.
     """
+    from topotta_lite.experiments import time_operators
     from topotta_lite.metrics import segmentation_scores
-    from topotta_lite.runtime import time_operators
 
     cache: dict = {}
     ops = {name: [_fitted(name, cls, nominal, cache) for cls, _ in maps] for name in names}

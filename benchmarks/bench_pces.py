@@ -28,7 +28,7 @@ import torch
 sys.path.insert(0, os.path.join(os.path.dirname(__file__), ".."))
 sys.path.insert(0, os.path.dirname(__file__))
 
-from topotta_lite.pces import PCES  # noqa: E402
+from topotta_lite.method import PCES
 
 
 def build_inputs(size: str) -> dict:

@@ -1,4 +1,4 @@
-"""Benchmark of topotta_lite.persistence backends: one table, one run.
+"""Benchmark of topotta_lite.topology.persistence backends: one table, one run.
 
 2D: median ms per map for the sublevel and superlevel diagrams together (H0 + H1), on
 smooth score-like maps (blurred blobs + a ring + a crack) and on white noise, 224^2 and
@@ -22,8 +22,8 @@ from pathlib import Path
 import numpy as np
 from scipy.ndimage import gaussian_filter
 
-import topotta_lite.persistence as P
-from topotta_lite.persistence import cubical_persistence
+import topotta_lite.topology.persistence as P
+from topotta_lite.topology import cubical_persistence
 
 
 def smooth_map(shape, seed=0):

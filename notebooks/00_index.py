@@ -46,7 +46,7 @@ seed = 0
 import pandas as pd
 from IPython.display import display
 
-from topotta_lite.plotting import write_table
+from topotta_lite.outputs import write_table
 
 NOTEBOOKS = [
     ("00", "index", "-", "this page"),
@@ -116,8 +116,8 @@ display(index)
 # Notebooks 01-04 explain every piece.
 
 # %%
-from topotta_lite.persistence import cubical_persistence
-from topotta_lite.toys import toy_score_map
+from topotta_lite.teaching import toy_score_map
+from topotta_lite.topology import cubical_persistence
 
 psi, parts = toy_score_map((64, 64), seed=seed)
 sub = cubical_persistence(psi, filtration="sublevel", levels=256)

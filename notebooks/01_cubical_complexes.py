@@ -48,10 +48,9 @@ import pandas as pd
 from IPython.display import display
 from skimage.measure import euler_number
 
-from topotta_lite.cubical import CubicalComplex, rank_z2
-from topotta_lite.euler import euler_characteristic
-from topotta_lite.plotting import savefig, use_style, write_table
-from topotta_lite.viz import draw_complex, draw_elementary_cube
+from topotta_lite.outputs import savefig, use_style, write_table
+from topotta_lite.teaching import draw_complex, draw_elementary_cube
+from topotta_lite.topology import CubicalComplex, euler_characteristic, rank_z2
 
 use_style()
 rng = np.random.default_rng(seed)
@@ -344,7 +343,7 @@ display(vt)
 # χ = n_0 − n_1 + n_2 (− n_3 in 3D),
 #
 # and, by a classical theorem, it also equals b0 − b1 (+ b2 in 3D). So χ summarises "pieces minus
-# holes" without any matrix rank: it needs only counting, which `topotta_lite.euler` does with a few
+# holes" without any matrix rank: it needs only counting, which `topotta_lite.topology.euler` does with a few
 # vectorised array operations (well under a millisecond on a 224×224 mask). The fusion step of
 # TopoTTA (notebook 04) uses χ to notice when combining two masks has split a piece or opened a hole.
 #

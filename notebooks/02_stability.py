@@ -60,12 +60,20 @@ import numpy as np
 import pandas as pd
 from IPython.display import display
 
-from topotta_lite.persistence import cubical_persistence
-from topotta_lite.plotting import savefig, use_style, write_table
-from topotta_lite.pseudolabels import pseudo_label_mask
-from topotta_lite.stability import PERTURBATIONS, perturb, stability_trials
-from topotta_lite.toys import smooth_random_map, toy_score_map, toy_volume
-from topotta_lite.viz import DIM_COLORS, plot_diagram, show_map
+from topotta_lite.method import pseudo_label_mask
+from topotta_lite.outputs import savefig, use_style, write_table
+from topotta_lite.teaching import (
+    DIM_COLORS,
+    MAP_PERTURBATIONS,
+    perturb,
+    plot_diagram,
+    show_map,
+    smooth_random_map,
+    stability_trials,
+    toy_score_map,
+    toy_volume,
+)
+from topotta_lite.topology import cubical_persistence
 
 use_style()
 rng = np.random.default_rng(seed)
@@ -124,7 +132,7 @@ plt.show()
 #   itself moves by at most ε. (gudhi wants death ≥ birth, so superlevel diagrams are negated first;
 #   negating both diagrams changes no distance.)
 #
-# The trials themselves are `topotta_lite.stability.stability_trials` (read it: a loop of perturb,
+# The trials themselves are `topotta_lite.teaching.stability.stability_trials` (read it: a loop of perturb,
 # two diagrams, one bottleneck distance per dimension and convention).
 
 # %%
@@ -202,7 +210,7 @@ plt.show()
 ratio_view = view[view["sup_norm"] > 0]
 fig, ax = plt.subplots(figsize=(8, 4))
 bins = np.linspace(0, 1, 41)  # numpy's last bin includes its right edge: ratio 1 lands inside
-for kind in PERTURBATIONS:
+for kind in MAP_PERTURBATIONS:
     s = ratio_view[ratio_view["kind"] == kind]["ratio"].dropna()
     ax.hist(s, bins=bins, histtype="step", lw=1.8, label=f"{kind} ({len(s)})")
 ax.axvline(1.0, color="k", lw=1.5, ls="--", label="bound (ratio = 1)")

@@ -53,26 +53,22 @@ import numpy as np
 import pandas as pd
 from gtda.diagrams import BettiCurve, PersistenceLandscape
 from IPython.display import display
-from scipy import ndimage as ndi
 
-from topotta_lite.euler import euler_characteristic
-from topotta_lite.fusion import connectivity_structure
-from topotta_lite.persistence import cubical_persistence, quantise
-from topotta_lite.plotting import savefig, use_style, write_table
-from topotta_lite.pseudolabels import (
-    default_dims,
-    feature_region,
-    pseudo_label_mask,
-    select_features,
-)
-from topotta_lite.toys import toy_score_map
-from topotta_lite.viz import (
+from topotta_lite.method import default_dims, feature_region, pseudo_label_mask, select_features
+from topotta_lite.outputs import savefig, use_style, write_table
+from topotta_lite.teaching import (
     filtration_slider_figure,
     overlay_mask,
     plot_barcode,
     plot_diagram,
     show_map,
+    toy_score_map,
     write_html,
+)
+from topotta_lite.topology import (
+    betti_numbers,
+    cubical_persistence,
+    quantise,
 )
 
 use_style()
@@ -103,27 +99,22 @@ plt.show()
 # For a threshold t, the **sublevel set** is {x ≤ t} and the **superlevel set** {x ≥ t}. As t rises,
 # sublevel sets grow (nested: each contains the previous ones); as t falls, superlevel sets grow.
 # Under each panel: b0 = number of connected pieces, b1 = number of holes, counted with the
-# construction's connectivity (V: 4-neighbours), with b1 = b0 − χ (notebook 01).
+# construction's connectivity (V: 4-neighbours) by `topotta_lite.topology.betti_numbers`, the same
+# helper every notebook uses (it agrees with the exact computation of notebook 01).
 
 
 # %%
-def betti_of_set(mask):
-    """(b0, b1) of a binary mask in the chosen construction: labels for b0, Euler for b1."""
-    _, b0 = ndi.label(mask, structure=connectivity_structure(2, construction))
-    return b0, b0 - euler_characteristic(mask, construction)
-
-
 ts_up = [0.12, 0.3, 0.5, 0.7, 0.92]
 ts_down = ts_up[::-1]
 fig, axes = plt.subplots(2, 5, figsize=(15, 7.2), layout="constrained")
 for j, t in enumerate(ts_up):
     m = x <= t
-    b0, b1 = betti_of_set(m)
+    b0, b1 = betti_numbers(m, construction)
     overlay_mask(axes[0, j], m, background=x, color="#1f77b4", alpha=0.6, outline=False)
     axes[0, j].set_title(f"x ≤ {t:.2f}\nb0 = {b0}, b1 = {b1}")
 for j, t in enumerate(ts_down):
     m = x >= t
-    b0, b1 = betti_of_set(m)
+    b0, b1 = betti_numbers(m, construction)
     overlay_mask(axes[1, j], m, background=x, color="#d62728", alpha=0.6, outline=False)
     axes[1, j].set_title(f"x ≥ {t:.2f}\nb0 = {b0}, b1 = {b1}")
 axes[0, 0].set_ylabel("sublevel sweep\n(t increases →)", fontsize=10)
@@ -201,7 +192,7 @@ display(pd.DataFrame(summary_rows))
 # death score, colour = homology dimension (blue H0 = pieces, orange H1 = holes). Sublevel features
 # lie *above* the diagonal (they are born at a low score and die at a higher one); superlevel
 # features lie *below* it (born at a high score, die lower). The triangle is the **essential** H0
-# class, the one piece that never dies; following DESIGN.md we set its death to the end of the
+# class, the one piece that never dies; by our convention we set its death to the end of the
 # sweep (1 for sublevel, 0 for superlevel), so that it can be ranked like the others. The black
 # circles mark the Top-K. The cloud hugging the diagonal is the background noise: many features, all
 # short-lived.
@@ -216,7 +207,7 @@ display(pd.DataFrame(summary_rows))
 #
 # ## 3. From the Top-K features to regions (the pseudo-labels)
 #
-# A feature is turned into a **region**, not into a global threshold (DESIGN.md section 3). For a
+# A feature is turned into a **region**, not into a global threshold. For a
 # superlevel H0 feature born at b (its peak) and dying at d, take the level t = d + α (b − d) inside
 # its bar and keep the connected piece of {x > t} that contains its peak. For a sublevel H1 feature
 # (a hole of the calm set, born at b, filled at d), keep the piece of {x > t}, t = b + α (d − b), that
@@ -256,7 +247,7 @@ display(regions)
 # structure it overlaps most.
 #
 # The pseudo-label of one filtration is the union of its K regions
-# (`topotta_lite.pseudolabels.pseudo_label_mask`); notebook 04 fuses the two.
+# (`topotta_lite.method.pseudolabels.pseudo_label_mask`); notebook 04 fuses the two.
 #
 # **A consequence worth checking yourself.** With K = 1 the superlevel choice is always the
 # essential class: its bar runs over the whole range of the map, so no other H0 bar is longer, and
@@ -355,7 +346,7 @@ for ax, dg in zip(axes[:2], (d_sub, d_sup)):
     for t in (0.3, 0.5, 0.7):
         tq = (np.floor(t * (levels - 1)) + 0.5) / (levels - 1)  # between two levels: no ties
         m = x <= tq if not flip else x >= tq
-        b0, b1 = betti_of_set(m)
+        b0, b1 = betti_numbers(m, construction)
         if not flip:
             alive = (dg.births <= tq) & (dg.deaths > tq)
         else:

@@ -16,7 +16,8 @@
 # %% [markdown]
 # # 04 · Fusing the two pseudo-labels: the Euler-aware intersection (EAI)
 #
-# *Paper: Section IV-A, Eq. 8-9 (lost from the text we have; DESIGN.md section 4 gives our reading).*
+# *Paper: Section IV-A, Eq. 8-9 (lost from the text we have; we follow the prose, and this
+# notebook explains our reading).*
 #
 # Notebook 03 produced two pseudo-label masks from one score map: M_sub from the sublevel sweep and
 # M_sup from the superlevel sweep. They mostly agree, but not pixel for pixel. How should they be
@@ -57,22 +58,19 @@ import numpy as np
 import pandas as pd
 from IPython.display import display
 from matplotlib.ticker import MaxNLocator
-from scipy import ndimage as ndi
 
-from topotta_lite.euler import euler_characteristic
-from topotta_lite.fusion import connectivity_structure, eai_trace, fuse
-from topotta_lite.plotting import savefig, use_style, write_table
-from topotta_lite.pseudolabels import pseudo_label_mask
-from topotta_lite.toys import fusion_cases, toy_score_map
+from topotta_lite.method import eai_trace, fuse, pseudo_label_mask
+from topotta_lite.outputs import savefig, use_style, write_table
+from topotta_lite.teaching import fusion_cases, toy_score_map
+from topotta_lite.topology import betti_numbers, euler_characteristic
 
 use_style()
 
 
 def topology(mask):
     """(b0, b1, chi) of a 2D mask in the chosen construction."""
-    _, b0 = ndi.label(mask, structure=connectivity_structure(2, construction))
-    chi = euler_characteristic(mask, construction)
-    return b0, b0 - chi, chi
+    b0, b1 = betti_numbers(mask, construction)
+    return b0, b1, euler_characteristic(mask, construction)
 
 
 # %% [markdown]

@@ -59,10 +59,9 @@ import torch
 from IPython.display import display
 from sklearn.decomposition import PCA
 
-from topotta_lite.evaluation import load_split, score_bundle
-from topotta_lite.metrics import segmentation_scores
-from topotta_lite.operators import TopoTTA
-from topotta_lite.pces import (
+from topotta_lite.experiments import load_split, score_bundle
+from topotta_lite.features import standardise, upsample_scores
+from topotta_lite.method import (
     PCES,
     ContrastiveMLP,
     adapt_batch,
@@ -70,11 +69,11 @@ from topotta_lite.pces import (
     init_weights,
     pseudo_label_grids,
     sample_points,
-    standardise,
-    upsample_scores,
 )
-from topotta_lite.plotting import savefig, use_style
-from topotta_lite.viz import overlay_mask, show_map
+from topotta_lite.metrics import segmentation_scores
+from topotta_lite.operators import TopoTTA
+from topotta_lite.outputs import savefig, use_style
+from topotta_lite.teaching import overlay_mask, show_map
 
 use_style()
 torch.manual_seed(seed)
@@ -142,7 +141,7 @@ plt.show()
 # samples there are tens of thousands of pairs, and every epoch averages the loss over all of them.
 #
 # Below, a readable loop with `torch.nn` and autograd (one image, one MLP) beside the library's
-# :class:`~topotta_lite.pces.PCES`. The library never calls autograd: it writes the gradient out by
+# :class:`~topotta_lite.method.pces.PCES`. The library never calls autograd: it writes the gradient out by
 # hand. Written with the matrix `G` of the loss's derivatives with respect to each pair's squared
 # distance, the gradient with respect to the embeddings is `4 (diag(G 1) Z - G Z)`, one small
 # matrix product, and the whole training loop is compiled (numba) so that an image takes a few
@@ -260,7 +259,7 @@ plt.show()
 # ## 5. CPU vs GPU
 #
 # On the CPU the images are adapted one after the other by the compiled loop (the matrices are
-# tiny, one thread is fastest). On a GPU, :func:`~topotta_lite.pces.adapt_batch` stacks one MLP per
+# tiny, one thread is fastest). On a GPU, :func:`~topotta_lite.method.pces.adapt_batch` stacks one MLP per
 # image and trains the whole batch with batched matrix products (the same hand-written gradient, in
 # torch), which is where a GPU pays off. Timings are wall-clock and
 # vary from run to run; they are printed, not written as a table (notebook 12 owns the runtime

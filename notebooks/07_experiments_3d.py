@@ -54,29 +54,27 @@ import matplotlib.pyplot as plt
 import numpy as np
 from IPython.display import display
 
-from topotta_lite.evaluation import (
-    evaluate_cell,
-    load_split,
-    make_operator,
-    ranking_cell,
-    score_bundle,
-)
-from topotta_lite.experiments import paper_table, run_grid
-from topotta_lite.metrics import segmentation_scores
-from topotta_lite.plotting import savefig, use_style, write_table
-from topotta_lite.tables import (
-    METHOD_NAMES,
-    SCORER_NAMES,
+from topotta_lite.experiments import (
     compare_main,
+    evaluate_cell,
     format_table,
     gain_table,
+    load_split,
     main_table,
+    make_operator,
     method_order,
     ordering_agreement,
+    paper_table,
     per_class_table,
+    ranking_cell,
     representative_index,
+    run_grid,
+    score_bundle,
 )
-from topotta_lite.viz import overlay_mask, show_map
+from topotta_lite.metrics import segmentation_scores
+from topotta_lite.outputs import savefig, use_style, write_table
+from topotta_lite.teaching import overlay_mask, show_map
+from topotta_lite.vocabulary import METHOD_NAMES, SCORER_NAMES
 
 use_style()
 sizes = {dataset_25d: size, dataset_3d: size_3d or size}

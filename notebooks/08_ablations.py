@@ -64,20 +64,20 @@ import matplotlib.pyplot as plt
 import numpy as np
 import pandas as pd
 
-from topotta_lite.experiments import paper_table
-from topotta_lite.plotting import savefig, use_style, write_table
-from topotta_lite.sweeps import (
+from topotta_lite.experiments import (
     build_cells,
     component_configurations,
     drop_defaults,
     kth_component_variants,
     mean_over_classes,
     paper_analogue,
+    paper_table,
     run_labelled,
     setting_variants,
+    side_by_side,
     topotta_defaults,
 )
-from topotta_lite.tables import side_by_side
+from topotta_lite.outputs import savefig, use_style, write_table
 
 use_style()
 pd.set_option("display.width", 140)

@@ -32,7 +32,7 @@
 # our PCES refuses m <= 0 for that reason, and m = 0.1 stands in for the paper's first row.
 #
 # We vary **one parameter at a time** and keep the others at their defaults
-# (`topotta_lite.sweeps.one_at_a_time`), exactly as the paper does. The default setting is one and
+# (`topotta_lite.experiments.sweeps.one_at_a_time`), exactly as the paper does. The default setting is one and
 # the same experiment in every sweep (and the same cached cell as notebook 06's TopoTTA row).
 #
 # For lambda, n and alpha, which act on the pseudo-labels, we also show the pseudo-label's own F1
@@ -63,17 +63,17 @@ pseudo_label_curves = True  # also sweep lambda / n / alpha without PCES (cheap)
 import matplotlib.pyplot as plt
 import pandas as pd
 
-from topotta_lite.experiments import paper_table
-from topotta_lite.plotting import savefig, use_style, write_table
-from topotta_lite.sweeps import (
+from topotta_lite.experiments import (
     build_cells,
     mean_over_classes,
     one_at_a_time,
     paper_analogue,
+    paper_table,
     run_labelled,
+    side_by_side,
     topotta_defaults,
 )
-from topotta_lite.tables import side_by_side
+from topotta_lite.outputs import savefig, use_style, write_table
 
 use_style()
 pd.set_option("display.width", 140)

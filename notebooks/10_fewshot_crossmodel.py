@@ -52,16 +52,16 @@ import matplotlib.pyplot as plt
 import numpy as np
 import pandas as pd
 
-from topotta_lite.evaluation import score_bundle
-from topotta_lite.experiments import paper_table
-from topotta_lite.plotting import savefig, use_style, write_table
-from topotta_lite.sweeps import (
+from topotta_lite.experiments import (
     build_cells,
     mean_over_classes,
     paper_analogue,
+    paper_table,
     run_labelled,
+    score_bundle,
+    side_by_side,
 )
-from topotta_lite.tables import side_by_side
+from topotta_lite.outputs import savefig, use_style, write_table
 
 use_style()
 pd.set_option("display.width", 140)

@@ -21,7 +21,7 @@
 # Every segmentation operator only sees the anomaly score map (and, for the two test-time
 # learners, the frozen features). What happens when that map gets worse? We degrade the maps
 # with three kinds of corruption of increasing strength, always relative to the map's own range
-# (`topotta_lite.evaluation.perturb_map`):
+# (`topotta_lite.experiments.bundles.perturb_map`):
 #
 # * **brightness**: add `strength × range` everywhere and clip at the old maximum, so the top of
 #   the map saturates into a flat plateau (bright background merges with the defect);
@@ -56,17 +56,20 @@ import matplotlib.pyplot as plt
 import numpy as np
 import pandas as pd
 
-from topotta_lite.evaluation import evaluate_cell, load_split, perturb_map, score_bundle
-from topotta_lite.experiments import run_grid
-from topotta_lite.operators import TTT4AS, TopoTTA
-from topotta_lite.plotting import savefig, use_style, write_table
-from topotta_lite.robustness import (
+from topotta_lite.experiments import (
     diagnose,
+    evaluate_cell,
+    load_split,
     per_image_table,
+    perturb_map,
     robustness_cells,
     robustness_table,
+    run_grid,
+    score_bundle,
 )
-from topotta_lite.viz import overlay_mask, show_map
+from topotta_lite.operators import TTT4AS, TopoTTA
+from topotta_lite.outputs import savefig, use_style, write_table
+from topotta_lite.teaching import overlay_mask, show_map
 
 use_style()
 pd.set_option("display.width", 160)
@@ -239,7 +242,7 @@ plt.show()
 
 # %% [markdown]
 # The picked images, with a computed diagnosis of TopoTTA's mask
-# (`topotta_lite.robustness.diagnose`): *missed: wrong structure* (under 5% of the defect
+# (`topotta_lite.experiments.robustness.diagnose`): *missed: wrong structure* (under 5% of the defect
 # covered: the most persistent structure was elsewhere), *too coarse* (most of the defect
 # covered, but the mask is much wider than it: a blurry map around a thin crack or tiny spots),
 # *partial*, or *good*. `sub_sup_overlap_px` counts the pixels where the sublevel and the

@@ -25,7 +25,7 @@
 #   computations + Top-K regions + Euler-aware fusion;
 # * **adaptation** (TTT): TTT4AS's linear SVM, TopoTTA's PCES contrastive MLP (nothing for THR);
 #
-# and the operator's peak extra memory (`topotta_lite.runtime`: resident-memory and traced
+# and the operator's peak extra memory (`topotta_lite.experiments.runtime`: resident-memory and traced
 # allocations during one image; on a GPU, the device's peak allocation). Each number is the
 # median over a few anomalous test images of each image's fastest of `repeat` calls, after one
 # warm-up call (JIT compilation and torch start-up are not counted); the fastest call is the one
@@ -61,10 +61,8 @@ import platform
 import matplotlib.pyplot as plt
 import pandas as pd
 
-from topotta_lite.claims import paper_tables
-from topotta_lite.experiments import run_grid
-from topotta_lite.plotting import savefig, use_style, write_table
-from topotta_lite.runtime import bundle_is_cached, gpu_available, runtime_cell
+from topotta_lite.experiments import bundle_is_cached, gpu_available, paper_tables, run_grid, runtime_cell
+from topotta_lite.outputs import savefig, use_style, write_table
 
 use_style()
 pd.set_option("display.width", 160)
@@ -78,7 +76,7 @@ print(f"CPU: {platform.processor() or platform.machine()}, GPU available: {has_g
 # ## 1. Measure
 #
 # One cell per modality, in which every operator segments the same images, interleaved image by
-# image (`topotta_lite.runtime.time_operators`): a change of load on the machine then touches all
+# image (`topotta_lite.experiments.runtime.time_operators`): a change of load on the machine then touches all
 # operators alike, and their ratio stays fair. Only TopoTTA's PCES can use a GPU (THR is a
 # comparison, TTT4AS's SVM is scikit-learn), so the GPU column has one entry per modality.
 # The machine's name is part of the cell, so numbers from another machine are never reused.

@@ -44,8 +44,14 @@ tables_folder = None  # default: figures/tables of this run
 # %%
 import pandas as pd
 
-from topotta_lite.claims import CLAIMS, TABLE_NOTEBOOK, evaluate_claims, load_tables, paper_tables
-from topotta_lite.plotting import write_table
+from topotta_lite.experiments import (
+    CLAIMS,
+    TABLE_NOTEBOOK,
+    evaluate_claims,
+    load_tables,
+    paper_tables,
+)
+from topotta_lite.outputs import write_table
 
 pd.set_option("display.width", 200)
 pd.set_option("display.max_colwidth", 120)

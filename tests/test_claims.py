@@ -3,7 +3,7 @@
 import pandas as pd
 import pytest
 
-from topotta_lite.claims import (
+from topotta_lite.experiments.claims import (
     CLAIMS,
     FAILS,
     HOLDS,

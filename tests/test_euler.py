@@ -9,8 +9,8 @@ from hypothesis import strategies as st
 from hypothesis.extra.numpy import arrays
 from skimage.measure import euler_number
 
-from topotta_lite.cubical import CubicalComplex
-from topotta_lite.euler import cell_counts, euler_characteristic
+from topotta_lite.topology.cubical import CubicalComplex
+from topotta_lite.topology.euler import cell_counts, euler_characteristic
 
 SKIMAGE_CONNECTIVITY = {("V", 2): 1, ("V", 3): 1, ("T", 2): 2, ("T", 3): 3}
 

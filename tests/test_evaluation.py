@@ -3,7 +3,7 @@
 import numpy as np
 import pytest
 
-from topotta_lite.evaluation import (
+from topotta_lite.experiments.bundles import (
     evaluate_cell,
     make_operator,
     perturb_map,
@@ -11,7 +11,7 @@ from topotta_lite.evaluation import (
     score_bundle,
     segment_bundle,
 )
-from topotta_lite.experiments import ResultCache
+from topotta_lite.experiments.grid import ResultCache
 
 
 def test_perturbations_scale_with_strength():

@@ -5,8 +5,8 @@ import json
 import pandas as pd
 import pytest
 
-from topotta_lite.experiments import ResultCache, cell_key, paper_table, run_grid
-from topotta_lite.tables import side_by_side
+from topotta_lite.experiments.grid import ResultCache, cell_key, paper_table, run_grid
+from topotta_lite.experiments.tables import side_by_side
 
 CALLS = []
 
@@ -91,7 +91,7 @@ def test_paper_tables_and_compare():
 
 
 def test_results_version_is_part_of_the_key(tmp_path, monkeypatch):
-    import topotta_lite.experiments as ex
+    import topotta_lite.experiments.grid as ex
 
     cache = ResultCache(tmp_path)
     cache.put({"x": 1}, {"y": 1})

@@ -11,8 +11,7 @@ from skimage.measure import euler_number
 from skimage.morphology import reconstruction
 from sklearn.metrics import jaccard_score
 
-from topotta_lite.euler import euler_characteristic
-from topotta_lite.fusion import (
+from topotta_lite.method.fusion import (
     eai_candidates,
     eai_trace,
     fill_spurious_holes,
@@ -20,6 +19,7 @@ from topotta_lite.fusion import (
     iou_fusion,
     reachable_union,
 )
+from topotta_lite.topology.euler import euler_characteristic
 
 CONN = {"V": 1, "T": None}  # scipy generate_binary_structure rank for the foreground
 

@@ -16,7 +16,6 @@ from topotta_lite.metrics import (
     aupro,
     auroc,
     betti_error,
-    betti_numbers,
     component_scores,
     dataset_means,
     i_auroc,
@@ -28,6 +27,7 @@ from topotta_lite.metrics import (
     structure_scores,
     trapezoid,
 )
+from topotta_lite.topology import betti_numbers
 
 
 # ------------------------------------------------------------------------------------------

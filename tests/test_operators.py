@@ -126,9 +126,9 @@ def test_ttt4as_degenerate_inputs():
 
 # ------------------------------------------------------------------------------ TopoTTA
 def test_topotta_without_features_is_the_fused_pseudo_label_mask():
-    from topotta_lite.fusion import fuse
-    from topotta_lite.pseudolabels import pseudo_label_mask
-    from topotta_lite.toys import toy_score_map
+    from topotta_lite.method.fusion import fuse
+    from topotta_lite.method.pseudolabels import pseudo_label_mask
+    from topotta_lite.teaching.toys import toy_score_map
 
     psi, _ = toy_score_map((64, 64))
     sub = pseudo_label_mask(psi, "sublevel")

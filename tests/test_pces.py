@@ -10,8 +10,8 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 from scipy import ndimage
 
-from topotta_lite import _pces_engines as engines
-from topotta_lite.pces import (
+from topotta_lite.method import _pces_engines as engines
+from topotta_lite.method.pces import (
     PCES,
     ContrastiveMLP,
     adapt_batch,
@@ -98,7 +98,7 @@ def test_margins_are_prototype_distances_of_standardised_locations(n_loc):
 
 @pytest.mark.parametrize("offset", [0.0, -0.0562518, 3e5])
 def test_constant_channels_standardise_to_zero(offset):
-    from topotta_lite.pces import channel_stats, standardise
+    from topotta_lite.features.grid import channel_stats, standardise
 
     rng = np.random.default_rng(0)
     f = rng.normal(size=(3, 56, 56)).astype(np.float32)
@@ -351,9 +351,10 @@ def test_bad_parameters_and_devices():
         adapt_batch([feats], [pseudo], device="tpu")
     with pytest.raises(ValueError, match="unions"):
         adapt_batch([feats], [pseudo], unions=[np.zeros((8, 8), bool)], device="cpu")
-    if not torch.cuda.is_available():
-        with pytest.raises(ValueError, match="CUDA"):
-            adapt_batch([feats], [pseudo], device="cuda")
+    if not torch.cuda.is_available():  # one device policy: CUDA asked for, CPU used, with a warning
+        with pytest.warns(UserWarning, match="CUDA"):
+            (res,) = adapt_batch([feats], [pseudo], device="cuda", epochs=2)
+        assert res.mask.shape == pseudo.shape
 
 
 @pytest.mark.skipif(not torch.cuda.is_available(), reason="no CUDA device")

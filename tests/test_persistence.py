@@ -1,4 +1,4 @@
-"""Tests of topotta_lite.persistence against gudhi (the reference implementation)."""
+"""Tests of topotta_lite.topology.persistence against gudhi (the reference implementation)."""
 
 from __future__ import annotations
 
@@ -9,8 +9,8 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 from scipy.ndimage import gaussian_filter
 
-import topotta_lite.persistence as P
-from topotta_lite.persistence import PersistenceDiagram, cubical_persistence, quantise
+import topotta_lite.topology._unionfind as U
+from topotta_lite.topology.persistence import PersistenceDiagram, cubical_persistence, quantise
 
 BACKENDS_VT = {"V": ("fast", "gudhi", "cripser"), "T": ("fast", "gudhi", "cripser", "giotto")}
 SETTINGS = settings(max_examples=30, deadline=None, derandomize=True)
@@ -114,8 +114,8 @@ def test_sorted_union_find_fallback_matches_gudhi(shape, kind, seed):
     x = make_map(shape, kind, seed)
     if np.ptp(x) == 0:
         return
-    original = P._max_minima
-    P._max_minima = lambda n: -1  # force the sorted union-find path
+    original = U._max_minima
+    U._max_minima = lambda n: -1  # force the sorted union-find path
     try:
         check_all(x, backends=("fast",))
         for levels in (3, 256):  # counting sort path
@@ -123,16 +123,16 @@ def test_sorted_union_find_fallback_matches_gudhi(shape, kind, seed):
             dg = cubical_persistence(x, "sublevel", "T", levels=levels)
             assert_same_pairs(dg.to_gudhi(), gudhi_pairs(q, "sublevel", "T"))
     finally:
-        P._max_minima = original
+        U._max_minima = original
 
 
 def test_sorted_union_find_fallback_3d():
-    original = P._max_minima
-    P._max_minima = lambda n: -1
+    original = U._max_minima
+    U._max_minima = lambda n: -1
     try:
         check_all(make_map((5, 6, 7), "random", 2), backends=("fast",))
     finally:
-        P._max_minima = original
+        U._max_minima = original
 
 
 def test_to_gudhi_order_and_essential():

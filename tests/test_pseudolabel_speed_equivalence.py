@@ -12,10 +12,12 @@ import numpy as np
 import pytest
 from scipy import ndimage
 
-import topotta_lite.persistence as P
-from topotta_lite.fusion import connectivity_structure, eai_trace, fuse
+import topotta_lite.topology._unionfind as U
+import topotta_lite.topology.persistence as P
+from topotta_lite.method.fusion import eai_trace, fuse
+from topotta_lite.method.pseudolabels import _seeded_component, pseudo_label_mask, select_features
 from topotta_lite.operators import TopoTTA
-from topotta_lite.pseudolabels import _seeded_component, pseudo_label_mask, select_features
+from topotta_lite.topology.connectivity import connectivity_structure, neighbour_offsets
 
 FIELDS = ("dims", "births", "deaths", "essential", "birth_cells", "death_cells")
 
@@ -40,7 +42,7 @@ def test_basin_engine_equals_sorted_union_find(monkeypatch, shape, seed):
     dims = (0, x.ndim - 1)
     cases = [(f, c, lv) for f in ("sublevel", "superlevel") for c in ("V", "T") for lv in (None, 3)]
     basins = [P.cubical_persistence(x, f, c, levels=lv, dims=dims) for f, c, lv in cases]
-    monkeypatch.setattr(P, "_max_minima", lambda n: -1)  # force the sorted union-find
+    monkeypatch.setattr(U, "_max_minima", lambda n: -1)  # force the sorted union-find
     for (f, c, lv), dg in zip(cases, basins, strict=True):
         assert_same_diagram(dg, P.cubical_persistence(x, f, c, levels=lv, dims=dims))
 
@@ -61,30 +63,30 @@ def test_signed_zeros_are_one_value():
 def test_sort_keys_follow_the_filtration_order(levels, ascending):
     rng = np.random.default_rng(1)
     x = np.round(rng.normal(size=(6, 7, 5)) * 3) / 3  # ties, negatives, zeros
-    prep = P._prepare(x, levels)
+    prep = U.prepare_map(x, levels)
     keys = prep.keys(ascending)
     values = prep.flat if ascending else -prep.flat
     expected = np.lexsort((np.arange(values.size), values))
     np.testing.assert_array_equal(prep.order(ascending), expected)
     assert (keys[expected][1:] >= keys[expected][:-1]).all()
     pad = prep.padded_keys(ascending).reshape(prep.padded_shape)
-    assert (pad[0] == P._PAD_KEY).all() and (pad[:, 0] == P._PAD_KEY).all()
+    assert (pad[0] == U._PAD_KEY).all() and (pad[:, 0] == U._PAD_KEY).all()
 
 
 @pytest.mark.parametrize("levels", [None, 3])
 def test_order_of_one_direction_from_the_other(levels):
     x = np.round(np.random.default_rng(4).normal(size=(9, 11)) * 2) / 2
     for first in (True, False):
-        prep = P._prepare(x, levels)
+        prep = U.prepare_map(x, levels)
         prep.order(first)
-        fresh = P._prepare(x, levels)
+        fresh = U.prepare_map(x, levels)
         np.testing.assert_array_equal(prep.order(not first), fresh.order(not first))
 
 
 def test_codes_are_the_rounded_normalised_map():
     x = np.random.default_rng(2).normal(size=(31, 17))
     old = np.round((x - x.min()) / (x.max() - x.min()) * 255)
-    np.testing.assert_array_equal(P._codes(x, 256), old)
+    np.testing.assert_array_equal(U._codes(x, 256), old)
     np.testing.assert_array_equal(P.quantise(x, 256), old.astype(np.int64) / 255)
 
 
@@ -98,7 +100,7 @@ def test_codes_are_the_rounded_normalised_map():
     ],
 )
 def test_radix_sort_is_a_stable_argsort(keys):
-    order = P._radix_sort_by(keys, np.arange(keys.size, dtype=np.int32))
+    order = U._radix_sort_by(keys, np.arange(keys.size, dtype=np.int32))
     np.testing.assert_array_equal(order, np.argsort(keys, kind="stable"))
 
 
@@ -112,7 +114,7 @@ def test_seeded_component_matches_ndimage_label(seed, shape, full):
     structure = connectivity_structure(len(shape), "T" if full else "V")
     labels, _ = ndimage.label(values > t, structure=structure)
     shape3 = shape if len(shape) == 3 else (1,) + shape
-    offsets = P._OFFSETS[(len(shape), full)]
+    offsets = neighbour_offsets(len(shape), full)
     for seed_flat in rng.choice(values.size, 5, replace=False):
         got = _seeded_component(values.ravel(), shape3, seed_flat, t, True, offsets)
         lab = labels.ravel()[seed_flat]
@@ -150,23 +152,23 @@ def test_eai_early_stop_keeps_the_choice(seed):
 
 def test_basin_edges_reports_a_full_edge_list():
     x = tie_map((6, 7, 8), 4)
-    prep = P._prepare(x, None)
+    prep = U.prepare_map(x, None)
     Dp, Hp, Wp = prep.padded_shape
-    foffs = (P._OFFSETS[(3, True)] @ np.array([Hp * Wp, Wp, 1])).astype(np.uint64)
+    foffs = (neighbour_offsets(3, True) @ np.array([Hp * Wp, Wp, 1])).astype(np.uint64)
     kp = prep.padded_keys(False)
     label = np.full(kp.size + 1, np.uint32(0xFFFFFFFF), np.uint32)
     label[-1] = kp.size
-    P._descent(kp, Dp, Hp, Wp, True, foffs, label)
+    U._descent(kp, Dp, Hp, Wp, True, foffs, label)
     short = np.empty(3, np.uint32)
-    assert P._basin_edges(kp, Dp, Hp, Wp, True, foffs, True, label, short, short.copy()) == -1
+    assert U._basin_edges(kp, Dp, Hp, Wp, True, foffs, True, label, short, short.copy()) == -1
     ew, eb = np.empty(kp.size * 14, np.uint32), np.empty(kp.size * 14, np.uint32)
-    e = P._basin_edges(kp, Dp, Hp, Wp, True, foffs, True, label, ew, eb)
+    e = U._basin_edges(kp, Dp, Hp, Wp, True, foffs, True, label, ew, eb)
     assert e > 3
     # the engine (which starts with a short list when needed) equals the sorted union-find
-    ok, young, killer, _ = P._basin_h0(kp, Dp, Hp, Wp, True, foffs, True, 10**9)
+    ok, young, killer, _ = U._basin_h0(kp, Dp, Hp, Wp, True, foffs, True, 10**9)
     assert ok
-    young_uf, killer_uf, _ = P._union_find(
-        prep.keys(False), prep.order(False), *prep.shape3, P._OFFSETS[(3, True)], True, True
+    young_uf, killer_uf, _ = U._union_find(
+        prep.keys(False), prep.order(False), *prep.shape3, neighbour_offsets(3, True), True, True
     )
     assert sorted(zip(young, killer)) == sorted(zip(young_uf, killer_uf))
 
@@ -189,21 +191,21 @@ def test_top1_essential_shortcut_equals_full_selection(make, shape, seed):
         pytest.skip("constant map")
     dims_list = [(0,), (0, x.ndim - 1), tuple(range(x.ndim))]
     for levels in (None, 3, 256):
-        prep = P._prepare(x, levels)
+        prep = U.prepare_map(x, levels)
         for f in ("sublevel", "superlevel"):
             for c in ("V", "T"):
-                fast = P._essential_h0(prep, f, c)
+                fast = P.essential_h0_diagram(prep, f, c)
                 for dims in dims_list:
-                    full = select_features(P._diagram(prep, f, c, dims, "fast"), k=1, dims=dims)
+                    full = select_features(P.diagram_of_prepared(prep, f, c, dims, "fast"), k=1, dims=dims)
                     assert_same_diagram(fast, full)
 
 
 def test_pseudo_label_masks_use_the_shortcut_only_where_it_holds(monkeypatch):
-    import topotta_lite.pseudolabels as PL
+    import topotta_lite.method.pseudolabels as PL
 
     x = separate_peaks((12, 12), 0) + 0.01 * np.random.default_rng(0).random((12, 12))
     calls = []
-    monkeypatch.setattr(PL, "_essential_h0", lambda *a: calls.append(a) or P._essential_h0(*a))
+    monkeypatch.setattr(PL, "essential_h0_diagram", lambda *a: calls.append(a) or P.essential_h0_diagram(*a))
     sup = {"superlevel": None}
     PL.pseudo_label_masks(x, sup)  # default: superlevel H0, Top-1, region rule
     assert len(calls) == 1

@@ -7,14 +7,14 @@ import numpy as np
 import pytest
 from scipy import ndimage
 
-from topotta_lite.fusion import connectivity_structure
-from topotta_lite.persistence import cubical_persistence, quantise
-from topotta_lite.pseudolabels import (
+from topotta_lite.method.pseudolabels import (
     default_dims,
     feature_region,
     pseudo_label_mask,
     select_features,
 )
+from topotta_lite.topology.connectivity import connectivity_structure
+from topotta_lite.topology.persistence import cubical_persistence, quantise
 
 
 def disk(shape, center, radius):

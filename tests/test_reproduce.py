@@ -6,7 +6,7 @@ from pathlib import Path
 import pytest
 
 from topotta_lite import cli
-from topotta_lite.reproduce import (
+from topotta_lite.cli.reproduce import (
     PROFILES,
     list_notebooks,
     load_profile,

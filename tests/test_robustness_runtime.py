@@ -3,14 +3,14 @@
 import numpy as np
 import pytest
 
-from topotta_lite.robustness import (
+from topotta_lite.experiments.robustness import (
     diagnose,
     per_image_table,
     robustness_cells,
     robustness_table,
     signal_to_noise,
 )
-from topotta_lite.runtime import peak_memory_mb
+from topotta_lite.experiments.runtime import peak_memory_mb
 
 
 def test_cells_share_the_clean_map_and_validate():
@@ -115,7 +115,7 @@ class _Recorder:
 
 
 def test_time_operators_interleaves_and_keeps_the_fastest_call():
-    from topotta_lite.runtime import time_operators
+    from topotta_lite.experiments.runtime import time_operators
 
     log = []
     maps = [np.full((4, 4), float(i)) for i in range(3)]

@@ -9,7 +9,7 @@ import pytest
 from PIL import Image
 from scipy import ndimage
 
-from topotta_lite.cli import main
+from topotta_lite.cli.main import main
 from topotta_lite.metrics import segmentation_scores
 from topotta_lite.operators import TopoTTA
 

@@ -1,4 +1,4 @@
-"""Sweep builders and the K-th-component ablation (topotta_lite.sweeps)."""
+"""Sweep builders and the K-th-component ablation (topotta_lite.experiments.sweeps)."""
 
 from __future__ import annotations
 
@@ -7,17 +7,17 @@ import pandas as pd
 import pytest
 from scipy import ndimage
 
-from topotta_lite.evaluation import make_operator
-from topotta_lite.experiments import cell_key
-from topotta_lite.operators import TopoTTA
-from topotta_lite.pseudolabels import pseudo_label_mask
-from topotta_lite.sweeps import (
+from topotta_lite.experiments.bundles import make_operator
+from topotta_lite.experiments.grid import cell_key
+from topotta_lite.experiments.sweeps import (
     build_cells,
     component_configurations,
     kth_component_variants,
     mean_over_classes,
     one_at_a_time,
 )
+from topotta_lite.method.pseudolabels import pseudo_label_mask
+from topotta_lite.operators import TopoTTA
 
 
 def _smooth_map(seed: int, shape=(40, 48)) -> np.ndarray:
@@ -124,7 +124,7 @@ def test_component_configurations_and_class_means():
 
 def test_default_settings_collapse_to_one_cell():
     """Every one-at-a-time sweep's default setting is the same (cached) cell."""
-    from topotta_lite.sweeps import drop_defaults, setting_variants, topotta_defaults
+    from topotta_lite.experiments.sweeps import drop_defaults, setting_variants, topotta_defaults
 
     d = topotta_defaults()
     rows = one_at_a_time({}, {"lam": [0.01, 0.1], "levels": [256, 8], "alpha": [0.5]},
@@ -143,8 +143,8 @@ def test_default_settings_collapse_to_one_cell():
 
 
 def test_run_labelled_computes_shared_cells_once(tmp_path):
-    from topotta_lite.experiments import ResultCache
-    from topotta_lite.sweeps import run_labelled
+    from topotta_lite.experiments.grid import ResultCache
+    from topotta_lite.experiments.sweeps import run_labelled
 
     seen = []
 

@@ -4,8 +4,8 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from topotta_lite.experiments import paper_table
-from topotta_lite.tables import (
+from topotta_lite.experiments.grid import paper_table
+from topotta_lite.experiments.tables import (
     compare_main,
     gain_table,
     main_table,

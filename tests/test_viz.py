@@ -1,4 +1,4 @@
-"""Light tests of the drawing helpers (topotta_lite.viz) and the teaching toys (topotta_lite.toys)."""
+"""Light tests of the drawing helpers and the teaching toys (topotta_lite.teaching)."""
 
 from __future__ import annotations
 
@@ -12,12 +12,9 @@ import pandas as pd
 import pytest
 from scipy import ndimage as ndi
 
-from topotta_lite.cubical import CubicalComplex
-from topotta_lite.euler import euler_characteristic
-from topotta_lite.persistence import cubical_persistence
-from topotta_lite.stability import PERTURBATIONS, perturb, stability_trials
-from topotta_lite.toys import fusion_cases, smooth_random_map, toy_score_map, toy_volume
-from topotta_lite.viz import (
+from topotta_lite.teaching.stability import MAP_PERTURBATIONS, perturb, stability_trials
+from topotta_lite.teaching.toys import fusion_cases, smooth_random_map, toy_score_map, toy_volume
+from topotta_lite.teaching.viz import (
     complex_geometry,
     draw_complex,
     filtration_slider_figure,
@@ -26,6 +23,9 @@ from topotta_lite.viz import (
     plot_diagram,
     write_html,
 )
+from topotta_lite.topology.cubical import CubicalComplex
+from topotta_lite.topology.euler import euler_characteristic
+from topotta_lite.topology.persistence import cubical_persistence
 
 
 @pytest.fixture(autouse=True)
@@ -145,7 +145,7 @@ def test_fusion_cases_intersection_changes_topology():
         assert ndi.label(a)[1] == 1 and ndi.label(b)[1] == 1, name
 
 
-@pytest.mark.parametrize("kind", PERTURBATIONS)
+@pytest.mark.parametrize("kind", MAP_PERTURBATIONS)
 def test_perturb_map_sizes(kind):
     f = smooth_random_map((20, 20), seed=2)
     g = perturb(f, kind, 0.1, seed=5)

@@ -21,15 +21,15 @@ import numpy as np
 from scipy import ndimage
 from scipy.stats import rankdata
 
-from ._validation import as_mask, as_score_map, same_shape
-from .euler import euler_characteristic
-from .fusion import connectivity_structure
+from topotta_lite._validation import as_mask, as_score_map, same_shape
+from topotta_lite.topology.connectivity import connectivity_structure
+from topotta_lite.topology.euler import betti_numbers
+from topotta_lite.vocabulary import SEG_METRICS
 
 __all__ = [
     "aupro",
     "auroc",
     "betti_error",
-    "betti_numbers",
     "component_scores",
     "dataset_means",
     "i_auroc",
@@ -42,7 +42,6 @@ __all__ = [
     "trapezoid",
 ]
 
-SEG_KEYS = ("precision", "recall", "f1", "iou")
 
 
 def _ratio(num: float, den: float) -> float:
@@ -108,7 +107,7 @@ def per_image_scores(preds: Sequence, gts: Sequence, *, anomalous_only: bool = T
     return out
 
 
-def mean_scores(records: Iterable[Mapping[str, float]], keys: Sequence[str] = SEG_KEYS
+def mean_scores(records: Iterable[Mapping[str, float]], keys: Sequence[str] = SEG_METRICS
                 ) -> dict[str, float]:
     """Mean of each key over per-image records (NaN for no records).
 
@@ -125,7 +124,7 @@ def mean_scores(records: Iterable[Mapping[str, float]], keys: Sequence[str] = SE
 
 
 def dataset_means(per_class: Mapping[str, Iterable[Mapping[str, float]]],
-                  keys: Sequence[str] = SEG_KEYS) -> dict[str, dict[str, float]]:
+                  keys: Sequence[str] = SEG_METRICS) -> dict[str, dict[str, float]]:
     """Class means of per-image records plus their unweighted mean over classes under ``"mean"``.
 
     Examples
@@ -307,33 +306,6 @@ def aupro(maps, gts, fpr_limit: float = 0.3) -> float:
 # --------------------------------------------------------------------------------------------
 # structure metrics
 # --------------------------------------------------------------------------------------------
-def betti_numbers(mask, construction: str = "T") -> tuple[int, ...]:
-    """Betti numbers of a binary mask: ``(b0, b1)`` in 2D, ``(b0, b1, b2)`` in 3D.
-
-    ``construction="T"`` treats the foreground as 8-connected (26 in 3D; pixels as closed
-    squares), matching the 8-connected GT regions of AUPRO; ``"V"`` as 4/6-connected. b0 counts
-    foreground components; the top Betti number counts bounded background components (holes /
-    cavities) under the dual connectivity; in 3D b1 = b0 + b2 - chi (Euler characteristic).
-
-    Examples
-    --------
-    >>> ring = np.ones((3, 3), bool); ring[1, 1] = False
-    >>> betti_numbers(ring)
-    (1, 1)
-    """
-    m = as_mask(mask, name="mask")
-    fg = connectivity_structure(m.ndim, construction)
-    bg = connectivity_structure(m.ndim, construction, dual=True)
-    _, b0 = ndimage.label(m, structure=fg)
-    padded = np.pad(~m, 1, constant_values=True)
-    _, nb = ndimage.label(padded, structure=bg)
-    cavities = nb - 1  # the outer background is one component of the padded complement
-    if m.ndim == 2:
-        return int(b0), int(cavities)
-    chi = euler_characteristic(m, construction)
-    return int(b0), int(b0 + cavities - chi), int(cavities)
-
-
 def betti_error(pred, gt, construction: str = "T") -> int:
     """Sum over dimensions of ``|b_k(pred) - b_k(gt)|``.
 

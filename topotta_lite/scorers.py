@@ -25,7 +25,7 @@ import numpy as np
 import torch
 import torch.nn.functional as F
 
-from .features import Backbone, gaussian_blur, get_backbone
+from topotta_lite.features import Backbone, gaussian_blur, get_backbone
 
 __all__ = [
     "PaDiMScorer", "PatchCoreScorer", "VoxelScorer", "greedy_coreset", "image_scores", "inputs_from",

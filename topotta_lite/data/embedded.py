@@ -28,6 +28,8 @@ from pathlib import Path
 
 import numpy as np
 
+from topotta_lite.config import data_cache_dir
+
 from . import _shapes as sh
 from . import depth as _depth
 from . import objects as _objects
@@ -115,15 +117,7 @@ def data_root(root: str | os.PathLike | None = None) -> Path:
     >>> data_root("/tmp/x").name
     'x'
     """
-    if root is not None:
-        return Path(root)
-    env = os.environ.get("TOPOTTA_DATA")
-    if env:
-        return Path(env)
-    repo = Path(__file__).resolve().parents[2]
-    if (repo / "pyproject.toml").exists():
-        return repo / "data" / "cache"
-    return Path.home() / ".cache" / "topotta-lite"
+    return data_cache_dir(root)
 
 
 # ----------------------------------------------------------------------------- sample making

@@ -1,12 +1,12 @@
-"""The three segmentation operators behind one call (DESIGN.md s.1).
+"""The three segmentation operators behind one call: score map (+ features) -> binary mask.
 
 ``op.segment(score_map, features=None, *, support=None) -> bool mask`` of the map's shape;
 :class:`THR` is first ``fit`` on nominal validation maps.
 """
 
-from .thr import THR
-from .topotta import TopoTTA, TopoTTAResult
-from .ttt4as import TTT4AS, TTT4ASResult
+from topotta_lite.operators.thr import THR
+from topotta_lite.operators.topotta import TopoTTA, TopoTTAResult
+from topotta_lite.operators.ttt4as import TTT4AS, TTT4ASResult
 
 OPERATORS = {"thr": THR, "ttt4as": TTT4AS, "topotta": TopoTTA}
 

@@ -1,4 +1,4 @@
-"""THR: the statistical baseline, one global threshold per (class, backbone) (DESIGN.md s.6)."""
+"""THR: the statistical baseline, one global threshold per (class, backbone)."""
 
 from __future__ import annotations
 
@@ -8,7 +8,7 @@ from collections.abc import Iterable
 import numpy as np
 from sklearn.exceptions import NotFittedError
 
-from .._validation import as_score_map
+from topotta_lite._validation import as_score_map
 
 __all__ = ["THR"]
 

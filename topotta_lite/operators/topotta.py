@@ -1,11 +1,11 @@
 """TopoTTA: topological pseudo-labels, Euler-aware fusion and PCES test-time adaptation.
 
-Pipeline (paper IV, DESIGN.md s.2-5): the score map is min-max normalised and quantised to
+Pipeline (paper Sec. IV): the score map is min-max normalised and quantised to
 ``levels``; for each filtration (sublevel, superlevel, or one of them for the ablation) the Top-K
-(or persistence >= tau) features become region masks (:func:`topotta_lite.pseudolabels.
-pseudo_label_mask`); the two masks are fused (:func:`topotta_lite.fusion.fuse`: ``"eai"``,
+(or persistence >= tau) features become region masks (:func:`topotta_lite.method.pseudolabels.
+pseudo_label_mask`); the two masks are fused (:func:`topotta_lite.method.fusion.fuse`: ``"eai"``,
 ``"intersection"``, ``"union"``, ``"iou"``; ``None`` with a single filtration); the fused mask
-supervises PCES (:mod:`topotta_lite.pces`) on the image's frozen features. Without features, or
+supervises PCES (:mod:`topotta_lite.method.pces`) on the image's frozen features. Without features, or
 with ``pces=False``, the fused pseudo-label mask is the result, so TopoTTA can refine any score map
 on its own (Table VI ablation).
 
@@ -20,12 +20,13 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
-from .._validation import as_score_map
-from ..pces import PCES, PCESResult, as_features
+from topotta_lite._validation import as_score_map
+from topotta_lite.features.grid import as_features
+from topotta_lite.method.pces import PCES, PCESResult
+from topotta_lite.vocabulary import FILTRATIONS
 
 __all__ = ["TopoTTA", "TopoTTAResult"]
 
-FILTRATIONS = ("sublevel", "superlevel")
 
 
 @dataclass
@@ -76,14 +77,14 @@ class TopoTTA:
     levels : int or None
         Filtration levels n (paper: 256); None = no quantisation.
     alpha : float or None
-        Level inside each selected bar (see :mod:`topotta_lite.pseudolabels`); None = its default.
+        Level inside each selected bar (see :mod:`topotta_lite.method.pseudolabels`); None = its default.
     construction : {"V", "T"}
         Cubical construction (V: 4/6-connectivity, the paper's text; T: the authors' code).
     rule : {"region", "release"}
         Feature -> mask rule (paper-text reading or the authors' release).
     dims : dict or None
         Homology dimensions per filtration, e.g. ``{"sublevel": (1,), "superlevel": (0,)}``;
-        None = the defaults of :func:`topotta_lite.pseudolabels.default_dims`.
+        None = the defaults of :func:`topotta_lite.method.pseudolabels.default_dims`.
     fusion : {"eai", "intersection", "union", "iou"} or None
         How the two masks are fused; None only with a single filtration.
     lam : float
@@ -93,7 +94,7 @@ class TopoTTA:
     pces : bool
         Run PCES when features are given (False: the fused mask is returned; ablation).
     margin, epochs, lr, weight_decay, hidden, embed_dim, n_points, resolution
-        PCES parameters (:class:`topotta_lite.pces.PCES`; paper: margin 1.0, 30 epochs of Adam,
+        PCES parameters (:class:`topotta_lite.method.pces.PCES`; paper: margin 1.0, 30 epochs of Adam,
         3-layer GELU MLP).
     device : {"cpu", "cuda"} or None
         PCES device; None = CUDA when available.
@@ -165,8 +166,8 @@ class TopoTTA:
     # ----------------------------------------------------------------------------------------
     def pseudo_labels(self, score_map) -> tuple[np.ndarray | None, np.ndarray | None, np.ndarray]:
         """Return ``(m_sub, m_sup, fused)`` for one score map (no adaptation)."""
-        from ..fusion import fuse
-        from ..pseudolabels import DEFAULT_ALPHA, pseudo_label_masks
+        from topotta_lite.method.fusion import fuse
+        from topotta_lite.method.pseudolabels import DEFAULT_ALPHA, pseudo_label_masks
 
         psi = as_score_map(score_map)
         dims = {f: (self.dims or {}).get(f) for f in self.filtrations}

@@ -1,6 +1,6 @@
 """TTT4AS re-implemented (Costanzino et al., CVPR-W 2024; no official code is public).
 
-What we chose, and why (DESIGN.md s.6):
+What we chose, and why (no official TTT4AS code is public):
 
 - **Pseudo-positives**: the local maxima of the score map (``peak_size`` = 3: 3x3 / 3x3x3 maximum
   filter) that lie strictly above the map's ``peak_percentile`` (99th) percentile, enriched with
@@ -35,8 +35,14 @@ import numpy as np
 from scipy import ndimage
 from sklearn.svm import LinearSVC
 
-from .._validation import as_score_map
-from ..pces import as_features, grid_fraction, resize_features, standardise, upsample_scores
+from topotta_lite._validation import as_score_map
+from topotta_lite.features.grid import (
+    as_features,
+    grid_fraction,
+    resize_features,
+    standardise,
+    upsample_scores,
+)
 
 __all__ = ["TTT4AS", "TTT4ASResult"]
 

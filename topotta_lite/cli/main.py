@@ -1,0 +1,31 @@
+"""The ``topotta-lite`` command: ``reproduce`` (notebooks via papermill) and ``segment`` (your maps)."""
+
+from __future__ import annotations
+
+import argparse
+import importlib
+import sys
+
+SUBCOMMANDS = {
+    "reproduce": ("topotta_lite.cli.reproduce", "re-run the notebooks and regenerate figures/"),
+    "segment": ("topotta_lite.cli.segment", "binarise a folder of score maps with THR, TTT4AS or TopoTTA"),
+}
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="topotta-lite", description=__doc__)
+    sub = parser.add_subparsers(dest="command", required=True)
+    for name, (module, help_text) in SUBCOMMANDS.items():
+        p = sub.add_parser(name, help=help_text, description=help_text)
+        importlib.import_module(module).configure_parser(p)
+        p.set_defaults(_module=module)
+    return parser
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
+    return importlib.import_module(args._module).run(args)
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,235 @@
+"""Batch reproduction: run the numbered notebooks through papermill with a named profile.
+
+``topotta-lite reproduce [--profile smoke|quick|full] [--only 03 06] [-p name value ...]``
+
+* Notebook sources are the jupytext ``py:percent`` files in ``notebooks/``; each is converted to an
+  ``.ipynb`` on the fly, executed by papermill with the profile's parameters, and the executed copy is
+  kept under ``build/<profile>/``.
+* Every figure and table a notebook writes goes through :mod:`topotta_lite.outputs`, which appends it to
+  a run log; the runner turns the log into ``figures/MANIFEST.json`` (file, notebook, profile,
+  parameters, sha256), sorted and without timestamps so that it only changes when results change.
+* A failing notebook is reported and the others still run; the exit code is non-zero at the end.
+"""
+
+from __future__ import annotations
+
+import argparse
+import ast
+import hashlib
+import json
+import os
+import sys
+import time
+import tomllib
+from contextlib import contextmanager
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from topotta_lite.config import figures_dir, repo_root
+
+PROFILES = ("smoke", "quick", "full")
+
+
+def notebooks_dir() -> Path:
+    """The folder of the numbered notebook sources."""
+    return repo_root() / "notebooks"
+
+
+def list_notebooks(only: list[str] | None = None, folder: Path | None = None) -> list[Path]:
+    """Numbered notebook sources (``NN_name.py``), optionally restricted to some numbers or stems.
+
+    Raises
+    ------
+    ValueError
+        If an entry of ``only`` matches no notebook.
+    """
+    folder = folder or notebooks_dir()
+    found = sorted(p for p in folder.glob("[0-9][0-9]_*.py"))
+    if not only:
+        return found
+    chosen = []
+    for key in only:
+        hits = [p for p in found if p.stem == key or p.stem.split("_", 1)[0] == key.zfill(2)]
+        if not hits:
+            names = ", ".join(p.stem for p in found)
+            raise ValueError(f"no notebook matches {key!r}; available: {names}")
+        chosen.extend(h for h in hits if h not in chosen)
+    return sorted(chosen)
+
+
+def load_profile(profile: str, stem: str, folder: Path | None = None) -> dict:
+    """The parameters a profile injects into one notebook (always including ``profile``)."""
+    if profile not in PROFILES:
+        raise ValueError(f"unknown profile {profile!r}; choose one of {', '.join(PROFILES)}")
+    path = (folder or notebooks_dir()) / "profiles.toml"
+    table = tomllib.loads(path.read_text(encoding="utf-8")) if path.exists() else {}
+    params = dict(table.get(profile, {}).get(stem, {}))
+    params["profile"] = profile
+    return params
+
+
+def parse_value(text: str):
+    """Read a ``-p name value`` value as a Python literal when it is one, else as a string.
+
+    >>> parse_value("64"), parse_value("0.5"), parse_value("[1, 2]"), parse_value("eai")
+    (64, 0.5, [1, 2], 'eai')
+    """
+    try:
+        return ast.literal_eval(text)
+    except (ValueError, SyntaxError):
+        return text
+
+
+@dataclass
+class RunResult:
+    notebook: str
+    ok: bool
+    seconds: float
+    output: Path
+    error: str = ""
+    files: list[str] = field(default_factory=list)
+
+
+def _sha256(path: Path) -> str:
+    return hashlib.sha256(path.read_bytes()).hexdigest()
+
+
+@contextmanager
+def _environment(**values: str | None):
+    """Set environment variables (inherited by the notebook kernels) and restore them after."""
+    old = {k: os.environ.get(k) for k in values}
+    os.environ.update({k: v for k, v in values.items() if v is not None})
+    try:
+        yield
+    finally:
+        for k, v in old.items():
+            if v is None:
+                os.environ.pop(k, None)
+            else:
+                os.environ[k] = v
+
+
+def execute_notebook(source: Path, params: dict, build: Path, kernel: str = "python3") -> RunResult:
+    """Convert one jupytext source, run it with papermill, and collect the files it wrote."""
+    import jupytext
+    import papermill as pm
+
+    build.mkdir(parents=True, exist_ok=True)
+    nb_in = build / f"{source.stem}.input.ipynb"
+    nb_out = build / f"{source.stem}.ipynb"
+    jupytext.write(jupytext.read(source), nb_in)
+    log = build / f"{source.stem}.outputs.jsonl"
+    log.unlink(missing_ok=True)
+    start = time.perf_counter()
+    error = ""
+    try:
+        with _environment(TOPOTTA_RUN_LOG=str(log)):
+            pm.execute_notebook(
+                str(nb_in), str(nb_out), parameters=params, kernel_name=kernel,
+                cwd=str(source.parent), progress_bar=False,
+            )
+    except Exception as exc:  # noqa: BLE001 - reported; the other notebooks still run
+        if hasattr(exc, "ename"):  # papermill's PapermillExecutionError: the cell's exception
+            error = f"{exc.ename}: {exc.evalue} (cell {exc.exec_count})"
+        else:
+            error = f"{type(exc).__name__}: {exc}"
+    finally:
+        nb_in.unlink(missing_ok=True)
+    files = []
+    if log.exists():
+        for line in log.read_text(encoding="utf-8").splitlines():
+            files.append(json.loads(line)["path"])
+    return RunResult(source.stem, not error, time.perf_counter() - start, nb_out, error, files)
+
+
+def update_manifest(results: list[RunResult], profile: str, params_by_nb: dict[str, dict]) -> Path:
+    """Merge the files written by ``results`` into ``figures/MANIFEST.json``.
+
+    Entries of notebooks that were not re-run are kept; entries whose file has vanished are dropped.
+    """
+    fig_dir = figures_dir()
+    path = fig_dir / "MANIFEST.json"
+    entries = json.loads(path.read_text(encoding="utf-8")) if path.exists() else {}
+    rerun = {r.notebook for r in results}
+    entries = {k: v for k, v in entries.items() if v["notebook"] not in rerun}
+    for r in results:
+        for f in r.files:
+            p = Path(f)
+            if not p.exists():
+                continue
+            try:
+                key = p.resolve().relative_to(fig_dir.resolve()).as_posix()
+            except ValueError:
+                key = p.as_posix()
+            entries[key] = {
+                "notebook": r.notebook,
+                "profile": profile,
+                "parameters": params_by_nb[r.notebook],
+                "sha256": _sha256(p),
+            }
+    entries = {k: v for k, v in entries.items() if (fig_dir / k).exists()}
+    path.write_text(json.dumps(entries, indent=1, sort_keys=True) + "\n", encoding="utf-8")
+    return path
+
+
+def reproduce(profile: str = "full", only: list[str] | None = None, overrides: dict | None = None,
+              build_dir: Path | None = None, progress: bool = True) -> list[RunResult]:
+    """Run the selected notebooks with a profile; return one :class:`RunResult` per notebook."""
+    from tqdm.auto import tqdm
+
+    sources = list_notebooks(only)
+    build = Path(build_dir or repo_root() / "build") / profile
+    results, params_by_nb = [], {}
+    bar = tqdm(sources, desc=f"reproduce[{profile}]", unit="nb", disable=not progress)
+    for src in bar:
+        bar.set_postfix_str(src.stem)
+        params = load_profile(profile, src.stem)
+        params.update(overrides or {})
+        params_by_nb[src.stem] = params
+        res = execute_notebook(src, params, build)
+        results.append(res)
+        status = "ok" if res.ok else "FAILED"
+        tqdm.write(f"{src.stem}: {status} in {res.seconds:.1f} s, {len(res.files)} file(s)")
+        if not res.ok:
+            tqdm.write(f"  {res.error.splitlines()[0] if res.error else ''}")
+            tqdm.write(f"  executed copy with the traceback: {res.output}")
+    update_manifest(results, profile, params_by_nb)
+    return results
+
+
+def configure_parser(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("--profile", choices=PROFILES, default="full",
+                        help="parameter profile (default: full, the paper-scale settings)")
+    parser.add_argument("--only", nargs="+", metavar="NN",
+                        help="notebook numbers or stems to run, e.g. --only 03 06")
+    parser.add_argument("-p", "--parameter", nargs=2, action="append", default=[],
+                        metavar=("NAME", "VALUE"), help="override one notebook parameter")
+    parser.add_argument("--build-dir", type=Path, default=None,
+                        help="where executed notebooks are kept (default: build/)")
+    parser.add_argument("--figures-dir", type=Path, default=None,
+                        help="where figures and tables go (default: figures/ or $TOPOTTA_FIGURES)")
+    parser.add_argument("--executor", choices=("local", "dask"), default="local",
+                        help="where experiment grid cells run (default: this process)")
+    parser.add_argument("--scheduler", metavar="ADDRESS",
+                        help="Dask scheduler address for --executor dask, e.g. tcp://host:8786")
+    parser.add_argument("--no-progress", action="store_true", help="hide the progress bar")
+
+
+def run(args: argparse.Namespace) -> int:
+    if args.executor == "dask" and not args.scheduler:
+        print("topotta-lite reproduce: --executor dask needs --scheduler ADDRESS", file=sys.stderr)
+        return 2
+    figures = str(Path(args.figures_dir).resolve()) if args.figures_dir is not None else None
+    overrides = {name: parse_value(value) for name, value in args.parameter}
+    try:
+        with _environment(TOPOTTA_FIGURES=figures, TOPOTTA_EXECUTOR=args.executor,
+                          TOPOTTA_SCHEDULER=args.scheduler):
+            results = reproduce(args.profile, args.only, overrides, args.build_dir,
+                                progress=not args.no_progress)
+    except ValueError as exc:
+        print(f"topotta-lite reproduce: {exc}", file=sys.stderr)
+        return 2
+    failed = [r.notebook for r in results if not r.ok]
+    print(f"{len(results) - len(failed)} notebook(s) ran, {len(failed)} failed"
+          + (f": {', '.join(failed)}" if failed else ""))
+    return 1 if failed else 0

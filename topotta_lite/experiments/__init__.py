@@ -1,0 +1,166 @@
+"""The experiment harness: everything that turns operators and data into the paper's tables.
+
+=========================  ======================================================================
+:mod:`.bundles`            score bundles (maps + features of one class, computed once) and the
+                           experiment cell (:func:`evaluate_cell`): one operator on one bundle
+:mod:`.grid`               the grid runner with its result cache (resume, Dask executor)
+:mod:`.sweeps`             parameter sweeps and ablation configurations (Tables V-IX)
+:mod:`.tables`             records -> tables, side by side with the paper's numbers
+:mod:`.robustness`         perturbed maps and failure diagnosis (Fig. 7, Fig. 8)
+:mod:`.runtime`            interleaved timing and memory of the operators (Table X)
+:mod:`.claims`             every quantitative claim of the paper, with a computed verdict
+``paper/``                 the paper's own tables (CSV), shipped with the package
+=========================  ======================================================================
+
+Examples
+--------
+>>> from topotta_lite.experiments import paper_table
+>>> paper_table("table7_lambda").columns.tolist()[:2]
+['lambda', 'dataset']
+"""
+
+from topotta_lite.experiments.bundles import (
+    DEFAULT_BACKBONE,
+    ROBUSTNESS_PERTURBATIONS,
+    SCORERS,
+    bundle_path,
+    evaluate_cell,
+    load_split,
+    make_operator,
+    modality_of,
+    perturb_map,
+    ranking_cell,
+    score_bundle,
+    segment_bundle,
+)
+from topotta_lite.experiments.claims import (
+    CLAIMS,
+    FAILS,
+    HOLDS,
+    TABLE_NOTEBOOK,
+    UNTESTABLE,
+    Claim,
+    Measure,
+    NotTestable,
+    evaluate_claims,
+    load_tables,
+    paper_tables,
+)
+from topotta_lite.experiments.grid import (
+    RESULTS_VERSION,
+    GridReport,
+    ResultCache,
+    cell_key,
+    default_cache,
+    paper_table,
+    run_grid,
+)
+from topotta_lite.experiments.robustness import (
+    diagnose,
+    per_image_table,
+    robustness_cells,
+    robustness_table,
+    signal_to_noise,
+)
+from topotta_lite.experiments.runtime import (
+    bundle_is_cached,
+    gpu_available,
+    peak_memory_mb,
+    runtime_cell,
+    time_operators,
+)
+from topotta_lite.experiments.sweeps import (
+    build_cells,
+    component_configurations,
+    drop_defaults,
+    kth_component_variants,
+    mean_over_classes,
+    one_at_a_time,
+    paper_analogue,
+    results_frame,
+    run_labelled,
+    setting_variants,
+    topotta_defaults,
+)
+from topotta_lite.experiments.tables import (
+    PAPER_COUNTERPARTS,
+    compare_main,
+    format_table,
+    gain_table,
+    main_table,
+    method_order,
+    ordering_agreement,
+    paper_counterparts,
+    per_class_table,
+    ranking_table,
+    records_frame,
+    representative_index,
+    side_by_side,
+)
+
+__all__ = [
+    "CLAIMS",
+    "Claim",
+    "DEFAULT_BACKBONE",
+    "FAILS",
+    "GridReport",
+    "HOLDS",
+    "Measure",
+    "NotTestable",
+    "PAPER_COUNTERPARTS",
+    "RESULTS_VERSION",
+    "ROBUSTNESS_PERTURBATIONS",
+    "ResultCache",
+    "SCORERS",
+    "TABLE_NOTEBOOK",
+    "UNTESTABLE",
+    "build_cells",
+    "bundle_is_cached",
+    "bundle_path",
+    "cell_key",
+    "compare_main",
+    "component_configurations",
+    "default_cache",
+    "diagnose",
+    "drop_defaults",
+    "evaluate_cell",
+    "evaluate_claims",
+    "format_table",
+    "gain_table",
+    "gpu_available",
+    "kth_component_variants",
+    "load_split",
+    "load_tables",
+    "main_table",
+    "make_operator",
+    "mean_over_classes",
+    "method_order",
+    "modality_of",
+    "one_at_a_time",
+    "ordering_agreement",
+    "paper_analogue",
+    "paper_counterparts",
+    "paper_table",
+    "paper_tables",
+    "peak_memory_mb",
+    "per_class_table",
+    "per_image_table",
+    "perturb_map",
+    "ranking_cell",
+    "ranking_table",
+    "records_frame",
+    "representative_index",
+    "results_frame",
+    "robustness_cells",
+    "robustness_table",
+    "run_grid",
+    "run_labelled",
+    "runtime_cell",
+    "score_bundle",
+    "segment_bundle",
+    "setting_variants",
+    "side_by_side",
+    "signal_to_noise",
+    "time_operators",
+    "topotta_defaults",
+]

@@ -1,0 +1,263 @@
+"""From a dataset class to table rows: score maps once, then any operator on them.
+
+The paper's protocol: the backbone's anomaly maps are fixed and only the segmentation operator
+varies. So the expensive part (fit a scorer on nominal images, score the test images, extract the
+dense features the operators adapt on) is done once per (dataset, class, scorer, backbone, size,
+seed) and kept as a *score bundle* (``.npz`` in the cache), and every operator / parameter setting
+is an experiment cell (:func:`evaluate_cell`) that reads the bundle and returns mean metrics.
+
+Cells are plain dicts, for :func:`topotta_lite.experiments.grid.run_grid`::
+
+    {"dataset": "embedded-2d", "category": "brick", "scorer": "patchcore", "backbone": "filterbank",
+     "operator": "topotta", "params": {"lam": 0.01}, "size": "quick", "seed": 0}
+
+Optional keys: ``"feature_backbone"`` (features from another backbone, Table IV),
+``"shots"`` (nominal support images for PCES, Table II), ``"perturb"`` (``{"kind": "noise",
+"strength": 0.1}``, Fig. 7), ``"data_root"`` (a real dataset on disk), ``"construction"``.
+"""
+
+from __future__ import annotations
+
+import time
+from pathlib import Path
+
+import numpy as np
+
+from topotta_lite.experiments.grid import ResultCache, cell_key
+
+__all__ = [
+    "DEFAULT_BACKBONE",
+    "ROBUSTNESS_PERTURBATIONS",
+    "SCORERS",
+    "bundle_path",
+    "evaluate_cell",
+    "load_split",
+    "make_operator",
+    "modality_of",
+    "perturb_map",
+    "ranking_cell",
+    "score_bundle",
+    "segment_bundle",
+]
+
+SCORERS = ("padim", "patchcore")
+DEFAULT_BACKBONE = {"2d": "filterbank", "2.5d": "depth", "3d": "voxel"}
+ROBUSTNESS_PERTURBATIONS = ("brightness", "noise", "speckle")
+
+
+def modality_of(dataset: str) -> str:
+    """``"2d"``, ``"2.5d"`` or ``"3d"``: the modality of an embedded or a real dataset name.
+
+    Examples
+    --------
+    >>> modality_of("embedded-2.5d"), modality_of("mvtec_ad"), modality_of("mvtec_3d")
+    ('2.5d', '2d', '2.5d')
+    """
+    if dataset.startswith("embedded-"):
+        return dataset.split("-", 1)[1]
+    return {"mvtec_3d": "2.5d", "anomaly_shapenet": "3d"}.get(dataset, "2d")
+
+
+def load_split(dataset: str, category: str, *, size: str = "quick", seed: int = 0,
+               data_root: str | None = None):
+    """A :class:`~topotta_lite.data.ClassSplit` of the embedded benchmark or a real dataset.
+
+    ``dataset`` is ``"embedded-2d"``, ``"embedded-2.5d"``, ``"embedded-3d"``, or a real dataset
+    name known to :func:`topotta_lite.data.load_dataset` (then ``data_root`` is required).
+    """
+    from topotta_lite.data import load_dataset, load_embedded
+
+    if dataset.startswith("embedded-"):
+        return load_embedded(modality_of(dataset), [category], size=size, seed=seed)[category]
+    if data_root is None:
+        raise ValueError(f"dataset {dataset!r} is read from disk: give data_root")
+    return load_dataset(dataset, data_root, category)
+
+
+def _scorer(name: str, backbone: str, modality: str, seed: int):
+    from topotta_lite.scorers import PaDiMScorer, PatchCoreScorer, VoxelScorer
+
+    if name not in SCORERS:
+        raise ValueError(f"unknown scorer {name!r}; choose one of {SCORERS}")
+    if modality == "3d":
+        return VoxelScorer(name, backbone=backbone, seed=seed)
+    cls = PaDiMScorer if name == "padim" else PatchCoreScorer
+    return cls(backbone, seed=seed)
+
+
+def bundle_path(dataset: str, category: str, scorer: str = "patchcore", backbone: str | None = None,
+                *, feature_backbone: str | None = None, size: str = "quick", seed: int = 0,
+                data_root: str | None = None, n_support: int = 10,
+                cache: ResultCache | None = None) -> Path:
+    """Where :func:`score_bundle` keeps (or will keep) this bundle; ``.exists()`` tells if cached."""
+    backbone = backbone or DEFAULT_BACKBONE[modality_of(dataset)]
+    key = cell_key({"bundle": 2, "dataset": dataset, "category": category, "scorer": scorer,
+                    "backbone": backbone, "feature_backbone": feature_backbone or backbone,
+                    "size": size, "seed": seed, "data_root": data_root, "n_support": n_support})
+    return Path((cache or ResultCache()).root) / "bundles" / f"{key}.npz"
+
+
+def score_bundle(dataset: str, category: str, scorer: str = "patchcore", backbone: str | None = None,
+                 *, feature_backbone: str | None = None, size: str = "quick", seed: int = 0,
+                 data_root: str | None = None, n_support: int = 10,
+                 cache: ResultCache | None = None) -> dict[str, np.ndarray]:
+    """Score maps, ground truth, features and nominal support of one class, computed once.
+
+    Returns
+    -------
+    dict of str -> ndarray
+        ``maps`` (N, *S) float32 test score maps; ``gts`` (N, *S) bool; ``labels`` (N,);
+        ``names`` (N,) str; ``val_maps`` (M, *S) nominal validation maps (for THR);
+        ``features`` (N, C, *grid) float32 test features; ``support`` (n_support, C, *grid)
+        features of nominal training images (few-shot PCES); ``fit_seconds`` and
+        ``score_seconds`` (per image).
+    """
+    modality = modality_of(dataset)
+    backbone = backbone or DEFAULT_BACKBONE[modality]
+    feature_backbone = feature_backbone or backbone
+    path = bundle_path(dataset, category, scorer, backbone, feature_backbone=feature_backbone,
+                       size=size, seed=seed, data_root=data_root, n_support=n_support, cache=cache)
+    if path.exists():
+        with np.load(path, allow_pickle=False) as z:
+            return {k: z[k] for k in z.files}
+
+    split = load_split(dataset, category, size=size, seed=seed, data_root=data_root)
+    support_samples = list(split.train)[:n_support]
+    if feature_backbone != backbone:
+        # cross-model (Table IV): the maps are the default bundle's; only the features differ,
+        # standardised with the other backbone's nominal training statistics
+        out = dict(score_bundle(dataset, category, scorer, backbone, size=size, seed=seed,
+                                data_root=data_root, n_support=n_support, cache=cache))
+        feats_model = _scorer("padim", feature_backbone, modality, seed).fit(split.train)
+        out["features"] = np.asarray(feats_model.features(split.test), np.float32)
+        out["support"] = np.asarray(feats_model.features(support_samples), np.float32)
+    else:
+        model = _scorer(scorer, backbone, modality, seed)
+        t0 = time.perf_counter()
+        model.fit(split.train)
+        t1 = time.perf_counter()
+        maps = model.score(split.test)
+        t2 = time.perf_counter()
+        out = {
+            "maps": np.asarray(maps, np.float32),
+            "gts": np.stack([s.mask for s in split.test]).astype(bool),
+            "labels": np.array([s.label for s in split.test], dtype=np.int8),
+            "names": np.array([s.name for s in split.test]),
+            "val_maps": np.asarray(model.score(split.validation), np.float32),
+            "features": np.asarray(model.features(split.test), np.float32),
+            "support": np.asarray(model.features(support_samples), np.float32),
+            "fit_seconds": np.float64(t1 - t0),
+            "score_seconds": np.float64((t2 - t1) / max(len(split.test), 1)),
+        }
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = path.with_suffix(".tmp.npz")
+    np.savez(tmp, **out)
+    tmp.replace(path)
+    return out
+
+
+def make_operator(name: str, params: dict | None = None, seed: int = 0):
+    """An operator from its short name (``"thr"``, ``"ttt4as"``, ``"topotta"``) and parameters."""
+    from topotta_lite.operators import OPERATORS
+
+    if name not in OPERATORS:
+        raise ValueError(f"unknown operator {name!r}; choose one of {sorted(OPERATORS)}")
+    return OPERATORS[name](**(params or {}), seed=seed)
+
+
+def perturb_map(score_map: np.ndarray, kind: str, strength: float, seed: int = 0) -> np.ndarray:
+    """Degrade a score map the way Fig. 7 does, relative to the map's own dynamic range.
+
+    ``brightness`` adds ``strength * range`` everywhere and clips at the map's maximum (a global
+    shift that saturates the top), ``noise`` adds Gaussian noise of std ``strength * range``,
+    ``speckle`` multiplies by ``1 + strength * N(0, 1)``.
+
+    Examples
+    --------
+    >>> m = np.linspace(0, 1, 16).reshape(4, 4)
+    >>> bool(np.allclose(perturb_map(m, "noise", 0.0), m))
+    True
+    """
+    if kind not in ROBUSTNESS_PERTURBATIONS:
+        raise ValueError(f"unknown perturbation {kind!r}; choose one of {ROBUSTNESS_PERTURBATIONS}")
+    if strength < 0:
+        raise ValueError(f"strength must be >= 0, got {strength}")
+    rng = np.random.default_rng(seed)
+    m = np.asarray(score_map, dtype=np.float64)
+    lo, hi = float(m.min()), float(m.max())
+    span = hi - lo if hi > lo else 1.0
+    if kind == "brightness":
+        return np.minimum(m + strength * span, hi)
+    if kind == "noise":
+        return m + rng.normal(0.0, strength * span, m.shape)
+    return m * (1.0 + strength * rng.standard_normal(m.shape))
+
+
+def segment_bundle(bundle: dict, operator: str, params: dict | None = None, *, seed: int = 0,
+                   shots: int = 0, perturb: dict | None = None, only_anomalous: bool = True):
+    """Run one operator over a bundle's test images; return (masks, indices, timings).
+
+    ``timings`` holds the per-image seconds of the operator's stages (``timings_`` of each call).
+    """
+    op = make_operator(operator, params, seed)
+    maps = bundle["maps"]
+    if perturb:
+        maps = np.stack([perturb_map(m, perturb["kind"], perturb["strength"], seed + i)
+                         for i, m in enumerate(maps)])
+    if operator == "thr":
+        op.fit(bundle["val_maps"])
+    support = list(bundle["support"][:shots]) if shots else None
+    idx = [i for i in range(len(maps)) if not only_anomalous or bundle["labels"][i] == 1]
+    masks, timings = [], []
+    for i in idx:
+        t0 = time.perf_counter()
+        masks.append(op.segment(maps[i], bundle["features"][i], support=support))
+        stage = dict(getattr(op, "timings_", {}) or {})
+        stage["total"] = time.perf_counter() - t0
+        timings.append(stage)
+    return masks, idx, timings
+
+
+def evaluate_cell(cell: dict) -> dict:
+    """One experiment cell -> mean precision / recall / F1 / IoU over the anomalous test images.
+
+    Also returns per-image F1 (for paired comparisons), structure metrics and median stage
+    timings. See the module docstring for the cell's keys.
+    """
+    from topotta_lite.metrics import mean_scores, segmentation_scores, structure_scores
+
+    bundle = score_bundle(
+        cell["dataset"], cell["category"], cell.get("scorer", "patchcore"), cell.get("backbone"),
+        feature_backbone=cell.get("feature_backbone"), size=cell.get("size", "quick"),
+        seed=cell.get("seed", 0), data_root=cell.get("data_root"))
+    masks, idx, timings = segment_bundle(
+        bundle, cell["operator"], cell.get("params"), seed=cell.get("seed", 0),
+        shots=cell.get("shots", 0), perturb=cell.get("perturb"))
+    per_image = [segmentation_scores(m, bundle["gts"][i]) for m, i in zip(masks, idx)]
+    structure = [structure_scores(m, bundle["gts"][i]) for m, i in zip(masks, idx)]
+    out = mean_scores(per_image)
+    out.update({f"{k}": float(np.mean([s[k] for s in structure])) for k in structure[0]}
+               if structure else {})
+    out["n_images"] = len(per_image)
+    out["f1_per_image"] = [round(p["f1"], 6) for p in per_image]
+    stages = sorted({k for t in timings for k in t})
+    out["seconds"] = {k: float(np.median([t.get(k, 0.0) for t in timings])) for k in stages}
+    return out
+
+
+def ranking_cell(cell: dict) -> dict:
+    """I-AUROC, P-AUROC and AUPRO of one (dataset, class, scorer, backbone) bundle."""
+    from topotta_lite.metrics import aupro, i_auroc, p_auroc
+    from topotta_lite.scorers import image_scores
+
+    bundle = score_bundle(
+        cell["dataset"], cell["category"], cell.get("scorer", "patchcore"), cell.get("backbone"),
+        size=cell.get("size", "quick"), seed=cell.get("seed", 0), data_root=cell.get("data_root"))
+    maps, gts, labels = bundle["maps"], bundle["gts"], bundle["labels"]
+    return {
+        "i_auroc": i_auroc(image_scores(maps), labels),
+        "p_auroc": p_auroc(list(maps), list(gts)),
+        "aupro": aupro(list(maps), list(gts)),
+        "fit_seconds": float(bundle["fit_seconds"]),
+        "score_seconds": float(bundle["score_seconds"]),
+    }

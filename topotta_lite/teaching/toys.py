@@ -1,0 +1,165 @@
+"""Small synthetic score maps and mask pairs with known topology, for the teaching notebooks.
+
+These are not a benchmark (see :mod:`topotta_lite.data` for that): each toy is built so that its
+topology is known by construction (one blob = one component, one ring = one hole, one crack = one
+thin component) and small enough to draw pixel by pixel.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+from scipy import ndimage as ndi
+
+__all__ = [
+    "fusion_cases",
+    "smooth_random_map",
+    "toy_score_map",
+    "toy_volume",
+]
+
+
+
+def _grid(shape):
+    return np.meshgrid(*[np.arange(n, dtype=float) for n in shape], indexing="ij")
+
+
+def toy_score_map(shape: tuple[int, int] = (96, 96), *, noise: float = 0.03, blur: float = 1.0,
+                  seed: int = 0) -> tuple[np.ndarray, dict[str, np.ndarray]]:
+    """A score-map-like image holding a blob, a ring and a crack on a noisy low background.
+
+    Parameters
+    ----------
+    shape : (H, W)
+        Map size; the three structures scale with it (use at least 32 x 32).
+    noise : float
+        Standard deviation of the Gaussian background noise (before the final rescaling).
+    blur : float
+        Gaussian blur (pixels) applied to the structures, like a backbone's receptive field.
+    seed : int
+        Seed of the noise.
+
+    Returns
+    -------
+    score_map : (H, W) float64 array in [0, 1]
+    parts : dict of str -> (H, W) bool
+        The exact support of each structure: ``"blob"``, ``"ring"``, ``"crack"``, plus
+        ``"ring_hole"`` (the low disc the ring encloses).
+
+    Examples
+    --------
+    >>> psi, parts = toy_score_map((48, 48))
+    >>> psi.shape, float(psi.min()) >= 0.0, float(psi.max()) <= 1.0
+    ((48, 48), True, True)
+    >>> sorted(parts)
+    ['blob', 'crack', 'ring', 'ring_hole']
+    """
+    h, w = (int(s) for s in shape)
+    if h < 16 or w < 16:
+        raise ValueError(f"shape must be at least 16 x 16, got {shape}")
+    rng = np.random.default_rng(seed)
+    yy, xx = _grid((h, w))
+    s = min(h, w)
+    # blob: upper left, a smooth bump with a flat-ish top
+    cy, cx, r = 0.28 * h, 0.27 * w, 0.12 * s
+    d_blob = np.hypot(yy - cy, xx - cx)
+    blob = np.exp(-0.5 * (d_blob / (0.6 * r)) ** 2)
+    # ring: right side, an annulus around a low disc
+    ry, rx, rr, rw = 0.5 * h, 0.7 * w, 0.17 * s, 0.045 * s
+    d_ring = np.hypot(yy - ry, xx - rx)
+    ring = 0.85 * np.exp(-0.5 * ((d_ring - rr) / rw) ** 2)
+    # crack: a thin slanted wavy line in the lower left
+    t = (xx - 0.08 * w) / (0.45 * w)
+    centre = 0.72 * h + 0.1 * h * t + 0.03 * h * np.sin(6 * t)
+    on_seg = (t >= 0) & (t <= 1)
+    crack = np.where(on_seg, 0.7 * np.exp(-0.5 * ((yy - centre) / 0.9) ** 2), 0.0)
+    psi = np.maximum.reduce([blob, ring, crack])
+    if blur > 0:
+        psi = ndi.gaussian_filter(psi, blur)
+    psi = 0.08 + 0.92 * psi + noise * rng.standard_normal((h, w))
+    psi = (psi - psi.min()) / (psi.max() - psi.min())
+    parts = {
+        "blob": d_blob <= r,
+        "ring": np.abs(d_ring - rr) <= 1.5 * rw,
+        "ring_hole": d_ring < rr - 1.5 * rw,
+        "crack": on_seg & (np.abs(yy - centre) <= 1.5),
+    }
+    return psi, parts
+
+
+def smooth_random_map(shape: tuple[int, ...], *, sigma: float = 2.0, seed: int = 0) -> np.ndarray:
+    """A smooth random field in [0, 1] (blurred white noise), 2D or 3D.
+
+    Examples
+    --------
+    >>> m = smooth_random_map((8, 9, 10), seed=1)
+    >>> m.shape, round(float(m.min()), 6), round(float(m.max()), 6)
+    ((8, 9, 10), 0.0, 1.0)
+    """
+    rng = np.random.default_rng(seed)
+    f = ndi.gaussian_filter(rng.standard_normal(tuple(int(s) for s in shape)), sigma)
+    return (f - f.min()) / (f.max() - f.min())
+
+
+def toy_volume(shape: tuple[int, int, int] = (24, 24, 24), *, noise: float = 0.03,
+               seed: int = 0) -> np.ndarray:
+    """A 3D score volume in [0, 1] with a solid blob and a hollow spherical shell (a cavity).
+
+    Examples
+    --------
+    >>> toy_volume((12, 12, 12)).shape
+    (12, 12, 12)
+    """
+    rng = np.random.default_rng(seed)
+    zz, yy, xx = _grid(shape)
+    n = min(shape)
+    blob = np.exp(-0.5 * (np.sqrt((zz - 0.3 * shape[0]) ** 2 + (yy - 0.3 * shape[1]) ** 2
+                                  + (xx - 0.3 * shape[2]) ** 2) / (0.08 * n)) ** 2)
+    d = np.sqrt((zz - 0.62 * shape[0]) ** 2 + (yy - 0.62 * shape[1]) ** 2
+                + (xx - 0.62 * shape[2]) ** 2)
+    shell = 0.8 * np.exp(-0.5 * ((d - 0.2 * n) / (0.05 * n)) ** 2)
+    v = 0.05 + np.maximum(blob, shell) + noise * rng.standard_normal(shape)
+    return (v - v.min()) / (v.max() - v.min())
+
+
+def fusion_cases(size: int = 40) -> dict[str, tuple[np.ndarray, np.ndarray]]:
+    """Pairs (m_sub, m_sup) of masks on which a plain intersection changes the topology.
+
+    * ``"broken_bar"``: both masks hold the same thick bar, each with notches cut from a different
+      side at the same places; each mask is one piece, their intersection is cut into three.
+    * ``"pinholes"``: both masks hold the same disc, each with a one-pixel hole at a different
+      place (score noise); the union is a solid disc, the intersection has two holes.
+    * ``"ring_gap"``: both masks hold the same ring, one with a short gap; the union keeps the
+      ring's hole, the intersection is an open arc.
+
+    Returns
+    -------
+    dict of str -> (m_sub, m_sup), each a (size, size) bool array
+
+    Examples
+    --------
+    >>> cases = fusion_cases(32)
+    >>> sorted(cases)
+    ['broken_bar', 'pinholes', 'ring_gap']
+    >>> a, b = cases["broken_bar"]
+    >>> a.shape, a.dtype.name
+    ((32, 32), 'bool')
+    """
+    n = int(size)
+    if n < 24:
+        raise ValueError(f"size must be at least 24, got {size}")
+    yy, xx = _grid((n, n))
+    c = (n - 1) / 2
+    ci = round(c)
+    bar = (np.abs(yy - ci) <= 2) & (xx >= 0.15 * n) & (xx <= 0.85 * n)
+    a, b = bar.copy(), bar.copy()
+    for x in (int(0.4 * n), int(0.62 * n)):
+        a[:ci, x:x + 2] = False        # notch from the top, down to just above the middle row
+        b[ci:, x:x + 2] = False        # notch from the bottom, up to the middle row
+    r = np.hypot(yy - c, xx - c)
+    disc = r <= 0.38 * n
+    p, q = disc.copy(), disc.copy()
+    p[ci - n // 8, ci - n // 8] = False
+    q[ci + n // 8, ci + n // 10] = False
+    ring = (r >= 0.22 * n) & (r <= 0.34 * n)
+    gap = (np.abs(yy - c) <= 0.5) & (xx > c)
+    return {"broken_bar": (a, b), "pinholes": (p, q), "ring_gap": (ring.copy(), ring & ~gap)}
