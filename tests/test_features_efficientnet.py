@@ -145,10 +145,10 @@ def test_backbone_shape_dtype_determinism(backbone):
     rng = np.random.default_rng(0)
     images = rng.random((2, 224, 224, 3)).astype(np.float32)
     f = backbone(images)
-    assert backbone.name == "efficientnet_lite0" and backbone.stride == 8
-    assert backbone.input_kind == "image" and backbone.out_channels == 152
-    assert f.dtype == np.float32 and f.shape == (2, 152, 28, 28)
-    assert backbone.grid_shape((224, 224)) == (28, 28)
+    assert backbone.name == "efficientnet_lite0" and backbone.stride == 4
+    assert backbone.input_kind == "image" and backbone.out_channels == 64
+    assert f.dtype == np.float32 and f.shape == (2, 64, 56, 56)
+    assert backbone.grid_shape((224, 224)) == (56, 56)
     assert np.isfinite(f).all() and f.std() > 0
     np.testing.assert_array_equal(f, backbone(images))  # same call, same bits
     np.testing.assert_array_equal(f, EfficientNetLite0Backbone()(images))  # a fresh instance
@@ -156,25 +156,28 @@ def test_backbone_shape_dtype_determinism(backbone):
     np.testing.assert_allclose(backbone(torch.from_numpy(images[1])), f[1:], atol=1e-4)
 
 
-def test_backbone_features_are_the_documented_recipe(backbone):
+@pytest.mark.parametrize("taps", [(4, 8), (8, 16)])
+def test_backbone_features_are_the_documented_recipe(backbone, taps):
+    fine, coarse = taps
+    bb = backbone if taps == (4, 8) else EfficientNetLite0Backbone(layers=taps)
     x = torch.rand(1, 3, 96, 128, generator=torch.Generator().manual_seed(1))
     with torch.no_grad():
-        st = backbone.model.stages(x, strides=(8, 16))
+        st = bb.model.stages(x, strides=taps)
         up = torch.nn.functional.interpolate(
-            st[16], size=st[8].shape[-2:], mode="bilinear", align_corners=False
+            st[coarse], size=st[fine].shape[-2:], mode="bilinear", align_corners=False
         )
-        cat = torch.cat([st[8], up], dim=1)
+        cat = torch.cat([st[fine], up], dim=1)
         expected = torch.nn.functional.avg_pool2d(cat, 3, 1, 1, count_include_pad=False)
-    got = backbone(x.permute(0, 2, 3, 1).numpy())
+    got = bb(x.permute(0, 2, 3, 1).numpy())
     np.testing.assert_allclose(got, expected.numpy(), atol=1e-5)
-    assert st[8].shape[1] == 40 and st[16].shape[1] == 112
+    assert {4: 24, 8: 40, 16: 112}[fine] == st[fine].shape[1]
 
 
 @pytest.mark.parametrize("spatial", [(200, 264), (256, 256), (201, 77), (31, 9)])
 def test_grid_shape_matches_output(backbone, spatial):
     img = np.random.default_rng(2).random((1, *spatial, 3)).astype(np.float32)
     assert backbone(img).shape[2:] == backbone.grid_shape(spatial)
-    assert backbone.grid_shape((200, 264)) == (25, 33)
+    assert backbone.grid_shape((200, 264)) == (50, 66)  # ceil(n / 4)
 
 
 @pytest.mark.parametrize(
@@ -199,5 +202,5 @@ def test_registered_in_get_backbone():
 
     assert "efficientnet_lite0" in BACKBONES
     bb = get_backbone("efficientnet_lite0")
-    assert bb.pretrained and bb.stride == 8
+    assert bb.pretrained and bb.stride == 4
     assert not get_backbone("efficientnet_lite0", weights="random").pretrained

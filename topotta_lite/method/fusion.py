@@ -38,9 +38,11 @@ from topotta_lite.topology.euler import euler_characteristic
 from topotta_lite.vocabulary import CONSTRUCTIONS, check_choice
 
 __all__ = [
+    "FALLBACKS",
     "EAITrace",
     "eai_candidates",
     "eai_trace",
+    "empty_fallback",
     "fill_spurious_holes",
     "fuse",
     "iou_fusion",
@@ -49,6 +51,10 @@ __all__ = [
 
 
 METHODS = ("eai", "intersection", "union", "iou")
+FALLBACKS = ("sub", "sup", "union", "larger", "none")
+"""What :func:`fuse` returns when EAI (or IoU fusion) would give an empty mask although the union
+is not empty: one of the two input masks, their union, the larger of the two, or (``"none"``)
+the empty mask itself."""
 TARGETS = ("union", "sub", "sup", "reachable")
 
 
@@ -374,8 +380,15 @@ def fuse(
     fill_holes: bool = True,
     max_steps: int | None = None,
     iou_threshold: float = 0.5,
+    fallback: str = "sub",
 ) -> np.ndarray:
     """Fuse the sublevel and superlevel masks into one pseudo-label mask.
+
+    EAI grows from the intersection ``I``; when the two masks do not overlap, ``I`` is empty and
+    so is every candidate, although ``U`` is not: the two filtrations found *something*, only not
+    the same thing. Returning nothing would throw that away (and leave PCES without positives), so
+    ``"eai"`` and ``"iou"`` then return ``fallback`` instead (``"intersection"`` stays the plain
+    AND, as an ablation arm and as in the authors' release).
 
     Parameters
     ----------
@@ -388,6 +401,10 @@ def fuse(
         Connectivity used by "eai" and "iou".
     iou_threshold : float
         Used by "iou" only.
+    fallback : {"sub", "sup", "union", "larger", "none"}
+        Result of "eai" / "iou" when it would be empty while ``m_sub | m_sup`` is not (see
+        :data:`FALLBACKS`). The default, the sublevel mask, was chosen on the embedded benchmark
+        (notebook 08 compares the options).
 
     Returns
     -------
@@ -401,15 +418,49 @@ def fuse(
     [[1, 1, 0, 1]]
     >>> fuse(sub, sup, "eai", lam=1.0).astype(int).tolist()   # chi(U) = 1 restored
     [[1, 1, 1, 1]]
+    >>> apart_sub = np.array([[1, 0, 0, 0]], bool); apart_sup = np.array([[0, 0, 1, 1]], bool)
+    >>> fuse(apart_sub, apart_sup, "eai").astype(int).tolist()      # I is empty: the fallback
+    [[1, 0, 0, 0]]
+    >>> fuse(apart_sub, apart_sup, "eai", fallback="larger").astype(int).tolist()
+    [[0, 0, 1, 1]]
     """
     a, b = _inputs(m_sub, m_sup)
     check_choice("construction", construction, CONSTRUCTIONS)
+    check_choice("fallback", fallback, FALLBACKS)
     if method == "intersection":
         return a & b
     if method == "union":
         return a | b
     if method == "iou":
-        return iou_fusion(a, b, construction, iou_threshold)
-    if method == "eai":
-        return eai_trace(a, b, lam, target, construction, fill_holes, max_steps).mask
-    raise ValueError(f"method must be one of {METHODS}, got {method!r}")
+        out = iou_fusion(a, b, construction, iou_threshold)
+    elif method == "eai":
+        out = eai_trace(a, b, lam, target, construction, fill_holes, max_steps).mask
+    else:
+        raise ValueError(f"method must be one of {METHODS}, got {method!r}")
+    if out.any() or fallback == "none" or not (a.any() or b.any()):
+        return out
+    return empty_fallback(a, b, fallback)
+
+
+def empty_fallback(m_sub, m_sup, fallback: str = "sub") -> np.ndarray:
+    """The mask :func:`fuse` returns when the fusion is empty but the union is not.
+
+    ``"sub"`` / ``"sup"``: that input (the other one when it is empty); ``"union"``: both;
+    ``"larger"``: the input with more pixels (the sublevel one on a tie); ``"none"``: empty.
+
+    Examples
+    --------
+    >>> a = np.array([[1, 0, 0]], bool); b = np.array([[0, 1, 1]], bool)
+    >>> [empty_fallback(a, b, f).astype(int).tolist() for f in ("sub", "sup", "union", "larger")]
+    [[[1, 0, 0]], [[0, 1, 1]], [[1, 1, 1]], [[0, 1, 1]]]
+    """
+    a, b = _inputs(m_sub, m_sup)
+    check_choice("fallback", fallback, FALLBACKS)
+    if fallback == "none":
+        return np.zeros_like(a)
+    if fallback == "union":
+        return a | b
+    if fallback == "larger":
+        return (a if a.sum() >= b.sum() else b).copy()
+    first, second = (a, b) if fallback == "sub" else (b, a)
+    return (first if first.any() else second).copy()

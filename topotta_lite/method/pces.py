@@ -64,6 +64,7 @@ from topotta_lite.features.grid import (
 from topotta_lite.method._pces_engines import cpu_margins, cpu_train, init_weights, torch_margins, torch_train
 
 __all__ = [
+    "DEFAULT_SAMPLING",
     "PCES",
     "ContrastiveMLP",
     "PCESResult",
@@ -73,6 +74,12 @@ __all__ = [
     "pseudo_label_grids",
     "sample_points",
 ]
+
+DEFAULT_SAMPLING = {"n_points": 2048, "pos_fraction": 1.0, "neg_dilation": 0, "max_ratio": None}
+"""PCES's training-set defaults, chosen by the ablation of notebook 05 (see the module docstring):
+up to 2048 grid cells, positives only where the pseudo-label covers the whole cell, negatives
+everywhere else (right up to the mask's boundary), and no cap on the class ratio (the classes keep
+the image's own proportions)."""
 
 
 
@@ -86,8 +93,8 @@ def pseudo_label_grids(
     grid_shape: tuple[int, ...],
     *,
     union: np.ndarray | None = None,
-    pos_fraction: float = 0.5,
-    neg_dilation: int = 1,
+    pos_fraction: float = DEFAULT_SAMPLING["pos_fraction"],
+    neg_dilation: int = DEFAULT_SAMPLING["neg_dilation"],
 ) -> tuple[np.ndarray, np.ndarray]:
     """Pseudo-positive and pseudo-negative cells of the feature grid.
 
@@ -100,6 +107,9 @@ def pseudo_label_grids(
     --------
     >>> m = np.zeros((8, 8), bool); m[2:4, 2:4] = True
     >>> pos, neg = pseudo_label_grids(m, (4, 4))
+    >>> int(pos.sum()), int(neg.sum())
+    (1, 15)
+    >>> pos, neg = pseudo_label_grids(m, (4, 4), neg_dilation=1)   # keep the ring of 8 cells out
     >>> int(pos.sum()), int(neg.sum())
     (1, 7)
     """
@@ -122,28 +132,32 @@ def sample_points(
     n_points: int,
     rng: np.random.Generator,
     *,
-    max_ratio: float = 4.0,
+    max_ratio: float | None = 4.0,
 ) -> tuple[np.ndarray, np.ndarray]:
     """Draw indices into a positive pool of size ``n_pos`` and a negative pool of size ``n_neg``.
 
     Half of ``n_points`` goes to each class; a class with a smaller pool is taken whole and the other
-    fills the remaining budget, but never beyond ``max_ratio`` times the smaller class (keeps pairs
-    balanced). Indices are sorted (deterministic order).
+    fills the remaining budget, but never beyond ``max_ratio`` times the smaller class (None: no
+    cap, the classes keep the pools' proportions). Indices are sorted (deterministic order).
 
     Examples
     --------
     >>> p, n = sample_points(10, 1000, 64, np.random.default_rng(0))
     >>> len(p), len(n)
     (10, 40)
+    >>> p, n = sample_points(10, 1000, 64, np.random.default_rng(0), max_ratio=None)
+    >>> len(p), len(n)
+    (10, 54)
     """
     if n_pos <= 0 or n_neg <= 0:
         return np.zeros(0, np.int64), np.zeros(0, np.int64)
     half = n_points // 2
     take_pos = min(n_pos, max(half, n_points - min(n_neg, half)))
     take_neg = min(n_neg, n_points - take_pos)
-    small = min(take_pos, take_neg)
-    cap = max(1, math.floor(max_ratio * small))
-    take_pos, take_neg = min(take_pos, cap), min(take_neg, cap)
+    if max_ratio is not None:
+        small = min(take_pos, take_neg)
+        cap = max(1, math.floor(max_ratio * small))
+        take_pos, take_neg = min(take_pos, cap), min(take_neg, cap)
     p = np.sort(rng.choice(n_pos, size=take_pos, replace=False))
     n = np.sort(rng.choice(n_neg, size=take_neg, replace=False))
     return p.astype(np.int64), n.astype(np.int64)
@@ -269,7 +283,7 @@ def _prepare(
     n_points: int,
     pos_fraction: float,
     neg_dilation: int,
-    max_ratio: float,
+    max_ratio: float | None,
     rng: np.random.Generator,
     index: int,
 ) -> _Prepared | PCESResult:
@@ -318,10 +332,10 @@ def adapt_batch(
     weight_decay: float = 1e-4,
     hidden: int = 32,
     embed_dim: int = 16,
-    n_points: int = 256,
-    pos_fraction: float = 0.5,
-    neg_dilation: int = 1,
-    max_ratio: float = 4.0,
+    n_points: int = DEFAULT_SAMPLING["n_points"],
+    pos_fraction: float = DEFAULT_SAMPLING["pos_fraction"],
+    neg_dilation: int = DEFAULT_SAMPLING["neg_dilation"],
+    max_ratio: float | None = DEFAULT_SAMPLING["max_ratio"],
     resolution: str = "grid",
     device: str | None = None,
     batch_size: int | None = None,
@@ -529,8 +543,8 @@ class PCES:
         Coverage of a grid cell by the pseudo-label mask that makes it a positive.
     neg_dilation : int
         Grid cells of dilation of the union before negatives are taken outside it.
-    max_ratio : float
-        Largest ratio of the larger to the smaller class among the samples.
+    max_ratio : float or None
+        Largest ratio of the larger to the smaller class among the samples; None: no cap.
     resolution : {"grid", "full"}
         Work at the feature grid (default) or upsample features to the map first.
     device : {"cpu", "cuda"} or None
@@ -549,8 +563,11 @@ class PCES:
 
     def __init__(
         self, *, margin: float = 1.0, epochs: int = 30, lr: float = 1e-2,
-        weight_decay: float = 1e-4, hidden: int = 32, embed_dim: int = 16, n_points: int = 256,
-        pos_fraction: float = 0.5, neg_dilation: int = 1, max_ratio: float = 4.0,
+        weight_decay: float = 1e-4, hidden: int = 32, embed_dim: int = 16,
+        n_points: int = DEFAULT_SAMPLING["n_points"],
+        pos_fraction: float = DEFAULT_SAMPLING["pos_fraction"],
+        neg_dilation: int = DEFAULT_SAMPLING["neg_dilation"],
+        max_ratio: float | None = DEFAULT_SAMPLING["max_ratio"],
         resolution: str = "grid", device: str | None = None, seed: int = 0,
     ):
         if margin <= 0:

@@ -22,7 +22,8 @@ import numpy as np
 
 from topotta_lite._validation import as_score_map
 from topotta_lite.features.grid import as_features
-from topotta_lite.method.pces import PCES, PCESResult
+from topotta_lite.method.fusion import FALLBACKS
+from topotta_lite.method.pces import DEFAULT_SAMPLING, PCES, PCESResult
 from topotta_lite.vocabulary import FILTRATIONS
 
 __all__ = ["TopoTTA", "TopoTTAResult"]
@@ -91,9 +92,14 @@ class TopoTTA:
         EAI weight lambda (paper: 0.01).
     fusion_target : {"union", "sub", "sup"}
         EAI's target Euler characteristic.
+    eai_fallback : {"sub", "sup", "union", "larger", "persistent", "none"}
+        What EAI returns when the two masks do not overlap (an empty intersection) although their
+        union is not empty (:func:`topotta_lite.method.fusion.fuse`); ``"persistent"`` takes the
+        mask of the filtration whose selected feature is the more persistent.
     pces : bool
         Run PCES when features are given (False: the fused mask is returned; ablation).
-    margin, epochs, lr, weight_decay, hidden, embed_dim, n_points, resolution
+    margin, epochs, lr, weight_decay, hidden, embed_dim, n_points, pos_fraction, neg_dilation, \
+max_ratio, resolution
         PCES parameters (:class:`topotta_lite.method.pces.PCES`; paper: margin 1.0, 30 epochs of Adam,
         3-layer GELU MLP).
     device : {"cpu", "cuda"} or None
@@ -125,6 +131,7 @@ class TopoTTA:
         fusion: str | None = "eai",
         lam: float = 0.01,
         fusion_target: str = "union",
+        eai_fallback: str = "sub",
         pces: bool = True,
         margin: float = 1.0,
         epochs: int = 30,
@@ -132,7 +139,10 @@ class TopoTTA:
         weight_decay: float = 1e-4,
         hidden: int = 32,
         embed_dim: int = 16,
-        n_points: int = 256,
+        n_points: int = DEFAULT_SAMPLING["n_points"],
+        pos_fraction: float = DEFAULT_SAMPLING["pos_fraction"],
+        neg_dilation: int = DEFAULT_SAMPLING["neg_dilation"],
+        max_ratio: float | None = DEFAULT_SAMPLING["max_ratio"],
         resolution: str = "grid",
         device: str | None = None,
         backend: str = "auto",
@@ -156,10 +166,15 @@ class TopoTTA:
         self.filtrations, self.k, self.tau, self.levels = filtrations, k, tau, levels
         self.only_kth = bool(only_kth)
         self.alpha, self.construction, self.rule, self.dims = alpha, construction, rule, dims
+        if eai_fallback not in (*FALLBACKS, "persistent"):
+            raise ValueError(f"eai_fallback must be one of {(*FALLBACKS, 'persistent')}, "
+                             f"got {eai_fallback!r}")
         self.fusion, self.lam, self.fusion_target = fusion, lam, fusion_target
+        self.eai_fallback = eai_fallback
         self.use_pces, self.backend, self.seed = pces, backend, seed
         self.pces = PCES(margin=margin, epochs=epochs, lr=lr, weight_decay=weight_decay,
                          hidden=hidden, embed_dim=embed_dim, n_points=n_points,
+                         pos_fraction=pos_fraction, neg_dilation=neg_dilation, max_ratio=max_ratio,
                          resolution=resolution, device=device, seed=seed)
         self.timings_: dict[str, float] = {}
 
@@ -183,9 +198,14 @@ class TopoTTA:
             only = next(iter(masks.values()))
             fused = only.copy()
         else:
+            fallback = self.eai_fallback
+            if fallback == "persistent":  # the filtration whose chosen feature lives longer
+                pers = {f: float(np.abs(dg.births - dg.deaths).max(initial=0.0))
+                        for f, (_, _, dg) in zip(dims, results, strict=True)}
+                fallback = "sub" if pers["sublevel"] >= pers["superlevel"] else "sup"
             fused = np.asarray(fuse(m_sub, m_sup, method=self.fusion, lam=self.lam,
-                                    target=self.fusion_target, construction=self.construction),
-                               dtype=bool)
+                                    target=self.fusion_target, construction=self.construction,
+                                    fallback=fallback), dtype=bool)
         return m_sub, m_sup, fused
 
     @staticmethod
