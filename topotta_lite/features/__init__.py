@@ -40,7 +40,6 @@ from ._base import Backbone, gaussian_blur, resolve_device
 from .efficientnet import EfficientNetLite0, EfficientNetLite0Backbone, load_lite0
 from .filterbank import FilterBankBackbone, RandConvBackbone
 from .geometry import DepthBackbone, VoxelBackbone
-from .rgbd import RGBDBackbone
 from .grid import (
     as_features,
     channel_stats,
@@ -50,6 +49,7 @@ from .grid import (
     standardised_rows,
     upsample_scores,
 )
+from .rgbd import RGBDBackbone
 from .vit import (
     DINO_CONFIGS,
     DinoViTBackbone,
@@ -92,7 +92,8 @@ __all__ = [
 # --------------------------------------------------------------------------------------------
 # registry
 # --------------------------------------------------------------------------------------------
-BACKBONES = ("filterbank", "efficientnet_lite0", "randconv", "dino_vits8", "dino_vitb8", "depth", "rgbd", "voxel")
+BACKBONES = ("filterbank", "efficientnet_lite0", "randconv", "dino_vits8", "dino_vitb8", "depth", "rgbd",
+             "voxel")
 
 
 def get_backbone(
