@@ -187,8 +187,7 @@ def test_topotta_constant_map_gives_empty_mask():
 
 
 def test_topotta_parameter_errors():
-    with pytest.raises(ValueError, match="single filtration"):
-        TopoTTA(fusion=None)
+    assert TopoTTA(fusion=None).fusion == "eai"  # None: the preset's fusion
     with pytest.raises(ValueError, match="filtrations"):
         TopoTTA(filtrations=("middle",))
     with pytest.raises(ValueError, match="fusion"):

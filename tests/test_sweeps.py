@@ -94,7 +94,7 @@ def test_build_cells_keeps_labels_out_of_cells():
     assert {lab["kth_component"] for lab in labels} == {1, 3}
     # K = 1 is the very cell the main experiments compute with default parameters
     default = {"dataset": "embedded-2d", "category": "brick", "scorer": "padim",
-               "backbone": "filterbank", "operator": "topotta", "params": {}, "size": "smoke",
+               "backbone": "efficientnet_lite0", "operator": "topotta", "params": {}, "size": "smoke",
                "seed": 0}
     assert cell_key(default) in {cell_key(c) for c in cells}
     assert len({cell_key(c) for c in cells}) == 8

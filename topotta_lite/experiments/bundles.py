@@ -200,7 +200,9 @@ def segment_bundle(bundle: dict, operator: str, params: dict | None = None, *, s
                    shots: int = 0, perturb: dict | None = None, only_anomalous: bool = True):
     """Run one operator over a bundle's test images; return (masks, indices, timings).
 
-    ``timings`` holds the per-image seconds of the operator's stages (``timings_`` of each call).
+    ``timings`` holds the per-image seconds of the operator's stages (``timings_`` of each call)
+    and, for TopoTTA with two filtrations, its fusion flags under ``"activity"``
+    (:func:`topotta_lite.method.fusion.fusion_activity`).
     """
     op = make_operator(operator, params, seed)
     maps = bundle["maps"]
@@ -210,6 +212,11 @@ def segment_bundle(bundle: dict, operator: str, params: dict | None = None, *, s
     if operator == "thr":
         op.fit(bundle["val_maps"])
     support = list(bundle["support"][:shots]) if shots else None
+    if getattr(op, "adaptation", None) == "class" and getattr(op, "use_pces", False):
+        if not support:
+            raise ValueError("TopoTTA(preset='release') trains on nominal support images: give "
+                             "shots > 0 (they count as few-shot support)")
+        op.fit(support)
     idx = [i for i in range(len(maps)) if not only_anomalous or bundle["labels"][i] == 1]
     masks, timings = [], []
     for i in idx:
@@ -217,6 +224,8 @@ def segment_bundle(bundle: dict, operator: str, params: dict | None = None, *, s
         masks.append(op.segment(maps[i], bundle["features"][i], support=support))
         stage = dict(getattr(op, "timings_", {}) or {})
         stage["total"] = time.perf_counter() - t0
+        if getattr(op, "fusion_activity_", None):
+            stage["activity"] = dict(op.fusion_activity_)
         timings.append(stage)
     return masks, idx, timings
 
@@ -227,6 +236,7 @@ def evaluate_cell(cell: dict) -> dict:
     Also returns per-image F1 (for paired comparisons), structure metrics and median stage
     timings. See the module docstring for the cell's keys.
     """
+    from topotta_lite.method.fusion import ACTIVITY_KEYS
     from topotta_lite.metrics import mean_scores, segmentation_scores, structure_scores
 
     bundle = score_bundle(
@@ -243,6 +253,9 @@ def evaluate_cell(cell: dict) -> dict:
                if structure else {})
     out["n_images"] = len(per_image)
     out["f1_per_image"] = [round(p["f1"], 6) for p in per_image]
+    activity = [t.pop("activity") for t in timings if "activity" in t]
+    if activity:  # share of the images where the fusion was empty-handed / nested / active
+        out.update({k: float(np.mean([a[k] for a in activity])) for k in ACTIVITY_KEYS})
     stages = sorted({k for t in timings for k in t})
     out["seconds"] = {k: float(np.median([t.get(k, 0.0) for t in timings])) for k in stages}
     return out

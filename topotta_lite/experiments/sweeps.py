@@ -24,7 +24,7 @@ from collections.abc import Iterable, Mapping, Sequence
 from topotta_lite.method.pseudolabels import (
     DEFAULT_ALPHA,
 )
-from topotta_lite.operators import TopoTTA
+from topotta_lite.operators import PRESETS, TopoTTA
 from topotta_lite.vocabulary import SEG_METRICS
 
 __all__ = [
@@ -96,19 +96,24 @@ def one_at_a_time(base_params: Mapping, grid: Mapping[str, Sequence], *,
 
 
 def topotta_defaults() -> dict:
-    """TopoTTA's default parameters (its signature, with ``alpha`` resolved to the module default).
+    """TopoTTA's default parameters: its signature, with ``alpha`` resolved to the module default
+    and the preset-dependent ones (``construction``, ``rule``, ``fusion``) to the paper preset's.
 
     Examples
     --------
     >>> d = topotta_defaults()
-    >>> d["lam"], d["levels"], d["margin"], d["alpha"], d["fusion_target"]
-    (0.01, 256, 1.0, 0.5, 'union')
+    >>> d["lam"], d["levels"], d["margin"], d["alpha"], d["fusion_target"], d["construction"]
+    (0.01, 256, 1.0, 0.5, 'union', 'V')
     """
     sig = inspect.signature(TopoTTA.__init__)
     out = {name: p.default for name, p in sig.parameters.items()
            if p.default is not inspect.Parameter.empty}
     if out.get("alpha") is None:
         out["alpha"] = DEFAULT_ALPHA
+    preset = PRESETS[out["preset"]]
+    for name in ("construction", "rule", "fusion"):
+        if out.get(name) is None:
+            out[name] = preset[name]
     return out
 
 

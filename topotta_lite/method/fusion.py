@@ -38,6 +38,7 @@ from topotta_lite.topology.euler import euler_characteristic
 from topotta_lite.vocabulary import CONSTRUCTIONS, check_choice
 
 __all__ = [
+    "ACTIVITY_KEYS",
     "FALLBACKS",
     "EAITrace",
     "eai_candidates",
@@ -45,6 +46,7 @@ __all__ = [
     "empty_fallback",
     "fill_spurious_holes",
     "fuse",
+    "fusion_activity",
     "iou_fusion",
     "reachable_union",
 ]
@@ -464,3 +466,36 @@ def empty_fallback(m_sub, m_sup, fallback: str = "sub") -> np.ndarray:
         return (a if a.sum() >= b.sum() else b).copy()
     first, second = (a, b) if fallback == "sub" else (b, a)
     return (first if first.any() else second).copy()
+
+
+ACTIVITY_KEYS = ("empty_intersection", "nested", "fusion_differs")
+"""Per-image flags of :func:`fusion_activity`; their means over images are the tables' EAI
+diagnostic."""
+
+
+def fusion_activity(m_sub, m_sup, fused) -> dict[str, bool]:
+    """Did the fusion do anything? Three flags for one image.
+
+    ``empty_intersection``: the two masks do not overlap (EAI then returns its fallback);
+    ``nested``: one mask contains the other (then the intersection is the smaller one and EAI can
+    only grow it towards the larger); ``fusion_differs``: the fused mask is not the plain
+    intersection. On data where ``nested`` is almost always true and ``fusion_differs`` almost
+    never, an "EAI vs intersection" comparison cannot tell the two apart.
+
+    Examples
+    --------
+    >>> a = np.array([[1, 1, 0]], bool); b = np.array([[1, 1, 1]], bool)
+    >>> fusion_activity(a, b, a)
+    {'empty_intersection': False, 'nested': True, 'fusion_differs': False}
+    >>> fusion_activity(a, ~a, a)
+    {'empty_intersection': True, 'nested': False, 'fusion_differs': True}
+    """
+    a, b = _inputs(m_sub, m_sup)
+    f = as_mask(fused, name="fused")
+    same_shape(a, f, ("m_sub", "fused"))
+    inter = a & b
+    return {
+        "empty_intersection": bool(not inter.any() and (a.any() or b.any())),
+        "nested": bool(not (a & ~b).any() or not (b & ~a).any()),
+        "fusion_differs": bool((f != inter).any()),
+    }

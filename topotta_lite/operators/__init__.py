@@ -5,9 +5,9 @@
 """
 
 from topotta_lite.operators.thr import THR
-from topotta_lite.operators.topotta import TopoTTA, TopoTTAResult
+from topotta_lite.operators.topotta import PRESETS, TopoTTA, TopoTTAResult
 from topotta_lite.operators.ttt4as import TTT4AS, TTT4ASResult
 
 OPERATORS = {"thr": THR, "ttt4as": TTT4AS, "topotta": TopoTTA}
 
-__all__ = ["OPERATORS", "THR", "TTT4AS", "TTT4ASResult", "TopoTTA", "TopoTTAResult"]
+__all__ = ["OPERATORS", "PRESETS", "THR", "TTT4AS", "TTT4ASResult", "TopoTTA", "TopoTTAResult"]

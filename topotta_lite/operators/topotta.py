@@ -22,11 +22,20 @@ import numpy as np
 
 from topotta_lite._validation import as_score_map
 from topotta_lite.features.grid import as_features
-from topotta_lite.method.fusion import FALLBACKS
+from topotta_lite.method.fusion import FALLBACKS, METHODS, fusion_activity
+from topotta_lite.method.nominal import NominalEncoder
 from topotta_lite.method.pces import DEFAULT_SAMPLING, PCES, PCESResult
 from topotta_lite.vocabulary import FILTRATIONS
 
-__all__ = ["TopoTTA", "TopoTTAResult"]
+__all__ = ["PRESETS", "TopoTTA", "TopoTTAResult"]
+
+PRESETS = {
+    "paper": {"construction": "V", "rule": "region", "fusion": "eai", "adaptation": "image"},
+    "release": {"construction": "T", "rule": "release", "fusion": "intersection",
+                "adaptation": "class"},
+}
+"""The two readings of TopoTTA. ``adaptation``: ``"image"`` = PCES trained on each test image;
+``"class"`` = one encoder per class trained on nominal support images."""
 
 
 
@@ -66,6 +75,14 @@ class TopoTTA:
 
     Parameters
     ----------
+    preset : {"paper", "release"}
+        ``"paper"``: the method as the paper's text describes it (our reading): V construction,
+        region masks, Euler-aware fusion, PCES trained on each test image. ``"release"``: the
+        authors' released code (see :data:`PRESETS`): T construction, whole-map thresholds at
+        ``death - delta``, a plain AND of the two masks, and a class-level encoder trained on
+        nominal support images (:class:`~topotta_lite.method.nominal.NominalEncoder`), which
+        :meth:`fit` trains (or the first :meth:`segment` call given ``support``).
+        ``construction``, ``rule`` and ``fusion`` left at None take the preset's value.
     filtrations : sequence of {"sublevel", "superlevel"}
         Filtrations used (both by default; one for the single-filtration ablation).
     k : int or None
@@ -79,15 +96,15 @@ class TopoTTA:
         Filtration levels n (paper: 256); None = no quantisation.
     alpha : float or None
         Level inside each selected bar (see :mod:`topotta_lite.method.pseudolabels`); None = its default.
-    construction : {"V", "T"}
+    construction : {"V", "T"} or None
         Cubical construction (V: 4/6-connectivity, the paper's text; T: the authors' code).
-    rule : {"region", "release"}
+    rule : {"region", "release"} or None
         Feature -> mask rule (paper-text reading or the authors' release).
     dims : dict or None
         Homology dimensions per filtration, e.g. ``{"sublevel": (1,), "superlevel": (0,)}``;
         None = the defaults of :func:`topotta_lite.method.pseudolabels.default_dims`.
     fusion : {"eai", "intersection", "union", "iou"} or None
-        How the two masks are fused; None only with a single filtration.
+        How the two masks are fused (ignored with a single filtration).
     lam : float
         EAI weight lambda (paper: 0.01).
     fusion_target : {"union", "sub", "sup"}
@@ -97,7 +114,9 @@ class TopoTTA:
         union is not empty (:func:`topotta_lite.method.fusion.fuse`); ``"persistent"`` takes the
         mask of the filtration whose selected feature is the more persistent.
     pces : bool
-        Run PCES when features are given (False: the fused mask is returned; ablation).
+        Run the learned refinement when features are given: PCES on the test image (paper
+        preset) or the nominal-trained encoder (release preset). False: the fused mask is
+        returned (the Table VI ablation).
     margin, epochs, lr, weight_decay, hidden, embed_dim, n_points, pos_fraction, neg_dilation, \
 max_ratio, resolution
         PCES parameters (:class:`topotta_lite.method.pces.PCES`; paper: margin 1.0, 30 epochs of Adam,
@@ -119,16 +138,17 @@ max_ratio, resolution
     def __init__(
         self,
         *,
+        preset: str = "paper",
         filtrations: Sequence[str] = FILTRATIONS,
         k: int | None = 1,
         tau: float | None = None,
         only_kth: bool = False,
         levels: int | None = 256,
         alpha: float | None = None,
-        construction: str = "V",
-        rule: str = "region",
+        construction: str | None = None,
+        rule: str | None = None,
         dims: dict | None = None,
-        fusion: str | None = "eai",
+        fusion: str | None = None,
         lam: float = 0.01,
         fusion_target: str = "union",
         eai_fallback: str = "sub",
@@ -155,12 +175,14 @@ max_ratio, resolution
         if bad or not filtrations or len(set(filtrations)) != len(filtrations):
             raise ValueError(f"filtrations must be a non-empty subset of {FILTRATIONS}, "
                              f"got {filtrations!r}")
-        if fusion not in (None, "eai", "intersection", "union", "iou"):
-            raise ValueError(f"fusion must be 'eai', 'intersection', 'union', 'iou' or None, "
-                             f"got {fusion!r}")
-        if fusion is None and len(filtrations) > 1:
-            raise ValueError("fusion=None needs a single filtration (the ablation); "
-                             "pass filtrations=('sublevel',) or ('superlevel',)")
+        if preset not in PRESETS:
+            raise ValueError(f"preset must be one of {tuple(PRESETS)}, got {preset!r}")
+        chosen = PRESETS[preset]
+        construction = chosen["construction"] if construction is None else construction
+        rule = chosen["rule"] if rule is None else rule
+        fusion = chosen["fusion"] if fusion is None else fusion
+        if fusion not in METHODS:
+            raise ValueError(f"fusion must be one of {METHODS} or None, got {fusion!r}")
         if k is None and tau is None:
             raise ValueError("give k (Top-K) or tau (persistence threshold)")
         self.filtrations, self.k, self.tau, self.levels = filtrations, k, tau, levels
@@ -171,12 +193,16 @@ max_ratio, resolution
                              f"got {eai_fallback!r}")
         self.fusion, self.lam, self.fusion_target = fusion, lam, fusion_target
         self.eai_fallback = eai_fallback
+        self.preset, self.adaptation = preset, chosen["adaptation"]
         self.use_pces, self.backend, self.seed = pces, backend, seed
+        self.nominal_: NominalEncoder | None = None
+        self._nominal_source: int | None = None
         self.pces = PCES(margin=margin, epochs=epochs, lr=lr, weight_decay=weight_decay,
                          hidden=hidden, embed_dim=embed_dim, n_points=n_points,
                          pos_fraction=pos_fraction, neg_dilation=neg_dilation, max_ratio=max_ratio,
                          resolution=resolution, device=device, seed=seed)
         self.timings_: dict[str, float] = {}
+        self.fusion_activity_: dict[str, bool] = {}
 
     # ----------------------------------------------------------------------------------------
     def pseudo_labels(self, score_map) -> tuple[np.ndarray | None, np.ndarray | None, np.ndarray]:
@@ -226,13 +252,35 @@ max_ratio, resolution
         t1 = time.perf_counter()
         res = None
         mask = fused
-        if self.use_pces and features is not None:
+        if self.use_pces and features is not None and self.adaptation == "image":
             res = self.pces.adapt(features, fused, union=self._union(m_sub, m_sup, fused),
                                   support=support)
             mask = res.mask
+        elif self.use_pces and features is not None:
+            mask, res = self._classify_with_encoder(features, fused, support)
         t2 = time.perf_counter()
         self.timings_ = {"pseudo_labels": t1 - t0, "adaptation": t2 - t1, "total": t2 - t0}
+        if m_sub is not None and m_sup is not None:
+            self.fusion_activity_ = fusion_activity(m_sub, m_sup, fused)
         return TopoTTAResult(m_sub, m_sup, fused, mask, res, dict(self.timings_))
+
+    def fit(self, support: Sequence) -> TopoTTA:
+        """Train the release preset's class-level encoder on nominal feature maps (once per class).
+
+        The paper preset adapts on each test image and needs no fitting: it returns ``self``.
+        """
+        if self.adaptation == "class":
+            self.nominal_ = NominalEncoder(seed=self.seed).fit(support)
+            self._nominal_source = id(support)
+        return self
+
+    def _classify_with_encoder(self, features, fused, support):
+        """The release preset's refinement: (mask, fallback result or None)."""
+        if support is not None and len(support) and id(support) != self._nominal_source:
+            self.fit(support)
+        if self.nominal_ is None:
+            return fused, PCESResult(mask=fused.copy(), fallback="no nominal support to train on")
+        return self.nominal_.classify(as_features(features, fused.shape), fused), None
 
     def segment(self, score_map, features=None, *, support=None) -> np.ndarray:
         """Boolean anomaly mask of the map's shape.
@@ -268,6 +316,15 @@ max_ratio, resolution
             return [TopoTTAResult(s, u, f, f, None, {"pseudo_labels": t, "adaptation": 0.0,
                                                      "total": t})
                     for (s, u, f), t in zip(labels, pl_time)]
+        if self.adaptation == "class":
+            out = []
+            for (s, u, f), t, feats in zip(labels, pl_time, features):
+                t0 = time.perf_counter()
+                mask, res = self._classify_with_encoder(feats, f, support)
+                dt = time.perf_counter() - t0
+                out.append(TopoTTAResult(s, u, f, mask, res, {"pseudo_labels": t, "adaptation": dt,
+                                                              "total": t + dt}))
+            return out
         p = self.pces
         pres = p.adapt_batch(features, [f for _, _, f in labels],
                              unions=[self._union(*lab) for lab in labels], support=support,
@@ -277,6 +334,7 @@ max_ratio, resolution
                 for (s, u, f), t, r in zip(labels, pl_time, pres)]
 
     def __repr__(self) -> str:
-        return (f"TopoTTA(filtrations={self.filtrations}, k={self.k}, tau={self.tau}, "
+        return (f"TopoTTA(preset={self.preset!r}, filtrations={self.filtrations}, k={self.k}, "
+                f"tau={self.tau}, "
                 f"levels={self.levels}, construction={self.construction!r}, "
                 f"fusion={self.fusion!r}, lam={self.lam}, pces={self.use_pces}, seed={self.seed})")

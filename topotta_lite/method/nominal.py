@@ -1,0 +1,154 @@
+"""The authors' released refinement stage: one encoder per class, trained on nominal images only.
+
+The paper's text describes PCES (:mod:`topotta_lite.method.pces`): a small MLP trained *per test
+image* on its own pseudo-labels. The code the authors released does something else, which
+:class:`topotta_lite.operators.TopoTTA` offers as ``preset="release"``:
+
+* **Training, once per class, before testing**, on the dense features of a few nominal images
+  (the release uses about ten): every pair of locations is labelled *similar*, so the contrastive
+  loss reduces to pulling all nominal embeddings together. The mean squared distance over all
+  pairs equals twice the mean squared distance to the centroid, which is what we minimise
+  (O(n) instead of O(n^2)), one nominal image per Adam step (the release's batch size 1).
+* **Network**: ``C -> hidden -> hidden -> 1024 -> 1024 -> 768``, GELU between layers, linear
+  output (our reading of the release; ``hidden`` = 512).
+* **Classification of a test image**: every location is embedded and L2-normalised; the two
+  prototypes are the mean normalised embeddings of the locations inside the pseudo-label mask
+  (the AND of the two filtrations) and of all the others; each location goes to the nearer
+  prototype (larger cosine), and the decision is upsampled to the map.
+
+Because the nominal images are few-shot support, a comparison with this preset gives TTT4AS the
+same nominal images as extra negatives (notebooks 06 and 08 do).
+
+Examples
+--------
+>>> import numpy as np
+>>> rng = np.random.default_rng(0)
+>>> nominal = [rng.normal(size=(4, 8, 8)).astype(np.float32) for _ in range(3)]
+>>> enc = NominalEncoder(epochs=3, hidden=16, widths=(16, 8), seed=0).fit(nominal)
+>>> test = rng.normal(size=(4, 8, 8)).astype(np.float32); test[:, 2:4, 2:4] += 4.0
+>>> mask = np.zeros((16, 16), bool); mask[4:8, 4:8] = True
+>>> out = enc.classify(test, mask)
+>>> out.shape, bool(out[5, 5]), bool(out[14, 14])
+((16, 16), True, False)
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+import numpy as np
+import torch
+
+from topotta_lite._validation import as_mask
+from topotta_lite.features import as_features, grid_fraction, upsample_scores
+
+__all__ = ["NominalEncoder"]
+
+
+class NominalEncoder:
+    """A class-level encoder trained on nominal features; classifies with normalised prototypes.
+
+    Parameters
+    ----------
+    hidden : int
+        Width of the first two layers (512).
+    widths : tuple of int
+        Widths of the remaining layers; the last one is the embedding (``(1024, 1024, 768)``).
+    epochs : int
+        Passes over the nominal images (30), one Adam step per image.
+    lr, weight_decay : float
+        Adam's learning rate (1e-3) and weight decay (1e-4).
+    max_points : int
+        Locations drawn (seeded) from each nominal image per step.
+    pos_fraction : float
+        A grid cell is inside the pseudo-label mask when at least this share of it is.
+    seed : int
+        Seeds the initial weights and the location draws.
+    """
+
+    def __init__(self, *, hidden: int = 512, widths: Sequence[int] = (1024, 1024, 768),
+                 epochs: int = 30, lr: float = 1e-3, weight_decay: float = 1e-4,
+                 max_points: int = 1024, pos_fraction: float = 0.5, seed: int = 0) -> None:
+        if int(hidden) < 1 or any(int(w) < 1 for w in widths) or not len(widths):
+            raise ValueError(f"hidden and widths must be positive, got {hidden!r}, {widths!r}")
+        if int(epochs) < 1 or int(max_points) < 2:
+            raise ValueError(f"epochs must be >= 1 and max_points >= 2, got {epochs!r}, {max_points!r}")
+        if not (np.isfinite(lr) and lr > 0 and np.isfinite(weight_decay) and weight_decay >= 0):
+            raise ValueError(f"lr must be > 0 and weight_decay >= 0, got {lr!r}, {weight_decay!r}")
+        self.hidden, self.widths = int(hidden), tuple(int(w) for w in widths)
+        self.epochs, self.lr, self.weight_decay = int(epochs), float(lr), float(weight_decay)
+        self.max_points, self.pos_fraction, self.seed = int(max_points), float(pos_fraction), seed
+        self.net_: torch.nn.Module | None = None
+        self.loss_curve_ = np.zeros(0)
+
+    def _build(self, channels: int) -> torch.nn.Module:
+        torch.manual_seed(self.seed)
+        dims = [channels, self.hidden, self.hidden, *self.widths]
+        layers: list[torch.nn.Module] = []
+        for i, (a, b) in enumerate(zip(dims[:-1], dims[1:])):
+            layers.append(torch.nn.Linear(a, b))
+            if i < len(dims) - 2:
+                layers.append(torch.nn.GELU())
+        return torch.nn.Sequential(*layers)
+
+    def fit(self, nominal: Sequence) -> NominalEncoder:
+        """Train on the feature maps ``(C, *grid)`` of a few nominal images of one class."""
+        maps = [np.asarray(x.detach().cpu().numpy() if hasattr(x, "detach") else x, np.float32)
+                for x in nominal]
+        if not maps:
+            raise ValueError("NominalEncoder.fit needs at least one nominal feature map")
+        c = maps[0].shape[0]
+        if any(m.ndim < 3 or m.shape[0] != c for m in maps):
+            raise ValueError(f"nominal feature maps must be (C, *grid) with {c} channels")
+        cols = [m.reshape(c, -1).T for m in maps]
+        stacked = np.concatenate(cols)
+        self.mean_ = stacked.mean(0)
+        self.scale_ = 1.0 / np.maximum(stacked.std(0), 1e-6)
+        rng = np.random.default_rng(self.seed)
+        net = self._build(c)
+        opt = torch.optim.Adam(net.parameters(), lr=self.lr, weight_decay=self.weight_decay)
+        curve = []
+        with torch.enable_grad():
+            for _ in range(self.epochs):
+                total = 0.0
+                for x in cols:
+                    take = rng.choice(len(x), size=min(len(x), self.max_points), replace=False)
+                    z = net(torch.from_numpy(((x[np.sort(take)] - self.mean_) * self.scale_)
+                                             .astype(np.float32)))
+                    loss = 2.0 * ((z - z.mean(0)) ** 2).sum(1).mean()  # mean over all pairs of d^2
+                    opt.zero_grad()
+                    loss.backward()
+                    opt.step()
+                    total += float(loss.detach())
+                curve.append(total / len(cols))
+        self.net_ = net.eval()
+        self.loss_curve_ = np.asarray(curve)
+        return self
+
+    def embed(self, features) -> np.ndarray:
+        """L2-normalised embeddings ``(L, D)`` of the locations of one ``(C, *grid)`` map."""
+        if self.net_ is None:
+            raise ValueError("NominalEncoder is not fitted: call fit(nominal_features) first")
+        x = np.asarray(features, np.float32).reshape(features.shape[0], -1).T
+        with torch.no_grad():
+            z = self.net_(torch.from_numpy(((x - self.mean_) * self.scale_).astype(np.float32)))
+            z = torch.nn.functional.normalize(z, dim=1)
+        return z.numpy()
+
+    def classify(self, features, mask) -> np.ndarray:
+        """Boolean mask of the map's shape: locations nearer the pseudo-label prototype.
+
+        ``mask`` is the pseudo-label mask at the score map's resolution; when it covers no cell
+        (or every cell) it is returned unchanged.
+        """
+        m = as_mask(mask, name="mask")
+        f = as_features(features, m.shape)
+        inside = grid_fraction(m, f.shape[1:]).reshape(-1) >= self.pos_fraction
+        if not inside.any() or inside.all():
+            return m.copy()
+        z = self.embed(f)
+        p_in, p_out = z[inside].mean(0), z[~inside].mean(0)
+        p_in /= max(np.linalg.norm(p_in), 1e-12)
+        p_out /= max(np.linalg.norm(p_out), 1e-12)
+        margin = (z @ p_in - z @ p_out).reshape(f.shape[1:])
+        return upsample_scores(margin.astype(np.float32), m.shape) > 0
