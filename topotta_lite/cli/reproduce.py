@@ -221,7 +221,8 @@ def check_data(params_by_nb: dict[str, dict], folder: Path | None = None) -> lis
                 done[key] = check_dataset(dataset, final.get(root_key), classes,
                                           maps_dir=final.get(maps_key))
             except DatasetError as exc:
-                raise DatasetError(f"{stem} ({ds_key}={dataset!r}): {exc}") from None
+                raise DatasetError(f"dataset check failed, nothing was run or written: {stem} "
+                                   f"({ds_key}={dataset!r}): {exc}") from None
             reports.append(done[key])
     return reports
 
