@@ -39,6 +39,7 @@ SITE_TEMPLATE = """{%- extends 'index.html.j2' -%}
 {%- block html_head_js_mathjax -%}{%- endblock html_head_js_mathjax -%}
 {%- block html_head_js_mermaidjs -%}{%- endblock html_head_js_mermaidjs -%}
 {% block extra_css %}
+<link rel="icon" href="data:,">
 <style type="text/css">
   nav.site-nav { padding: 8px 16px; border-bottom: 1px solid #ddd; font-family: sans-serif;
                  font-size: 14px; background: #fafafa; }
