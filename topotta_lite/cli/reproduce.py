@@ -32,6 +32,7 @@ from pathlib import Path
 from topotta_lite.config import figures_dir, repo_root
 
 PROFILES = ("smoke", "quick", "full")
+INLINE_BACKEND = "module://matplotlib_inline.backend_inline"
 
 
 def notebooks_dir() -> Path:
@@ -270,7 +271,9 @@ def execute_notebook(source: Path, params: dict, build: Path, kernel: str = "pyt
     start = time.perf_counter()
     error = ""
     try:
-        with _environment(TOPOTTA_RUN_LOG=str(log)):
+        # figures appear in the executed notebook (and so in `topotta-lite report`) even when
+        # the caller exported MPLBACKEND=Agg, as .ci/run does; savefig's bytes do not change
+        with _environment(TOPOTTA_RUN_LOG=str(log), MPLBACKEND=INLINE_BACKEND):
             pm.execute_notebook(
                 str(nb_in), str(nb_out), parameters=params, kernel_name=kernel,
                 cwd=str(source.parent), progress_bar=False,
