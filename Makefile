@@ -4,9 +4,10 @@ VENV   ?= .venv
 BIN    := $(VENV)/bin
 PROFILE ?= quick
 
-.PHONY: all setup reproduce test lint sync-notebooks bench clean
+.PHONY: all setup reproduce report test lint sync-notebooks bench clean
 
 all: reproduce
+	$(BIN)/topotta-lite report --profile $(PROFILE)
 
 setup: $(VENV)/.installed
 
@@ -19,6 +20,10 @@ $(VENV)/.installed: pyproject.toml
 
 reproduce: setup
 	$(BIN)/topotta-lite reproduce --profile $(PROFILE)
+
+# the executed notebooks of the last run as a static site: build/site/$(PROFILE)/index.html
+report: setup
+	$(BIN)/topotta-lite report --profile $(PROFILE)
 
 test: setup
 	$(BIN)/python -m pytest -q

@@ -58,9 +58,11 @@ from topotta_lite.method import default_dims, feature_region, pseudo_label_mask,
 from topotta_lite.outputs import savefig, use_style, write_table
 from topotta_lite.teaching import (
     filtration_slider_figure,
+    filtration_strip,
     overlay_mask,
     plot_barcode,
     plot_diagram,
+    show_interactive,
     show_map,
     toy_score_map,
     write_html,
@@ -405,7 +407,10 @@ slider = filtration_slider_figure(
 )
 html_path = write_html(slider, "nb03_filtration_slider")
 print("wrote", html_path)
-display(slider)
+strip = filtration_strip(x, slider_levels, filtration="superlevel")
+savefig(strip, "nb03_filtration_slider")  # the static picture of the slider, for the report
+show_interactive(slider, strip)  # interactive in JupyterLab; the PNG in a static rendering
+plt.close(strip)
 
 # %% [markdown]
 # **Take-aways.**

@@ -48,11 +48,12 @@
 # %% tags=["parameters"]
 profile = "full"
 seed = 0
-size = "full"  # embedded benchmark size: "smoke" | "quick" | "full"
-data_root = None  # a real dataset root (MVTec AD layout); then `dataset` names it
-dataset = "embedded-2d"
-classes = ["brick", "grass", "gravel", "bottle", "nut", "pcb"]
-scorers = ["patchcore", "padim"]
+size = "full"  # embedded benchmark size: "smoke" | "quick" | "full" (unused by a real dataset)
+dataset = "embedded-2d"  # or a real 2D dataset on disk: "mvtec_ad", "mvtec_loco", "visa", "real_iad"
+data_root = None  # the real dataset's folder, the one holding its class folders
+classes = None  # None: every class of the dataset (a real one: the classes found on disk)
+maps_dir = None  # your own score maps (.npy / float .tiff, one per test image) instead of our scorers
+scorers = ["patchcore", "padim"]  # our scorers (replaced by your maps when maps_dir is given)
 methods = ["thr", "ttt4as", "topotta"]
 backbone = None  # None: the default backbone of the modality (the offline filter bank)
 figure_scorer = None  # scorer of the qualitative figure (None: the first of `scorers`)
@@ -63,8 +64,9 @@ import numpy as np
 import pandas as pd
 from IPython.display import display
 
-from topotta_lite.data import list_categories
+from topotta_lite.data import check_dataset, resolve_classes
 from topotta_lite.experiments import (
+    MAPS_SCORER,
     compare_main,
     evaluate_cell,
     format_table,
@@ -88,7 +90,13 @@ from topotta_lite.teaching import overlay_mask, show_map
 from topotta_lite.vocabulary import METHOD_NAMES, SCORER_NAMES
 
 use_style()
-all_classes = list_categories("2d") if dataset == "embedded-2d" else list(classes)
+# checks the dataset (and your maps) before anything is computed or written
+checked = check_dataset(dataset, data_root, classes, maps_dir=maps_dir)
+classes = checked.classes
+all_classes = resolve_classes(dataset, data_root)
+if maps_dir is not None:
+    scorers = [MAPS_SCORER]
+print(checked.summary())
 print(f"profile={profile!r}, size={size!r}, dataset={dataset!r}")
 print(f"classes in this run: {classes} ({len(classes)} of {len(all_classes)})")
 print(f"scorers: {scorers}; operators: {methods}")
@@ -112,6 +120,8 @@ if backbone is not None:
     base["backbone"] = backbone
 if data_root is not None:
     base["data_root"] = str(data_root)
+if maps_dir is not None:
+    base["maps_dir"] = str(maps_dir)
 cells = [{**base, "category": c, "scorer": s, "operator": m}
          for s in scorers for c in classes for m in methods]
 rank_cells = [{**base, "category": c, "scorer": s} for s in scorers for c in classes]
@@ -165,7 +175,8 @@ write_table(table3, "table3_per_class")
 display(format_table(table3))
 
 paper3 = paper_table("table3_per_class").rename(columns={"class": "category"})
-analogues = {"bottle": "bottle", "pcb": "pcb1"}
+# embedded classes beside their namesakes; a real dataset's classes beside the same names
+analogues = {"bottle": "bottle", "pcb": "pcb1"} if dataset == "embedded-2d" else {c: c for c in classes}
 first_scorer = SCORER_NAMES.get(scorers[0], scorers[0])
 ours3 = table3[(table3["scorer"] == first_scorer) & table3["category"].isin(analogues)]
 cmp3 = side_by_side(ours3, paper3[paper3["category"].isin(analogues.values())],
@@ -215,7 +226,7 @@ for c in classes:
     rec = next(r for r in records if r["category"] == c and r["scorer"] == fig_scorer
                and r["operator"] == "topotta")
     bundle = score_bundle(dataset, c, fig_scorer, backbone, size=size, seed=seed,
-                          data_root=data_root)
+                          data_root=data_root, maps_dir=maps_dir)
     anomalous = np.flatnonzero(bundle["labels"] == 1)
     i = int(anomalous[representative_index(rec["f1_per_image"])])
     split = load_split(dataset, c, size=size, seed=seed, data_root=data_root)

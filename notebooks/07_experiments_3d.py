@@ -39,14 +39,19 @@
 # %% tags=["parameters"]
 profile = "full"
 seed = 0
-size = "full"  # embedded benchmark size: "smoke" | "quick" | "full"
+size = "full"  # embedded benchmark size: "smoke" | "quick" | "full" (unused by a real dataset)
 size_3d = None  # size of the voxel data set (None: same as `size`; voxels cost far more)
-data_root = None  # a real dataset root; then `dataset_25d` names it (e.g. "mvtec_3d")
+# 2.5D (RGB + depth): the embedded set or MVTec 3D-AD on disk ("mvtec_3d")
 dataset_25d = "embedded-2.5d"
+data_root_25d = None  # the real dataset's folder, the one holding its class folders
+classes_25d = None  # None: every class (a real dataset: the classes found on disk); []: skip 2.5D
+maps_dir_25d = None  # your own 2.5D score maps (.npy / float .tiff per test image)
+# 3D (voxels): the embedded set or AnomalyShapeNet on disk ("anomaly_shapenet")
 dataset_3d = "embedded-3d"
-classes_25d = ["bagel", "cookie"]
-classes_3d = ["casting", "composite"]
-scorers = ["patchcore", "padim"]
+data_root_3d = None
+classes_3d = None  # None: every class; []: skip 3D
+maps_dir_3d = None  # your own (D, H, W) voxel score maps (.npy), one per test sample
+scorers = ["patchcore", "padim"]  # our scorers (replaced by your maps where a maps_dir is given)
 methods = ["thr", "ttt4as", "topotta"]
 
 # %%
@@ -54,7 +59,9 @@ import matplotlib.pyplot as plt
 import numpy as np
 from IPython.display import display
 
+from topotta_lite.data import check_dataset
 from topotta_lite.experiments import (
+    MAPS_SCORER,
     compare_main,
     evaluate_cell,
     format_table,
@@ -78,12 +85,20 @@ from topotta_lite.vocabulary import METHOD_NAMES, SCORER_NAMES
 
 use_style()
 sizes = {dataset_25d: size, dataset_3d: size_3d or size}
-groups = [(dataset_25d, list(classes_25d)), (dataset_3d, list(classes_3d))]
-groups = [(d, cs) for d, cs in groups if cs]
+roots = {dataset_25d: data_root_25d, dataset_3d: data_root_3d}
+maps_dirs = {dataset_25d: maps_dir_25d, dataset_3d: maps_dir_3d}
+groups = []  # (dataset, classes), each checked on disk before anything is computed or written
+for d, cs in [(dataset_25d, classes_25d), (dataset_3d, classes_3d)]:
+    if d is None or cs == []:
+        continue
+    data = check_dataset(d, roots[d], cs, maps_dir=maps_dirs[d])
+    print(data.summary())
+    groups.append((d, data.classes))
+scorers_of = {d: [MAPS_SCORER] if maps_dirs[d] is not None else list(scorers) for d, _ in groups}
 for d, cs in groups:
-    print(f"{d}: classes {cs}, size {sizes[d]!r}")
-print(f"scorers: {scorers}; operators: {methods}")
-if sizes[dataset_3d] != size:
+    print(f"{d}: classes {cs}, size {sizes[d]!r}, scorers {scorers_of[d]}")
+print(f"operators: {methods}")
+if dataset_3d in dict(groups) and sizes[dataset_3d] != size:
     print(f"NOTE: the voxel data run at size {sizes[dataset_3d]!r} (fewer and smaller volumes) to "
           "fit this profile's time budget.")
 
@@ -94,13 +109,21 @@ if sizes[dataset_3d] != size:
 # are computed once per class and scorer and cached.
 
 # %%
+def data_keys(d):
+    """The cell keys that say where a data set's images and maps come from."""
+    keys = {"dataset": d, "size": sizes[d]}
+    if roots[d] is not None:
+        keys["data_root"] = str(roots[d])
+    if maps_dirs[d] is not None:
+        keys["maps_dir"] = str(maps_dirs[d])
+    return keys
+
+
 base = {"seed": seed}
-if data_root is not None:
-    base["data_root"] = str(data_root)
-cells = [{**base, "dataset": d, "size": sizes[d], "category": c, "scorer": s, "operator": m}
-         for d, cs in groups for s in scorers for c in cs for m in methods]
-rank_cells = [{**base, "dataset": d, "size": sizes[d], "category": c, "scorer": s}
-              for d, cs in groups for s in scorers for c in cs]
+cells = [{**base, **data_keys(d), "category": c, "scorer": s, "operator": m}
+         for d, cs in groups for s in scorers_of[d] for c in cs for m in methods]
+rank_cells = [{**base, **data_keys(d), "category": c, "scorer": s}
+              for d, cs in groups for s in scorers_of[d] for c in cs]
 report = run_grid(cells, evaluate_cell, desc="3D cells")
 rank_report = run_grid(rank_cells, ranking_cell, desc="ranking cells")
 print(f"segmentation cells: {report.computed} computed, {report.cached} cached, "
@@ -149,17 +172,18 @@ display(method_order(per_class, group=["dataset", "scorer", "category"], metric=
 # most defect voxels (F1 is computed on the whole volume).
 
 # %%
-fig_scorer = scorers[0]
 colors = {"THR": "#e6a100", "TTT4AS": "#1f77b4", "TopoTTA": "#d62728"}
 rows = []
 for d, cs in groups:
+    fig_scorer = scorers_of[d][0]
     for c in cs:
         rec = next(r for r in records if r["dataset"] == d and r["category"] == c
                    and r["scorer"] == fig_scorer and r["operator"] == "topotta")
-        bundle = score_bundle(d, c, fig_scorer, size=sizes[d], seed=seed, data_root=data_root)
+        bundle = score_bundle(d, c, fig_scorer, size=sizes[d], seed=seed, data_root=roots[d],
+                              maps_dir=maps_dirs[d])
         anomalous = np.flatnonzero(bundle["labels"] == 1)
         i = int(anomalous[representative_index(rec["f1_per_image"])])
-        sample = load_split(d, c, size=sizes[d], seed=seed, data_root=data_root).test[i]
+        sample = load_split(d, c, size=sizes[d], seed=seed, data_root=roots[d]).test[i]
         masks = {}
         for m in methods:
             op = make_operator(m, seed=seed)

@@ -47,9 +47,10 @@
 profile = "full"
 seed = 0
 size = "full"  # embedded benchmark size: "smoke" | "quick" | "full"
-data_root = None  # a real dataset root; then `dataset` names it (e.g. "mvtec_ad")
-dataset = "embedded-2d"
-categories = ["brick", "grass", "gravel", "bottle", "nut", "pcb"]
+dataset = "embedded-2d"  # or a real 2D dataset on disk: "mvtec_ad", "mvtec_loco", "visa", "real_iad"
+data_root = None  # the real dataset's folder, the one holding its class folders
+categories = None  # None: every class of the dataset (a real one: the classes found on disk)
+maps_dir = None  # your own score maps (.npy / float .tiff, one per test image) instead of our scorers
 scorers = ["patchcore", "padim"]
 kth_values = [1, 2, 3, 4, 5]  # Table V
 kth_rules = ["region", "release"]  # Table V under each feature -> mask rule (see section 1)
@@ -64,7 +65,9 @@ import matplotlib.pyplot as plt
 import numpy as np
 import pandas as pd
 
+from topotta_lite.data import check_dataset
 from topotta_lite.experiments import (
+    MAPS_SCORER,
     build_cells,
     component_configurations,
     drop_defaults,
@@ -80,9 +83,15 @@ from topotta_lite.experiments import (
 from topotta_lite.outputs import savefig, use_style, write_table
 
 use_style()
+# checks the dataset (and your maps) before anything is computed or written
+checked = check_dataset(dataset, data_root, categories, maps_dir=maps_dir)
+categories = checked.classes
+if maps_dir is not None:
+    scorers = [MAPS_SCORER]
+print(checked.summary())
 pd.set_option("display.width", 140)
 data = {"dataset": dataset, "categories": categories, "scorers": scorers, "size": size,
-        "seed": seed, "data_root": data_root}
+        "seed": seed, "data_root": data_root, "maps_dir": maps_dir}
 DEFAULTS = topotta_defaults()
 
 

@@ -49,9 +49,10 @@
 profile = "full"
 seed = 0
 size = "full"  # embedded benchmark size: "smoke" | "quick" | "full"
-data_root = None  # a real dataset root; then `dataset` names it (e.g. "mvtec_ad")
-dataset = "embedded-2d"
-categories = ["brick", "grass", "gravel", "bottle", "nut", "pcb"]
+dataset = "embedded-2d"  # or a real 2D dataset on disk: "mvtec_ad", "mvtec_loco", "visa", "real_iad"
+data_root = None  # the real dataset's folder, the one holding its class folders
+categories = None  # None: every class of the dataset (a real one: the classes found on disk)
+maps_dir = None  # your own score maps (.npy / float .tiff, one per test image) instead of our scorers
 scorers = ["patchcore", "padim"]
 lam_values = [0.0, 0.001, 0.01, 0.05, 0.1, 0.5]  # Table VII
 level_values = [8, 16, 32, 64, 128, 256]  # Table VIII
@@ -63,7 +64,9 @@ pseudo_label_curves = True  # also sweep lambda / n / alpha without PCES (cheap)
 import matplotlib.pyplot as plt
 import pandas as pd
 
+from topotta_lite.data import check_dataset
 from topotta_lite.experiments import (
+    MAPS_SCORER,
     build_cells,
     mean_over_classes,
     one_at_a_time,
@@ -76,6 +79,12 @@ from topotta_lite.experiments import (
 from topotta_lite.outputs import savefig, use_style, write_table
 
 use_style()
+# checks the dataset (and your maps) before anything is computed or written
+checked = check_dataset(dataset, data_root, categories, maps_dir=maps_dir)
+categories = checked.classes
+if maps_dir is not None:
+    scorers = [MAPS_SCORER]
+print(checked.summary())
 pd.set_option("display.width", 140)
 DEFAULTS = topotta_defaults()
 grid = {"lam": lam_values, "levels": level_values, "margin": margin_values, "alpha": alpha_values}
@@ -101,7 +110,8 @@ for use_pces in [True, False] if pseudo_label_curves else [True]:
             "meta": {"parameter": row["parameter"], "value": row["value"],
                      "method": "TopoTTA" if use_pces else "TopoTTA pseudo-labels (no PCES)"}}
 cells, labels = build_cells(variants, dataset=dataset, categories=categories, scorers=scorers,
-                            size=size, seed=seed, data_root=data_root)
+                            size=size, seed=seed, data_root=data_root,
+                            maps_dir=maps_dir)
 print(f"{len(variants)} settings x {len(categories)} classes x {len(scorers)} scorers "
       f"= {len(cells)} cells")
 per_class = run_labelled(cells, labels, desc="sensitivity")

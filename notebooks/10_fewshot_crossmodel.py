@@ -38,9 +38,10 @@
 profile = "full"
 seed = 0
 size = "full"  # embedded benchmark size: "smoke" | "quick" | "full"
-data_root = None  # a real dataset root; then `dataset` names it (e.g. "mvtec_ad")
-dataset = "embedded-2d"
-categories = ["brick", "grass", "gravel", "bottle", "nut", "pcb"]
+dataset = "embedded-2d"  # or a real 2D dataset on disk: "mvtec_ad", "mvtec_loco", "visa", "real_iad"
+data_root = None  # the real dataset's folder, the one holding its class folders
+categories = None  # None: every class of the dataset (a real one: the classes found on disk)
+maps_dir = None  # your own score maps (.npy / float .tiff, one per test image) instead of our scorers
 scorers = ["patchcore", "padim"]
 shots = [1, 3, 5, 7, 10]  # Table II (0 shots, the plain setting, is always added)
 methods = ["ttt4as", "topotta"]
@@ -52,7 +53,9 @@ import matplotlib.pyplot as plt
 import numpy as np
 import pandas as pd
 
+from topotta_lite.data import check_dataset
 from topotta_lite.experiments import (
+    MAPS_SCORER,
     build_cells,
     mean_over_classes,
     paper_analogue,
@@ -64,6 +67,13 @@ from topotta_lite.experiments import (
 from topotta_lite.outputs import savefig, use_style, write_table
 
 use_style()
+# checks the dataset (and your maps) before anything is computed or written
+checked = check_dataset(dataset, data_root, categories, maps_dir=maps_dir)
+categories = checked.classes
+if maps_dir is not None:
+    scorers = [MAPS_SCORER]
+    crossmodel_scorers = [MAPS_SCORER]
+print(checked.summary())
 pd.set_option("display.width", 140)
 METHOD = {"ttt4as": "TTT4AS", "topotta": "TopoTTA", "thr": "THR"}
 
@@ -75,7 +85,8 @@ METHOD = {"ttt4as": "TTT4AS", "topotta": "TopoTTA", "thr": "THR"}
 # left out rather than silently capped.
 
 # %%
-available = min(len(score_bundle(dataset, c, s, size=size, seed=seed, data_root=data_root)
+available = min(len(score_bundle(dataset, c, s, size=size, seed=seed, data_root=data_root,
+                                 maps_dir=maps_dir)
                     ["support"]) for c in categories for s in scorers)
 usable = [k for k in shots if k <= available]
 print(f"support images available per class: {available}; shots run: {[0, *usable]}")
@@ -84,7 +95,8 @@ variants = {f"{METHOD[m]} {k}-shot": {"operator": m, "params": {},
                                       "meta": {"method": METHOD[m], "shots": k}}
             for m in methods for k in [0, *usable]}
 cells, labels = build_cells(variants, dataset=dataset, categories=categories, scorers=scorers,
-                            size=size, seed=seed, data_root=data_root)
+                            size=size, seed=seed, data_root=data_root,
+                            maps_dir=maps_dir)
 fs = mean_over_classes(run_labelled(cells, labels, desc="Table II"),
                        ["dataset", "scorer", "method", "shots"])
 fs["backbone"] = fs["scorer"].map(paper_analogue)
@@ -138,7 +150,8 @@ variants = {f"{METHOD[m]} {s} maps / {fb} features": {
     "meta": {"method": METHOD[m], "map_source": s, "feature_source": fb}}
     for m in methods for s in crossmodel_scorers for fb in feature_backbones}
 cells, labels = build_cells(variants, dataset=dataset, categories=categories, scorers=scorers,
-                            size=size, seed=seed, data_root=data_root)
+                            size=size, seed=seed, data_root=data_root,
+                            maps_dir=maps_dir)
 cm = mean_over_classes(run_labelled(cells, labels, desc="Table IV"),
                        ["dataset", "map_source", "feature_source", "method"])
 cm = cm[["dataset", "map_source", "feature_source", "method", "precision", "recall", "f1", "iou",

@@ -41,9 +41,10 @@
 profile = "full"
 seed = 0
 size = "full"  # embedded benchmark size: "smoke" | "quick" | "full"
-data_root = None  # a real dataset root on disk; then `dataset` names it
-dataset = "embedded-2d"
-categories = ["brick", "grass", "gravel", "bottle", "nut", "pcb"]
+dataset = "embedded-2d"  # or a real 2D dataset on disk: "mvtec_ad", "mvtec_loco", "visa", "real_iad"
+data_root = None  # the real dataset's folder, the one holding its class folders
+categories = None  # None: every class of the dataset (a real one: the classes found on disk)
+maps_dir = None  # your own score maps (.npy / float .tiff, one per test image) instead of our scorers
 scorers = ["patchcore"]
 methods = ["thr", "ttt4as", "topotta"]
 kinds = ["brightness", "noise", "speckle"]
@@ -56,7 +57,9 @@ import matplotlib.pyplot as plt
 import numpy as np
 import pandas as pd
 
+from topotta_lite.data import check_dataset
 from topotta_lite.experiments import (
+    MAPS_SCORER,
     diagnose,
     evaluate_cell,
     load_split,
@@ -72,6 +75,12 @@ from topotta_lite.outputs import savefig, use_style, write_table
 from topotta_lite.teaching import overlay_mask, show_map
 
 use_style()
+# checks the dataset (and your maps) before anything is computed or written
+checked = check_dataset(dataset, data_root, categories, maps_dir=maps_dir)
+categories = checked.classes
+if maps_dir is not None:
+    scorers = [MAPS_SCORER]
+print(checked.summary())
 pd.set_option("display.width", 160)
 COLORS = {"THR": "#7f7f7f", "TTT4AS": "#1f77b4", "TopoTTA": "#d62728"}
 
@@ -84,7 +93,7 @@ COLORS = {"THR": "#7f7f7f", "TTT4AS": "#1f77b4", "TopoTTA": "#d62728"}
 
 # %%
 cells = robustness_cells(dataset, categories, scorers, methods, kinds, strengths, size=size,
-                         seed=seed, data_root=data_root)
+                         seed=seed, data_root=data_root, maps_dir=maps_dir)
 report = run_grid(cells, evaluate_cell, desc="robustness")
 table = robustness_table(report.cells, report.results, kinds)
 write_table(table, "fig7_robustness")
@@ -138,7 +147,8 @@ print({k: row.idxmax() for k, row in drop.iterrows()}, "<- least F1 lost per cor
 
 # %%
 cat0, scorer0 = categories[0], scorers[0]
-bundle0 = score_bundle(dataset, cat0, scorer0, size=size, seed=seed, data_root=data_root)
+bundle0 = score_bundle(dataset, cat0, scorer0, size=size, seed=seed, data_root=data_root,
+                       maps_dir=maps_dir)
 anom0 = [i for i in range(len(bundle0["labels"])) if bundle0["labels"][i] == 1]
 i0 = anom0[0]
 s_max = max(strengths)
@@ -179,7 +189,8 @@ plt.show()
 # %%
 clean = [(c, r) for c, r in zip(report.cells, report.results) if not c.get("perturb")]
 bundles = {(c["category"], c["scorer"]): score_bundle(
-    dataset, c["category"], c["scorer"], size=size, seed=seed, data_root=data_root)
+    dataset, c["category"], c["scorer"], size=size, seed=seed, data_root=data_root,
+    maps_dir=maps_dir)
     for c, _ in clean}
 per_image = per_image_table([c for c, _ in clean], [r for _, r in clean], bundles)
 textures = [c for c in texture_categories if c in categories] or list(categories)

@@ -42,12 +42,21 @@
 # %% tags=["parameters"]
 profile = "full"
 seed = 0
-size = "full"
-data_root = None
-dataset_2d = "embedded-2d"
-category_2d = "brick"
-category_25d = "bagel"
-category_3d = "casting"
+size = "full"  # embedded benchmark size (unused by a real dataset)
+size_3d = None  # size of the voxel data (None: same as `size`); notebook 07's size_3d
+# one class per modality; each modality can read a real dataset (and your maps) instead
+dataset = "embedded-2d"  # 2D: or "mvtec_ad", "mvtec_loco", "visa", "real_iad" on disk
+data_root = None  # the real 2D dataset's folder
+category_2d = None  # None: the dataset's first class (a real one: the first found on disk)
+maps_dir = None  # your own 2D score maps instead of our scorer
+dataset_25d = "embedded-2.5d"  # 2.5D: or "mvtec_3d"
+data_root_25d = None
+category_25d = None
+maps_dir_25d = None
+dataset_3d = "embedded-3d"  # 3D voxels: or "anomaly_shapenet"
+data_root_3d = None
+category_3d = None
+maps_dir_3d = None
 modalities = ["2d", "2.5d", "3d"]
 scorer = "patchcore"
 methods = ["thr", "ttt4as", "topotta"]
@@ -61,14 +70,33 @@ import platform
 import matplotlib.pyplot as plt
 import pandas as pd
 
-from topotta_lite.experiments import bundle_is_cached, gpu_available, paper_tables, run_grid, runtime_cell
+from topotta_lite.data import check_dataset
+from topotta_lite.experiments import (
+    MAPS_SCORER,
+    bundle_is_cached,
+    gpu_available,
+    paper_tables,
+    run_grid,
+    runtime_cell,
+)
 from topotta_lite.outputs import savefig, use_style, write_table
 
 use_style()
 pd.set_option("display.width", 160)
 NAMES = {"thr": "THR", "ttt4as": "TTT4AS", "topotta": "TopoTTA"}
-DATASETS = {"2d": (dataset_2d, category_2d), "2.5d": ("embedded-2.5d", category_25d),
-            "3d": ("embedded-3d", category_3d)}
+# per modality: dataset, class, root, maps folder, size; each dataset checked before any timing
+DATA = {"2d": (dataset, category_2d, data_root, maps_dir, size),
+        "2.5d": (dataset_25d, category_25d, data_root_25d, maps_dir_25d, size),
+        "3d": (dataset_3d, category_3d, data_root_3d, maps_dir_3d, size_3d or size)}
+DATASETS = {}
+for mod in modalities:
+    ds, cat, root, maps, sz = DATA[mod]
+    checked = check_dataset(ds, root, None if cat is None else [cat], maps_dir=maps)
+    DATASETS[mod] = {"dataset": ds, "category": checked.classes[0], "data_root": root,
+                     "maps_dir": maps, "size": sz,
+                     "scorer": MAPS_SCORER if maps is not None else scorer}
+    print(f"{mod}: {ds} / {DATASETS[mod]['category']}"
+          + (f" (root {root})" if root else "") + (f", your maps in {maps}" if maps else ""))
 has_gpu = gpu_available()
 print(f"CPU: {platform.processor() or platform.machine()}, GPU available: {has_gpu}")
 
@@ -85,16 +113,19 @@ print(f"CPU: {platform.processor() or platform.machine()}, GPU available: {has_g
 host = platform.node()
 cells, skipped = [], []
 for mod in modalities:
-    ds, cat = DATASETS[mod]
+    d = DATASETS[mod]
     if mod != "2d" and require_cached_bundles and not bundle_is_cached(
-            ds, cat, scorer, size=size, seed=seed, data_root=data_root):
+            d["dataset"], d["category"], d["scorer"], size=d["size"], seed=seed,
+            data_root=d["data_root"], maps_dir=d["maps_dir"]):
         skipped.append(mod)
         continue
     ops = [[m, dev] for m in methods
            for dev in ["cpu"] + (["cuda"] if m == "topotta" and has_gpu else [])]
-    cells.append({"study": "runtime", "dataset": ds, "category": cat, "scorer": scorer,
-                  "operators": ops, "size": size, "seed": seed, "n_images": n_images,
-                  "repeat": repeat, "host": host, "modality": mod})
+    cell = {"study": "runtime", "dataset": d["dataset"], "category": d["category"],
+            "scorer": d["scorer"], "operators": ops, "size": d["size"], "seed": seed,
+            "n_images": n_images, "repeat": repeat, "host": host, "modality": mod}
+    cell.update({k: str(d[k]) for k in ("data_root", "maps_dir") if d[k] is not None})
+    cells.append(cell)
 if skipped:
     print(f"not measured (maps not scored by notebook 07 in this run): {skipped}")
 report = run_grid(cells, runtime_cell, desc="runtime")

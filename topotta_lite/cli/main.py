@@ -1,4 +1,5 @@
-"""The ``topotta-lite`` command: ``reproduce`` (notebooks via papermill) and ``segment`` (your maps)."""
+"""The ``topotta-lite`` command: ``reproduce`` (notebooks via papermill), ``segment`` (your maps) and
+``report`` (the executed notebooks as a static HTML site)."""
 
 from __future__ import annotations
 
@@ -9,6 +10,8 @@ import sys
 SUBCOMMANDS = {
     "reproduce": ("topotta_lite.cli.reproduce", "re-run the notebooks and regenerate figures/"),
     "segment": ("topotta_lite.cli.segment", "binarise a folder of score maps with THR, TTT4AS or TopoTTA"),
+    "report": ("topotta_lite.cli.report", "render the executed notebooks, figures, tables and claims "
+               "as a static HTML site"),
 }
 
 

@@ -9,6 +9,10 @@
   a run log; the runner turns the log into ``figures/MANIFEST.json`` (file, notebook, profile,
   parameters, sha256), sorted and without timestamps so that it only changes when results change.
 * A failing notebook is reported and the others still run; the exit code is non-zero at the end.
+* Real data: ``--dataset NAME --data-root DIR [--maps-dir DIR]`` (or the same ``-p`` parameters)
+  reach the experiment notebooks 06-13; a profile's embedded class lists are then dropped (the
+  notebooks default to the classes found on disk), and the dataset is checked before anything
+  runs or is written (:func:`check_data`).
 """
 
 from __future__ import annotations
@@ -28,6 +32,7 @@ from pathlib import Path
 from topotta_lite.config import figures_dir, repo_root
 
 PROFILES = ("smoke", "quick", "full")
+INLINE_BACKEND = "module://matplotlib_inline.backend_inline"
 
 
 def notebooks_dir() -> Path:
@@ -80,6 +85,149 @@ def parse_value(text: str):
         return text
 
 
+# ----------------------------------------------------------------------------- real data
+
+#: The parameters naming the data of each modality in the experiment notebooks:
+#: (dataset, data_root, maps_dir, class-list parameters). 2D uses the plain names.
+DATA_PARAMS = {
+    "2d": ("dataset", "data_root", "maps_dir",
+           ("classes", "categories", "texture_categories", "category_2d")),
+    "2.5d": ("dataset_25d", "data_root_25d", "maps_dir_25d", ("classes_25d", "category_25d")),
+    "3d": ("dataset_3d", "data_root_3d", "maps_dir_3d", ("classes_3d", "category_3d")),
+}
+#: The experiment notebooks, which take the data parameters (00-05 teach on the embedded data).
+EXPERIMENT_NOTEBOOKS = tuple(f"{n:02d}" for n in range(6, 14))
+_PATH_PARAMS = ("data_root", "maps_dir", "tables_folder")
+
+
+def _dataset_names() -> list[str]:
+    from topotta_lite.data import DATASETS
+
+    return list(DATASETS)
+
+
+def _modality(dataset: str) -> str:
+    if str(dataset).startswith("embedded-"):
+        return str(dataset).split("-", 1)[1]
+    return {"mvtec_3d": "2.5d", "anomaly_shapenet": "3d"}.get(str(dataset), "2d")
+
+
+def data_overrides(dataset: str | None, data_root=None, maps_dir=None) -> dict:
+    """The notebook parameters of ``--dataset / --data-root / --maps-dir``, named by modality.
+
+    Paths become absolute (the notebooks run in ``notebooks/``).
+
+    >>> data_overrides("mvtec_3d", "/data/m3d")
+    {'dataset_25d': 'mvtec_3d', 'data_root_25d': '/data/m3d'}
+    >>> data_overrides(None)
+    {}
+    """
+    if dataset is None:
+        if data_root is not None or maps_dir is not None:
+            raise ValueError("--data-root and --maps-dir need --dataset NAME (e.g. mvtec_ad)")
+        return {}
+    names = _dataset_names()
+    key = str(dataset).lower().replace("-", "_")
+    if key not in names and not str(dataset).startswith("embedded-"):
+        raise ValueError(f"unknown dataset {dataset!r}; choose from {names}")
+    if key in names and data_root is None:
+        raise ValueError(f"--dataset {dataset} is read from disk: give --data-root DIR")
+    ds, root, maps, _ = DATA_PARAMS[_modality(key)]
+    out = {ds: key if key in names else str(dataset)}
+    if data_root is not None:
+        out[root] = str(Path(data_root).expanduser().resolve())
+    if maps_dir is not None:
+        out[maps] = str(Path(maps_dir).expanduser().resolve())
+    return out
+
+
+def notebook_defaults(source: Path) -> dict:
+    """The literal defaults of a notebook's ``parameters`` cell (names whose value is not a
+    literal map to ``None``)."""
+    text = source.read_text(encoding="utf-8")
+    marker = '# %% tags=["parameters"]'
+    if marker not in text:
+        return {}
+    cell = text.split(marker, 1)[1].split("\n# %%", 1)[0]
+    out = {}
+    for node in ast.parse(cell).body:
+        if isinstance(node, ast.Assign) and len(node.targets) == 1 and isinstance(
+                node.targets[0], ast.Name):
+            try:
+                out[node.targets[0].id] = ast.literal_eval(node.value)
+            except ValueError:
+                out[node.targets[0].id] = None
+    return out
+
+
+def notebook_params(profile: str, source: Path, overrides: dict | None = None,
+                    data: dict | None = None) -> dict:
+    """The parameters one notebook receives: its profile's, then ``overrides`` (``-p``), then
+    ``data`` (``--dataset ...``, experiment notebooks only, and only the names it declares).
+
+    A profile's class lists are dropped for a modality whose dataset the user set to a real one:
+    a profile never replaces a user's dataset with the embedded benchmark's class names. Path
+    parameters become absolute.
+    """
+    params = load_profile(profile, source.stem)
+    declared = notebook_defaults(source)
+    user = dict(overrides or {})
+    if source.stem[:2] in EXPERIMENT_NOTEBOOKS:
+        user.update({k: v for k, v in (data or {}).items() if k in declared})
+    for ds_key, _root, _maps, class_keys in DATA_PARAMS.values():
+        if ds_key in user and not str(user[ds_key]).startswith("embedded-"):
+            for k in class_keys:
+                if k not in user:
+                    params.pop(k, None)
+    for k, v in user.items():
+        if k.startswith(_PATH_PARAMS) and isinstance(v, str | Path):
+            v = str(Path(v).expanduser().resolve())
+        params[k] = v
+    return params
+
+
+def check_data(params_by_nb: dict[str, dict], folder: Path | None = None) -> list:
+    """Check every real dataset (and maps folder) the notebooks will read; raise on the first
+    problem, before anything runs.
+
+    Each notebook's data is its defaults overridden by ``params_by_nb[stem]``; a dataset is
+    checked once however many notebooks read it.
+
+    Raises
+    ------
+    topotta_lite.data.DatasetError
+        Naming the notebook, the dataset and the first problem found.
+    """
+    from topotta_lite.data import DatasetError, check_dataset
+
+    folder = folder or notebooks_dir()
+    done, reports = {}, []
+    for stem, params in params_by_nb.items():
+        final = {**notebook_defaults(folder / f"{stem}.py"), **params}
+        for ds_key, root_key, maps_key, class_keys in DATA_PARAMS.values():
+            dataset = final.get(ds_key)
+            if dataset is None or (str(dataset).startswith("embedded-")
+                                   and final.get(maps_key) is None):
+                continue
+            classes = next((final[k] for k in class_keys[:2] if final.get(k) is not None), None)
+            if classes is None and class_keys[-1] in final and final[class_keys[-1]] is not None:
+                classes = final[class_keys[-1]]  # notebook 12: one class per modality
+            if isinstance(classes, str):
+                classes = [classes]
+            key = (str(dataset), str(final.get(root_key)), tuple(classes or ()),
+                   str(final.get(maps_key)))
+            if key in done:
+                continue
+            try:
+                done[key] = check_dataset(dataset, final.get(root_key), classes,
+                                          maps_dir=final.get(maps_key))
+            except DatasetError as exc:
+                raise DatasetError(f"dataset check failed, nothing was run or written: {stem} "
+                                   f"({ds_key}={dataset!r}): {exc}") from None
+            reports.append(done[key])
+    return reports
+
+
 @dataclass
 class RunResult:
     notebook: str
@@ -123,7 +271,9 @@ def execute_notebook(source: Path, params: dict, build: Path, kernel: str = "pyt
     start = time.perf_counter()
     error = ""
     try:
-        with _environment(TOPOTTA_RUN_LOG=str(log)):
+        # figures appear in the executed notebook (and so in `topotta-lite report`) even when
+        # the caller exported MPLBACKEND=Agg, as .ci/run does; savefig's bytes do not change
+        with _environment(TOPOTTA_RUN_LOG=str(log), MPLBACKEND=INLINE_BACKEND):
             pm.execute_notebook(
                 str(nb_in), str(nb_out), parameters=params, kernel_name=kernel,
                 cwd=str(source.parent), progress_bar=False,
@@ -173,18 +323,25 @@ def update_manifest(results: list[RunResult], profile: str, params_by_nb: dict[s
 
 
 def reproduce(profile: str = "full", only: list[str] | None = None, overrides: dict | None = None,
-              build_dir: Path | None = None, progress: bool = True) -> list[RunResult]:
-    """Run the selected notebooks with a profile; return one :class:`RunResult` per notebook."""
+              build_dir: Path | None = None, progress: bool = True,
+              data: dict | None = None) -> list[RunResult]:
+    """Run the selected notebooks with a profile; return one :class:`RunResult` per notebook.
+
+    ``data`` holds the parameters of ``--dataset / --data-root / --maps-dir`` (see
+    :func:`data_overrides`), given to the experiment notebooks only. The datasets the notebooks
+    will read are checked first; a :class:`topotta_lite.data.DatasetError` (a ``ValueError``) is
+    raised before any notebook runs.
+    """
     from tqdm.auto import tqdm
 
     sources = list_notebooks(only)
+    check_data({src.stem: notebook_params(profile, src, overrides, data) for src in sources})
     build = Path(build_dir or repo_root() / "build") / profile
     results, params_by_nb = [], {}
     bar = tqdm(sources, desc=f"reproduce[{profile}]", unit="nb", disable=not progress)
     for src in bar:
         bar.set_postfix_str(src.stem)
-        params = load_profile(profile, src.stem)
-        params.update(overrides or {})
+        params = notebook_params(profile, src, overrides, data)
         params_by_nb[src.stem] = params
         res = execute_notebook(src, params, build)
         results.append(res)
@@ -213,6 +370,17 @@ def configure_parser(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--scheduler", metavar="ADDRESS",
                         help="Dask scheduler address for --executor dask, e.g. tcp://host:8786")
     parser.add_argument("--no-progress", action="store_true", help="hide the progress bar")
+    g = parser.add_argument_group(
+        "real data", "run the experiment notebooks (06-13) on a benchmark on disk; the parameter "
+        "names follow the dataset's modality (2D: dataset, data_root, maps_dir; MVTec 3D-AD: "
+        "dataset_25d, ...; AnomalyShapeNet: dataset_3d, ...)")
+    g.add_argument("--dataset", metavar="NAME",
+                   help="a real dataset: " + ", ".join(_dataset_names()))
+    g.add_argument("--data-root", type=Path, metavar="DIR",
+                   help="the folder holding the dataset's class folders")
+    g.add_argument("--maps-dir", type=Path, metavar="DIR",
+                   help="your own score maps (.npy or float .tiff, one per test image) used "
+                        "instead of our scorers")
 
 
 def run(args: argparse.Namespace) -> int:
@@ -222,10 +390,11 @@ def run(args: argparse.Namespace) -> int:
     figures = str(Path(args.figures_dir).resolve()) if args.figures_dir is not None else None
     overrides = {name: parse_value(value) for name, value in args.parameter}
     try:
+        data = data_overrides(args.dataset, args.data_root, args.maps_dir)
         with _environment(TOPOTTA_FIGURES=figures, TOPOTTA_EXECUTOR=args.executor,
                           TOPOTTA_SCHEDULER=args.scheduler):
             results = reproduce(args.profile, args.only, overrides, args.build_dir,
-                                progress=not args.no_progress)
+                                progress=not args.no_progress, data=data)
     except ValueError as exc:
         print(f"topotta-lite reproduce: {exc}", file=sys.stderr)
         return 2

@@ -1,6 +1,7 @@
 """``topotta-lite segment``: binarise a folder of your own score maps with THR, TTT4AS or TopoTTA.
 
-Inputs are matched by file stem: ``maps/<name>.npy`` (2D (H, W) or 3D (D, H, W) float maps),
+Inputs are matched by file stem: ``maps/<name>.npy`` or ``maps/<name>.tiff`` / ``.tif`` (2D
+(H, W) or 3D (D, H, W) float maps; float TIFF is what MVTec AD 2's evaluation reads),
 optionally ``images/<name>.png|jpg|...`` (features from ``--backbone``) or
 ``features/<name>.npy`` (precomputed ``(C, h, w)`` / ``(C, d, h, w)`` features), and
 ``gt/<name>.png|npy`` ground-truth masks. Writes ``out/<name>.png`` (2D) or ``out/<name>.npy``
@@ -32,7 +33,8 @@ MASK_EXTS = (".png", ".npy", ".bmp", ".tif", ".tiff")
 
 def configure_parser(parser: argparse.ArgumentParser) -> argparse.ArgumentParser:
     """Add the ``segment`` options to ``parser`` (used by :mod:`topotta_lite.cli.main`)."""
-    parser.add_argument("maps", type=Path, help="folder of score maps (.npy, 2D or 3D)")
+    parser.add_argument("maps", type=Path,
+                        help="folder of score maps (.npy or float .tif/.tiff, 2D or 3D)")
     parser.add_argument("--out", "-o", type=Path, required=True, help="output folder")
     parser.add_argument("--operator", choices=("thr", "ttt4as", "topotta"), default="topotta")
     parser.add_argument("--images", type=Path, help="folder of images (features via --backbone)")
@@ -42,7 +44,8 @@ def configure_parser(parser: argparse.ArgumentParser) -> argparse.ArgumentParser
                         help="feature backbone for --images (topotta_lite.features.get_backbone)")
     parser.add_argument("--gt", type=Path, help="folder of ground-truth masks (.png or .npy)")
     parser.add_argument("--nominal-maps", type=Path,
-                        help="folder of nominal validation score maps (.npy), needed by thr")
+                        help="folder of nominal validation score maps (.npy or .tiff), "
+                             "needed by thr")
     g = parser.add_argument_group("TopoTTA")
     g.add_argument("--k", type=int, default=1, help="Top-K features per filtration (1)")
     g.add_argument("--levels", type=int, default=256, help="filtration levels n (256)")
@@ -85,6 +88,37 @@ def _load_npy(path: Path) -> np.ndarray:
         return np.load(path, allow_pickle=False)
     except (ValueError, OSError, EOFError) as exc:  # corrupted / not an .npy file
         raise ValueError(f"{path.name}: cannot read as .npy ({exc})") from None
+
+
+def _map_files(folder: Path) -> list[Path]:
+    """The score-map files of a folder (``.npy``, ``.tif``, ``.tiff``), sorted.
+
+    Raises
+    ------
+    ValueError
+        When two files share a stem (``a.npy`` and ``a.tiff``): their masks would collide.
+    """
+    from topotta_lite.data import MAP_SUFFIXES
+
+    files = sorted(p for p in Path(folder).iterdir()
+                   if p.is_file() and p.suffix.lower() in MAP_SUFFIXES)
+    seen: dict[str, Path] = {}
+    for p in files:
+        if p.stem in seen:
+            raise ValueError(f"two score maps named {p.stem!r} in {folder}: {seen[p.stem].name} "
+                             f"and {p.name}; keep one")
+        seen[p.stem] = p
+    return files
+
+
+def _load_map(path: Path) -> np.ndarray:
+    """One score map, ``.npy`` or float TIFF (:func:`topotta_lite.data.read_score_map`)."""
+    from topotta_lite.data import read_score_map
+
+    try:
+        return read_score_map(path)
+    except ValueError as exc:
+        raise ValueError(f"{path.name}: {exc}") from None
 
 
 def _load_mask(path: Path) -> np.ndarray:
@@ -148,9 +182,13 @@ def run(args: argparse.Namespace) -> int:
             _error(f"--{opt.replace('_', '-')} folder not found: {folder}"
                    if opt != "maps" else f"score-map folder not found: {folder}")
             return 2
-    files = sorted(Path(args.maps).glob("*.npy"))
+    try:
+        files = _map_files(Path(args.maps))
+    except ValueError as exc:
+        _error(str(exc))
+        return 2
     if not files:
-        _error(f"no .npy score maps in {args.maps}")
+        _error(f"no .npy / .tif / .tiff score maps in {args.maps}")
         return 2
     try:
         op = build_operator(args)
@@ -162,12 +200,16 @@ def run(args: argparse.Namespace) -> int:
             _error("--operator thr needs --nominal-maps: a folder of score maps of nominal "
                    "validation images, from which the global threshold is derived")
             return 2
-        nominal = sorted(Path(args.nominal_maps).glob("*.npy"))
+        try:
+            nominal = _map_files(Path(args.nominal_maps))
+        except ValueError as exc:
+            _error(str(exc))
+            return 2
         if not nominal:
-            _error(f"no .npy maps in --nominal-maps {args.nominal_maps}")
+            _error(f"no .npy / .tif / .tiff maps in --nominal-maps {args.nominal_maps}")
             return 2
         try:
-            op.fit([_load_npy(p) for p in nominal])
+            op.fit([_load_map(p) for p in nominal])
         except ValueError as exc:
             _error(f"cannot fit THR on --nominal-maps: {exc}")
             return 2
@@ -189,7 +231,7 @@ def run(args: argparse.Namespace) -> int:
     for path in tqdm(files, desc=f"segment ({args.operator})", unit="map", disable=args.quiet):
         stem = path.stem
         try:
-            psi = as_score_map(_load_npy(path), name=f"score map {path.name}")
+            psi = as_score_map(_load_map(path), name=f"score map {path.name}")
             gt = None
             if args.gt is not None:
                 gpath = _find(args.gt, stem, MASK_EXTS)

@@ -7,6 +7,14 @@ Examples
 ['casting', 'composite']
 """
 
+from .checks import (
+    DatasetError,
+    DatasetReport,
+    check_dataset,
+    check_score_maps,
+    is_embedded,
+    resolve_classes,
+)
 from .embedded import (
     SIZES,
     SizeSpec,
@@ -31,20 +39,34 @@ from .loaders import (
     read_pcd,
     voxelise,
 )
-from .maps import load_score_maps, save_score_maps
+from .maps import (
+    MAP_SUFFIXES,
+    find_extra_maps,
+    load_score_maps,
+    match_score_maps,
+    read_score_map,
+    save_score_maps,
+)
 from .types import ClassSplit, LazySamples, Sample
 
 __all__ = [
     "DATASETS",
+    "MAP_SUFFIXES",
     "SIZES",
     "ClassSplit",
+    "DatasetError",
+    "DatasetReport",
     "LazySamples",
     "Sample",
     "SizeSpec",
     "build_embedded",
+    "check_dataset",
+    "check_score_maps",
     "data_root",
     "defect_types",
     "find_categories",
+    "find_extra_maps",
+    "is_embedded",
     "gallery",
     "list_categories",
     "load_anomaly_shapenet",
@@ -57,7 +79,10 @@ __all__ = [
     "load_score_maps",
     "load_visa",
     "make_sample",
+    "match_score_maps",
     "read_pcd",
+    "read_score_map",
+    "resolve_classes",
     "sample_view",
     "save_score_maps",
     "voxelise",

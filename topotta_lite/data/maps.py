@@ -1,14 +1,18 @@
-"""Import (and export) precomputed anomaly score maps: one ``.npy`` per test image or volume.
+"""Import (and export) precomputed anomaly score maps: one file per test image or volume.
 
-Two ways to match files to samples:
+A map is a ``.npy`` array (read with ``allow_pickle=False``) or a float ``.tif`` / ``.tiff``
+image, the format of MVTec AD's and MVTec AD 2's official evaluation (a multi-page TIFF is a
+``(D, H, W)`` volume). Two ways to match files to samples, each trying ``.npy``, ``.tiff`` and
+``.tif`` in turn:
 
 - by name: ``<maps_dir>/<category>/<name>.npy`` or ``<maps_dir>/<name>.npy`` (``name`` is the
   sample name, e.g. ``crack_003``), or the MVTec-style ``<maps_dir>/<category>/<defect>/<stem>.npy``
-  and ``<maps_dir>/<category>/test/<defect>/<stem>.npy``;
+  and ``<maps_dir>/<category>/test/<defect>/<stem>.tiff`` (what anomalib and the MVTec
+  evaluation scripts write);
 - by index, the TopoTTA authors' layout: ``<maps_dir>/<category>/<category><index>.npy`` where
   ``index`` is the position in the test list (0- or 1-based, detected).
 
-Files are read with ``allow_pickle=False`` and checked (2D/3D, finite, shape = GT shape).
+Files are checked (2D/3D, finite, shape = GT shape).
 """
 
 from __future__ import annotations
@@ -22,7 +26,79 @@ import numpy as np
 from .._validation import as_score_map
 from .types import ClassSplit, Sample
 
-__all__ = ["load_score_maps", "save_score_maps"]
+__all__ = [
+    "MAP_SUFFIXES",
+    "find_extra_maps",
+    "load_score_maps",
+    "match_score_maps",
+    "read_score_map",
+    "save_score_maps",
+]
+
+#: File suffixes read as score maps, in the order they are tried.
+MAP_SUFFIXES = (".npy", ".tiff", ".tif")
+
+
+def read_score_map(path: str | os.PathLike) -> np.ndarray:
+    """Read one score map file (``.npy`` or float ``.tif`` / ``.tiff``) as a float64 array.
+
+    A TIFF with a trailing single channel ``(H, W, 1)`` is squeezed to ``(H, W)``; a multi-page
+    TIFF is a ``(D, H, W)`` volume. The map is checked to be 2D or 3D, real and finite.
+
+    Raises
+    ------
+    ValueError
+        On an unreadable file, a pickled / object ``.npy``, a colour image, NaN or inf, or an
+        unknown suffix.
+
+    Examples
+    --------
+    >>> import tempfile, tifffile
+    >>> p = Path(tempfile.mkdtemp()) / "crack_000.tiff"
+    >>> tifffile.imwrite(p, np.eye(3, dtype=np.float32))
+    >>> read_score_map(p).shape
+    (3, 3)
+    """
+    p = Path(path)
+    suffix = p.suffix.lower()
+    if suffix == ".npy":
+        try:
+            arr = np.load(p, allow_pickle=False)
+        except ValueError as e:
+            raise ValueError(f"cannot load score map {p} without pickle: {e}") from e
+    elif suffix in (".tif", ".tiff"):
+        import tifffile
+
+        try:
+            arr = np.asarray(tifffile.imread(p))
+        except Exception as e:  # tifffile raises several types
+            raise ValueError(f"cannot read score map TIFF {p}: {e}") from e
+        if arr.ndim == 3 and arr.shape[-1] == 1:
+            arr = arr[..., 0]
+        if arr.ndim == 3 and arr.shape[-1] in (3, 4) and arr.dtype.kind == "u":
+            raise ValueError(f"score map TIFF {p} is a colour image {arr.shape}: write the raw "
+                             "scores as one float channel (e.g. tifffile.imwrite(path, "
+                             "map.astype('float32')))")
+    else:
+        raise ValueError(f"score map {p}: unknown suffix {p.suffix!r}; use one of {MAP_SUFFIXES}")
+    return as_score_map(arr, name=f"score map {p}")
+
+
+def _map_shape(path: Path) -> tuple[int, ...]:
+    """The shape of a map file, read from its header only."""
+    if path.suffix.lower() == ".npy":
+        try:
+            return tuple(np.load(path, mmap_mode="r", allow_pickle=False).shape)
+        except ValueError as e:
+            raise ValueError(f"cannot load score map {path} without pickle: {e}") from e
+    import tifffile
+
+    try:
+        with tifffile.TiffFile(path) as tif:
+            shape = tuple(tif.series[0].shape)
+    except Exception as e:  # tifffile raises several types
+        raise ValueError(f"cannot read score map TIFF {path}: {e}") from e
+    return shape[:-1] if len(shape) == 3 and shape[-1] == 1 else shape
 
 
 def _stem(sample: Sample) -> str:
@@ -37,19 +113,23 @@ def _name_candidates(d: Path, category: str | None, s: Sample) -> list[Path]:
     roots = [d / category, d] if category else [d]
     out = []
     for r in roots:
-        out += [
-            r / f"{s.name}.npy",
-            r / s.defect / f"{_stem(s)}.npy",
-            r / "test" / s.defect / f"{_stem(s)}.npy",
-        ]
+        for base in (r / s.name, r / s.defect / _stem(s), r / "test" / s.defect / _stem(s)):
+            out += [base.with_name(base.name + ext) for ext in MAP_SUFFIXES]
     return out
 
 
 def _index_path(d: Path, category: str, i: int, pattern: str) -> Path:
-    return d / category / pattern.format(category=category, index=i)
+    """The first existing file of the index layout (other map suffixes tried too)."""
+    p = d / category / pattern.format(category=category, index=i)
+    if p.suffix.lower() in MAP_SUFFIXES and not p.is_file():
+        for ext in MAP_SUFFIXES:
+            alt = p.with_suffix(ext)
+            if alt.is_file():
+                return alt
+    return p
 
 
-def load_score_maps(
+def match_score_maps(
     maps_dir: str | os.PathLike,
     samples: Sequence[Sample] | ClassSplit,
     *,
@@ -57,36 +137,15 @@ def load_score_maps(
     match: str = "auto",
     index_base: int | str = "auto",
     pattern: str = "{category}{index}.npy",
-    resize: bool = False,
-) -> list[np.ndarray]:
-    """Load one score map per sample, in the samples' order.
+) -> list[Path]:
+    """The map file of each sample, in the samples' order (nothing is read).
 
-    Parameters
-    ----------
-    maps_dir : path
-    samples : list of Sample or ClassSplit
-        A ClassSplit means its test split (and gives the default ``category``).
-    category : str, optional
-        The class sub-folder name.
-    match : {"auto", "name", "index"}
-        "auto" tries names first and falls back to indices if no name matches at all.
-    index_base : 0, 1 or "auto"
-        First index of the authors' layout; "auto" = 0 if ``<category>0.npy`` exists, else 1.
-    pattern : str
-        File name of the index layout.
-    resize : bool
-        Resize maps whose shape differs from the GT (linear interpolation) instead of failing.
-
-    Returns
-    -------
-    list of float64 arrays, each of its sample's ``mask.shape``.
+    Parameters are those of :func:`load_score_maps`.
 
     Raises
     ------
     FileNotFoundError
         Listing the samples without a map and the paths tried.
-    ValueError
-        On a map with the wrong shape, NaN/inf, or a pickled/object file.
 
     Examples
     --------
@@ -94,8 +153,8 @@ def load_score_maps(
     >>> d = Path(tempfile.mkdtemp())
     >>> s = Sample(None, np.zeros((3, 3), bool), 0, "good_000", "good")
     >>> np.save(d / "good_000.npy", np.ones((3, 3)))
-    >>> load_score_maps(d, [s])[0].shape
-    (3, 3)
+    >>> [p.name for p in match_score_maps(d, [s])]
+    ['good_000.npy']
     """
     if isinstance(samples, ClassSplit):
         category = category or samples.category
@@ -136,13 +195,109 @@ def load_score_maps(
             + "\n".join(lines)
             + more
         )
+    return [p for p in paths if p is not None]
+
+
+def find_extra_maps(maps_dir: str | os.PathLike, category: str, matched: Sequence[Path],
+                    *, ignore: Sequence[str] = ("train", "validation")) -> list[Path]:
+    """Map files under ``<maps_dir>/<category>/`` that belong to none of ``matched``.
+
+    A map that matches no test image usually means a renamed or misplaced file (or maps of
+    another dataset), so the experiment notebooks refuse them. Files under the sub-folders named
+    in ``ignore`` (maps of nominal train / validation images) are not counted. Returns ``[]``
+    when there is no class folder (a flat folder may hold several classes).
+
+    Examples
+    --------
+    >>> import tempfile
+    >>> d = Path(tempfile.mkdtemp()); (d / "a").mkdir()
+    >>> for n in ("x.npy", "y.tiff"): _ = (d / "a" / n).write_bytes(b"")
+    >>> [p.name for p in find_extra_maps(d, "a", [d / "a" / "x.npy"])]
+    ['y.tiff']
+    """
+    folder = Path(maps_dir) / category
+    if not folder.is_dir():
+        return []
+    seen = {Path(p).resolve() for p in matched}
+    extra = []
+    for p in sorted(folder.rglob("*")):
+        if not p.is_file() or p.suffix.lower() not in MAP_SUFFIXES:
+            continue
+        rel = p.relative_to(folder).parts
+        if len(rel) > 1 and rel[0] in ignore:
+            continue
+        if p.resolve() not in seen:
+            extra.append(p)
+    return extra
+
+
+def load_score_maps(
+    maps_dir: str | os.PathLike,
+    samples: Sequence[Sample] | ClassSplit,
+    *,
+    category: str | None = None,
+    match: str = "auto",
+    index_base: int | str = "auto",
+    pattern: str = "{category}{index}.npy",
+    resize: bool = False,
+    extra: str = "ignore",
+) -> list[np.ndarray]:
+    """Load one score map per sample, in the samples' order.
+
+    Parameters
+    ----------
+    maps_dir : path
+    samples : list of Sample or ClassSplit
+        A ClassSplit means its test split (and gives the default ``category``).
+    category : str, optional
+        The class sub-folder name.
+    match : {"auto", "name", "index"}
+        "auto" tries names first and falls back to indices if no name matches at all.
+    index_base : 0, 1 or "auto"
+        First index of the authors' layout; "auto" = 0 if ``<category>0.npy`` exists, else 1.
+    pattern : str
+        File name of the index layout (``.tiff`` / ``.tif`` are tried when the ``.npy`` is absent).
+    resize : bool
+        Resize maps whose shape differs from the GT (linear interpolation) instead of failing.
+    extra : {"ignore", "error"}
+        "error": fail when ``<maps_dir>/<category>/`` holds map files that match no sample
+        (see :func:`find_extra_maps`).
+
+    Returns
+    -------
+    list of float64 arrays, each of its sample's ``mask.shape``.
+
+    Raises
+    ------
+    FileNotFoundError
+        Listing the samples without a map and the paths tried.
+    ValueError
+        On a map with the wrong shape, NaN/inf, a pickled/object file, or an extra map.
+
+    Examples
+    --------
+    >>> import tempfile
+    >>> d = Path(tempfile.mkdtemp())
+    >>> s = Sample(None, np.zeros((3, 3), bool), 0, "good_000", "good")
+    >>> np.save(d / "good_000.npy", np.ones((3, 3)))
+    >>> load_score_maps(d, [s])[0].shape
+    (3, 3)
+    """
+    if isinstance(samples, ClassSplit):
+        category = category or samples.category
+        samples = samples.test
+    samples = list(samples)
+    if extra not in ("ignore", "error"):
+        raise ValueError(f"extra must be 'ignore' or 'error', got {extra!r}")
+    paths = match_score_maps(maps_dir, samples, category=category, match=match,
+                             index_base=index_base, pattern=pattern)
+    if extra == "error" and category:
+        extras = find_extra_maps(maps_dir, category, paths)
+        if extras:
+            raise ValueError(_extra_message(extras, Path(maps_dir) / category))
     out = []
     for s, p in zip(samples, paths):
-        try:
-            arr = np.load(p, allow_pickle=False)
-        except ValueError as e:
-            raise ValueError(f"cannot load score map {p} without pickle: {e}") from e
-        arr = as_score_map(arr, name=f"score map {p}")
+        arr = read_score_map(p)
         want = s.mask.shape
         if arr.shape != want:
             if arr.ndim == len(want) and resize:
@@ -160,6 +315,14 @@ def load_score_maps(
     return out
 
 
+def _extra_message(extras: Sequence[Path], folder: Path) -> str:
+    names = ", ".join(str(p.relative_to(folder)) for p in extras[:5])
+    more = f" and {len(extras) - 5} more" if len(extras) > 5 else ""
+    return (f"{len(extras)} extra score map(s) in {folder} match no test image: {names}{more} "
+            "(maps are matched by <defect>/<stem>, test/<defect>/<stem> or <defect>_<stem>; "
+            "remove or rename them)")
+
+
 def save_score_maps(
     maps: Sequence[np.ndarray],
     samples: Sequence[Sample] | ClassSplit,
@@ -167,8 +330,17 @@ def save_score_maps(
     *,
     category: str | None = None,
     layout: str = "name",
+    suffix: str = ".npy",
 ) -> list[Path]:
-    """Write maps as ``.npy`` files in the "name" or the authors' "index" layout (0-based).
+    """Write maps in the "name", the MVTec "test" or the authors' "index" layout (0-based).
+
+    Parameters
+    ----------
+    layout : {"name", "test", "index"}
+        ``<dir>/<category>/<name>``, ``<dir>/<category>/test/<defect>/<stem>`` (the layout of
+        MVTec AD's evaluation scripts and anomalib's exports) or ``<dir>/<category>/<category><i>``.
+    suffix : {".npy", ".tiff", ".tif"}
+        ``.npy`` keeps the dtype; a TIFF holds float32 (one page per 2D map, D pages per volume).
 
     Examples
     --------
@@ -183,15 +355,27 @@ def save_score_maps(
     samples = list(samples)
     if len(maps) != len(samples):
         raise ValueError(f"got {len(maps)} maps for {len(samples)} samples")
-    if layout not in ("name", "index"):
-        raise ValueError(f"layout must be 'name' or 'index', got {layout!r}")
+    if layout not in ("name", "test", "index"):
+        raise ValueError(f"layout must be 'name', 'test' or 'index', got {layout!r}")
+    if suffix not in MAP_SUFFIXES:
+        raise ValueError(f"suffix must be one of {MAP_SUFFIXES}, got {suffix!r}")
     if layout == "index" and not category:
         raise ValueError("the index layout needs a category")
     folder = Path(maps_dir) / category if category else Path(maps_dir)
-    folder.mkdir(parents=True, exist_ok=True)
     out = []
     for i, (m, s) in enumerate(zip(maps, samples)):
-        p = folder / (f"{s.name}.npy" if layout == "name" else f"{category}{i}.npy")
-        np.save(p, np.asarray(m), allow_pickle=False)
+        if layout == "name":
+            p = folder / f"{s.name}{suffix}"
+        elif layout == "test":
+            p = folder / "test" / s.defect / f"{_stem(s)}{suffix}"
+        else:
+            p = folder / f"{category}{i}{suffix}"
+        p.parent.mkdir(parents=True, exist_ok=True)
+        if suffix == ".npy":
+            np.save(p, np.asarray(m), allow_pickle=False)
+        else:
+            import tifffile
+
+            tifffile.imwrite(p, np.ascontiguousarray(m, dtype=np.float32))
         out.append(p)
     return out

@@ -86,6 +86,22 @@ class LazySamples(Sequence):
     def __len__(self) -> int:
         return len(self._items)
 
+    @property
+    def records(self) -> tuple:
+        """The loader's records, one per sample, without reading any file.
+
+        Real-dataset loaders store ``(defect, stem, image_path, ..., gt)`` tuples: the defect
+        type, the file stem, the main input file and, last, the ground truth (a mask file, a
+        folder of masks, or ``None`` for a nominal image). :mod:`topotta_lite.data.checks`
+        reads them to check a dataset quickly.
+
+        Examples
+        --------
+        >>> LazySamples([("good", "000", "a.png", None)], print).records[0][1]
+        '000'
+        """
+        return tuple(self._items)
+
     def __getitem__(self, index):  # type: ignore[override]
         if isinstance(index, slice):
             return LazySamples(self._items[index], self._build)

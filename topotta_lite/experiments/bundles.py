@@ -13,12 +13,15 @@ Cells are plain dicts, for :func:`topotta_lite.experiments.grid.run_grid`::
 
 Optional keys: ``"feature_backbone"`` (features from another backbone, Table IV),
 ``"shots"`` (nominal support images for PCES, Table II), ``"perturb"`` (``{"kind": "noise",
-"strength": 0.1}``, Fig. 7), ``"data_root"`` (a real dataset on disk), ``"construction"``.
+"strength": 0.1}``, Fig. 7), ``"data_root"`` (a real dataset on disk), ``"maps_dir"`` (your own
+score maps instead of a scorer's, see :func:`maps_bundle`), ``"construction"``.
 """
 
 from __future__ import annotations
 
+import hashlib
 import time
+import warnings
 from pathlib import Path
 
 import numpy as np
@@ -27,12 +30,15 @@ from topotta_lite.experiments.grid import ResultCache, cell_key
 
 __all__ = [
     "DEFAULT_BACKBONE",
+    "MAPS_SCORER",
     "ROBUSTNESS_PERTURBATIONS",
     "SCORERS",
     "bundle_path",
     "evaluate_cell",
     "load_split",
     "make_operator",
+    "maps_bundle",
+    "maps_fingerprint",
     "modality_of",
     "perturb_map",
     "ranking_cell",
@@ -46,6 +52,8 @@ DEFAULT_BACKBONE = {"2d": "efficientnet_lite0", "2.5d": "rgbd", "3d": "voxel"}
 ImageNet-pretrained EfficientNet-Lite0 for images, Lite0 + depth features for 2.5D (see
 :mod:`topotta_lite.features`); ``"filterbank"`` remains the weight-free option."""
 ROBUSTNESS_PERTURBATIONS = ("brightness", "noise", "speckle")
+MAPS_SCORER = "maps"
+"""The scorer name of bundles built from your own score maps (``maps_dir``)."""
 
 
 def modality_of(dataset: str) -> str:
@@ -91,20 +99,27 @@ def _scorer(name: str, backbone: str, modality: str, seed: int):
 def bundle_path(dataset: str, category: str, scorer: str = "patchcore", backbone: str | None = None,
                 *, feature_backbone: str | None = None, size: str = "quick", seed: int = 0,
                 data_root: str | None = None, n_support: int = 10,
-                cache: ResultCache | None = None) -> Path:
+                cache: ResultCache | None = None, maps_dir: str | None = None) -> Path:
     """Where :func:`score_bundle` keeps (or will keep) this bundle; ``.exists()`` tells if cached."""
     backbone = backbone or DEFAULT_BACKBONE[modality_of(dataset)]
-    key = cell_key({"bundle": 2, "dataset": dataset, "category": category, "scorer": scorer,
-                    "backbone": backbone, "feature_backbone": feature_backbone or backbone,
-                    "size": size, "seed": seed, "data_root": data_root, "n_support": n_support})
+    spec = {"bundle": 2, "dataset": dataset, "category": category, "scorer": scorer,
+            "backbone": backbone, "feature_backbone": feature_backbone or backbone,
+            "size": size, "seed": seed, "data_root": data_root, "n_support": n_support}
+    if maps_dir is not None:
+        spec.update(maps_dir=str(maps_dir), maps=maps_fingerprint(maps_dir, category))
+    key = cell_key(spec)
     return Path((cache or ResultCache()).root) / "bundles" / f"{key}.npz"
 
 
 def score_bundle(dataset: str, category: str, scorer: str = "patchcore", backbone: str | None = None,
                  *, feature_backbone: str | None = None, size: str = "quick", seed: int = 0,
                  data_root: str | None = None, n_support: int = 10,
-                 cache: ResultCache | None = None) -> dict[str, np.ndarray]:
+                 cache: ResultCache | None = None,
+                 maps_dir: str | None = None) -> dict[str, np.ndarray]:
     """Score maps, ground truth, features and nominal support of one class, computed once.
+
+    With ``maps_dir`` the maps are yours (:func:`maps_bundle`) and ``scorer`` must be
+    :data:`MAPS_SCORER`; the features still come from ``backbone`` (or ``feature_backbone``).
 
     Returns
     -------
@@ -118,15 +133,22 @@ def score_bundle(dataset: str, category: str, scorer: str = "patchcore", backbon
     modality = modality_of(dataset)
     backbone = backbone or DEFAULT_BACKBONE[modality]
     feature_backbone = feature_backbone or backbone
+    if (maps_dir is None) != (scorer != MAPS_SCORER):
+        raise ValueError(f"scorer {MAPS_SCORER!r} reads your maps and needs maps_dir (and maps_dir "
+                         f"needs scorer={MAPS_SCORER!r}); got scorer={scorer!r}, maps_dir={maps_dir!r}")
     path = bundle_path(dataset, category, scorer, backbone, feature_backbone=feature_backbone,
-                       size=size, seed=seed, data_root=data_root, n_support=n_support, cache=cache)
+                       size=size, seed=seed, data_root=data_root, n_support=n_support, cache=cache,
+                       maps_dir=maps_dir)
     if path.exists():
         with np.load(path, allow_pickle=False) as z:
             return {k: z[k] for k in z.files}
 
     split = load_split(dataset, category, size=size, seed=seed, data_root=data_root)
     support_samples = list(split.train)[:n_support]
-    if feature_backbone != backbone:
+    if maps_dir is not None:
+        out = maps_bundle(split, maps_dir, feature_backbone, seed=seed, n_support=n_support,
+                          data_root=data_root)
+    elif feature_backbone != backbone:
         # cross-model (Table IV): the maps are the default bundle's; only the features differ,
         # standardised with the other backbone's nominal training statistics
         out = dict(score_bundle(dataset, category, scorer, backbone, size=size, seed=seed,
@@ -157,6 +179,103 @@ def score_bundle(dataset: str, category: str, scorer: str = "patchcore", backbon
     np.savez(tmp, **out)
     tmp.replace(path)
     return out
+
+
+def maps_fingerprint(maps_dir, category: str) -> str:
+    """A short hash of the names, sizes and modification times of a class's map files.
+
+    Part of a maps bundle's cache key: replacing or re-exporting maps invalidates the bundle.
+
+    Examples
+    --------
+    >>> import tempfile
+    >>> len(maps_fingerprint(tempfile.mkdtemp(), "bottle"))
+    16
+    """
+    from topotta_lite.data import MAP_SUFFIXES
+
+    root = Path(maps_dir)
+    folder = root / category if (root / category).is_dir() else root
+    h = hashlib.sha256()
+    if folder.is_dir():
+        for p in sorted(folder.rglob("*")):
+            if p.is_file() and p.suffix.lower() in MAP_SUFFIXES:
+                st = p.stat()
+                h.update(f"{p.relative_to(folder).as_posix()}\0{st.st_size}\0{st.st_mtime_ns}\n"
+                         .encode())
+    return h.hexdigest()[:16]
+
+
+def _validation_maps(maps_dir, split, shape) -> list[np.ndarray]:
+    """Maps of the nominal validation images, if the folder has them (for THR's threshold).
+
+    Looked up as ``<maps_dir>/<class>/train/good/<stem>`` (MVTec AD carves its validation split
+    from ``train/good``) or ``<maps_dir>/<class>/validation/good/<stem>``, any map suffix.
+    """
+    from skimage.transform import resize
+
+    from topotta_lite.data import MAP_SUFFIXES, read_score_map
+
+    out = []
+    for s in split.validation:
+        stem = (s.meta or {}).get("stem") or s.name.removeprefix("good_")
+        cands = [Path(maps_dir) / split.category / sub / "good" / f"{stem}{ext}"
+                 for sub in ("train", "validation") for ext in MAP_SUFFIXES]
+        p = next((c for c in cands if c.is_file()), None)
+        if p is not None:
+            m = read_score_map(p)
+            if m.shape != shape:
+                m = resize(m, shape, order=1, mode="edge", anti_aliasing=False, preserve_range=True)
+            out.append(m)
+    return out
+
+
+def maps_bundle(split, maps_dir, backbone: str | None = None, *, seed: int = 0,
+                n_support: int = 10, data_root: str | None = None) -> dict[str, np.ndarray]:
+    """A score bundle whose maps are read from ``maps_dir`` instead of computed by a scorer.
+
+    The maps are matched to ``split.test`` as :func:`topotta_lite.data.load_score_maps` does
+    (``.npy`` or float ``.tiff``; a missing or extra map is an error) and interpolated to the
+    ground-truth grid when they were scored at another resolution with the image's aspect ratio.
+    For a real dataset the folder is first checked with :func:`topotta_lite.data.check_dataset`.
+    The operators' features come from ``backbone`` (the modality's default when None), fitted
+    on the nominal train images. THR's threshold needs maps of nominal validation images: they
+    are read from ``<maps_dir>/<class>/train/good/`` (or ``validation/good/``) when present,
+    else the good test images' maps stand in for them (with a warning).
+
+    Returns the keys of :func:`score_bundle`; ``fit_seconds`` and ``score_seconds`` are NaN (the
+    maps were scored elsewhere) and ``val_source`` says where THR's nominal maps came from.
+    """
+    from topotta_lite.data import check_dataset, is_embedded, load_score_maps
+
+    modality = split.modality
+    backbone = backbone or DEFAULT_BACKBONE[modality]
+    if not is_embedded(split.dataset) and data_root is not None:
+        check_dataset(split.dataset, data_root, [split.category], maps_dir=maps_dir)
+    maps = load_score_maps(maps_dir, split, resize=True, extra="error")
+    gts = np.stack([s.mask for s in split.test]).astype(bool)
+    labels = np.array([s.label for s in split.test], dtype=np.int8)
+    val = _validation_maps(maps_dir, split, gts.shape[1:])
+    source = "validation"
+    if not val:
+        val = [m for m, lab in zip(maps, labels) if lab == 0]
+        source = "test_good"
+        warnings.warn(f"{split.category}: no maps of nominal validation images in {maps_dir} "
+                      f"(<class>/train/good/<stem>); THR's threshold uses the {len(val)} good "
+                      "test images' maps instead", stacklevel=2)
+    model = _scorer("padim", backbone, modality, seed).fit(split.train)
+    return {
+        "maps": np.asarray(maps, np.float32),
+        "gts": gts,
+        "labels": labels,
+        "names": np.array([s.name for s in split.test]),
+        "val_maps": np.asarray(val, np.float32).reshape(len(val), *gts.shape[1:]),
+        "features": np.asarray(model.features(split.test), np.float32),
+        "support": np.asarray(model.features(list(split.train)[:n_support]), np.float32),
+        "fit_seconds": np.float64(np.nan),
+        "score_seconds": np.float64(np.nan),
+        "val_source": np.array(source),
+    }
 
 
 def make_operator(name: str, params: dict | None = None, seed: int = 0):
@@ -242,7 +361,7 @@ def evaluate_cell(cell: dict) -> dict:
     bundle = score_bundle(
         cell["dataset"], cell["category"], cell.get("scorer", "patchcore"), cell.get("backbone"),
         feature_backbone=cell.get("feature_backbone"), size=cell.get("size", "quick"),
-        seed=cell.get("seed", 0), data_root=cell.get("data_root"))
+        seed=cell.get("seed", 0), data_root=cell.get("data_root"), maps_dir=cell.get("maps_dir"))
     masks, idx, timings = segment_bundle(
         bundle, cell["operator"], cell.get("params"), seed=cell.get("seed", 0),
         shots=cell.get("shots", 0), perturb=cell.get("perturb"))
@@ -268,7 +387,8 @@ def ranking_cell(cell: dict) -> dict:
 
     bundle = score_bundle(
         cell["dataset"], cell["category"], cell.get("scorer", "patchcore"), cell.get("backbone"),
-        size=cell.get("size", "quick"), seed=cell.get("seed", 0), data_root=cell.get("data_root"))
+        size=cell.get("size", "quick"), seed=cell.get("seed", 0), data_root=cell.get("data_root"),
+        maps_dir=cell.get("maps_dir"))
     maps, gts, labels = bundle["maps"], bundle["gts"], bundle["labels"]
     return {
         "i_auroc": i_auroc(image_scores(maps), labels),

@@ -27,8 +27,8 @@ __all__ = [
 
 def robustness_cells(dataset: str, categories: Sequence[str], scorers: Sequence[str],
                      methods: Sequence[str], kinds: Sequence[str], strengths: Sequence[float], *,
-                     size: str = "quick", seed: int = 0, data_root: str | None = None
-                     ) -> list[dict]:
+                     size: str = "quick", seed: int = 0, data_root: str | None = None,
+                     maps_dir: str | None = None) -> list[dict]:
     """Experiment cells of the perturbation sweep; strength 0 appears once (no ``perturb`` key).
 
     Examples
@@ -51,6 +51,8 @@ def robustness_cells(dataset: str, categories: Sequence[str], scorers: Sequence[
                         "operator": method, "params": {}, "size": size, "seed": seed}
                 if data_root is not None:
                     base["data_root"] = data_root
+                if maps_dir is not None:
+                    base["maps_dir"] = str(maps_dir)
                 if 0 in strengths or 0.0 in strengths:
                     cells.append(dict(base))
                 for kind in kinds:

@@ -171,7 +171,8 @@ def runtime_cell(cell: dict) -> dict:
 
     bundle = score_bundle(cell["dataset"], cell["category"], cell.get("scorer", "patchcore"),
                           cell.get("backbone"), size=cell.get("size", "quick"),
-                          seed=cell.get("seed", 0), data_root=cell.get("data_root"))
+                          seed=cell.get("seed", 0), data_root=cell.get("data_root"),
+                          maps_dir=cell.get("maps_dir"))
     ops = {}
     for name, device in cell["operators"]:
         params = dict(cell.get("params") or {})
@@ -198,7 +199,8 @@ def runtime_cell(cell: dict) -> dict:
 
 def bundle_is_cached(dataset: str, category: str, scorer: str = "patchcore",
                      backbone: str | None = None, *, size: str = "quick", seed: int = 0,
-                     data_root: str | None = None, n_support: int = 10) -> bool:
+                     data_root: str | None = None, n_support: int = 10,
+                     maps_dir: str | None = None) -> bool:
     """Whether :func:`topotta_lite.experiments.bundles.score_bundle` would read this bundle from the cache.
 
     Lets a quick run time the 2.5D/3D operators only when notebook 07 already scored those maps.
@@ -206,4 +208,4 @@ def bundle_is_cached(dataset: str, category: str, scorer: str = "patchcore",
     from topotta_lite.experiments.bundles import bundle_path
 
     return bundle_path(dataset, category, scorer, backbone, size=size, seed=seed,
-                       data_root=data_root, n_support=n_support).exists()
+                       data_root=data_root, n_support=n_support, maps_dir=maps_dir).exists()

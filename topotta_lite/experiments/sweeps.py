@@ -177,6 +177,7 @@ def build_cells(
     seed: int = 0,
     data_root: str | None = None,
     backbone: str | None = None,
+    maps_dir: str | None = None,
 ) -> tuple[list[dict], list[dict]]:
     """Cells for every (variant, class, scorer), and one label row per cell.
 
@@ -190,6 +191,9 @@ def build_cells(
         The data the cells run on (see :mod:`topotta_lite.experiments.bundles`).
     backbone : str, optional
         The scorer's backbone; default: the modality's default backbone.
+    maps_dir : str, optional
+        Your own score maps (the scorer is then ``"maps"``), see
+        :func:`topotta_lite.experiments.bundles.maps_bundle`.
 
     Returns
     -------
@@ -227,6 +231,8 @@ def build_cells(
                     "size": size, "seed": int(seed)}
             if data_root is not None:
                 cell["data_root"] = str(data_root)
+            if maps_dir is not None:
+                cell["maps_dir"] = str(maps_dir)
             for key, value in variant.items():
                 if key not in ("operator", "params"):
                     cell[key] = value

@@ -24,9 +24,11 @@ __all__ = [
     "draw_complex",
     "draw_elementary_cube",
     "filtration_slider_figure",
+    "filtration_strip",
     "overlay_mask",
     "plot_barcode",
     "plot_diagram",
+    "show_interactive",
     "show_map",
     "write_html",
 ]
@@ -551,17 +553,92 @@ def filtration_slider_figure(score_map: np.ndarray, levels: Sequence[float], *,
     return fig
 
 
-def write_html(fig, name: str, *, div_id: str | None = None) -> str:
-    """Write a plotly figure as a standalone HTML page ``figures/<name>.html`` (plotly.js inlined).
+PLOTLY_JS = "plotly.min.js"
+"""The one plotly.js file that every interactive page of a folder loads from beside it."""
 
-    A fixed ``div_id`` (default: ``name``) keeps the file byte-identical across runs. The file is
-    recorded in the run log like figures written by ``savefig``. Returns the path as a string.
+
+def write_html(fig, name: str, *, div_id: str | None = None) -> str:
+    """Write a plotly figure as an HTML page ``figures/<name>.html`` that loads ``plotly.min.js``
+    from beside it (written once into the same folder, shared by every interactive page).
+
+    The page opens in any browser without a server or a network connection. A fixed ``div_id``
+    (default: ``name``) keeps the file byte-identical across runs. Both files are recorded in
+    the run log like figures written by ``savefig``. Returns the page's path as a string.
     """
+    import plotly.offline
+
     from topotta_lite.config import figures_dir
     from topotta_lite.outputs import register_output
 
-    path = figures_dir() / f"{name}.html"
-    fig.write_html(path, include_plotlyjs=True, full_html=True, div_id=div_id or name,
+    folder = figures_dir()
+    js = folder / PLOTLY_JS
+    text = plotly.offline.get_plotlyjs()
+    if not js.is_file() or js.stat().st_size != len(text.encode("utf-8")):
+        js.write_text(text, encoding="utf-8")
+    register_output(js, "html")
+    path = folder / f"{name}.html"
+    fig.write_html(path, include_plotlyjs=PLOTLY_JS, full_html=True, div_id=div_id or name,
                    auto_play=False)
     register_output(path, "html")
     return str(path)
+
+
+def show_interactive(fig, static) -> None:
+    """Display a plotly figure in a notebook together with a static picture of it.
+
+    The output holds the plotly JSON (interactive in JupyterLab, and on the pages of
+    ``topotta-lite report``) and a PNG of the matplotlib figure ``static``, which is what a
+    static rendering (GitHub, nbconvert without plotly) shows. plotly.js is not embedded.
+    """
+    import base64
+    import io
+    import json
+
+    import plotly.io as pio
+    from IPython.display import display
+
+    buf = io.BytesIO()
+    static.savefig(buf, format="png", metadata={"Software": None})
+    display({"application/vnd.plotly.v1+json": json.loads(pio.to_json(fig, validate=False)),
+             "image/png": base64.b64encode(buf.getvalue()).decode("ascii"),
+             "text/plain": f"<interactive figure: {fig.layout.title.text or 'plotly'}>"},
+            raw=True)
+
+
+def filtration_strip(score_map: np.ndarray, levels: Sequence[float], *,
+                     filtration: str = "sublevel", n: int = 4, title: str | None = None):
+    """A static strip of ``n`` frames of :func:`filtration_slider_figure` (matplotlib).
+
+    The same picture as the slider at ``n`` evenly spaced thresholds: the map in grey with the
+    active set coloured.
+
+    Examples
+    --------
+    >>> fig = filtration_strip(np.eye(4), [1.0, 0.5, 0.0], filtration="superlevel", n=3)
+    >>> len(fig.axes)
+    3
+    """
+    import matplotlib.pyplot as plt
+    from matplotlib.colors import ListedColormap
+
+    check_choice("filtration", filtration, FILTRATIONS)
+    psi = np.asarray(score_map, dtype=float)
+    levels = [float(t) for t in levels]
+    if not levels:
+        raise ValueError("levels is empty: give at least one threshold")
+    picks = [levels[i] for i in np.unique(np.linspace(0, len(levels) - 1, max(n, 1)).round()
+                                          .astype(int))]
+    color = "#1f77b4" if filtration == "sublevel" else "#d62728"
+    sym = "<=" if filtration == "sublevel" else ">="
+    fig, axes = plt.subplots(1, len(picks), figsize=(2.6 * len(picks), 2.8), squeeze=False)
+    for ax, t in zip(axes[0], picks):
+        on = psi <= t if filtration == "sublevel" else psi >= t
+        ax.imshow(psi, cmap="gray")
+        ax.imshow(np.ma.masked_where(~on, on), cmap=ListedColormap([color]), alpha=0.55,
+                  vmin=0, vmax=1)
+        ax.set_title(f"t = {t:.2f}")
+        ax.set_xticks([])
+        ax.set_yticks([])
+    fig.suptitle(title or f"{filtration} set {{score {sym} t}} (coloured) at {len(picks)} thresholds")
+    fig.tight_layout()
+    return fig
