@@ -118,7 +118,7 @@ class TopoTTA:
         preset) or the nominal-trained encoder (release preset). False: the fused mask is
         returned (the Table VI ablation).
     margin, epochs, lr, weight_decay, hidden, embed_dim, n_points, pos_fraction, neg_dilation, \
-max_ratio, resolution
+max_ratio, resolution, decision
         PCES parameters (:class:`topotta_lite.method.pces.PCES`; paper: margin 1.0, 30 epochs of Adam,
         3-layer GELU MLP).
     device : {"cpu", "cuda"} or None
@@ -164,6 +164,7 @@ max_ratio, resolution
         neg_dilation: int = DEFAULT_SAMPLING["neg_dilation"],
         max_ratio: float | None = DEFAULT_SAMPLING["max_ratio"],
         resolution: str = "grid",
+        decision: str = "prototype",
         device: str | None = None,
         backend: str = "auto",
         seed: int = 0,
@@ -200,7 +201,7 @@ max_ratio, resolution
         self.pces = PCES(margin=margin, epochs=epochs, lr=lr, weight_decay=weight_decay,
                          hidden=hidden, embed_dim=embed_dim, n_points=n_points,
                          pos_fraction=pos_fraction, neg_dilation=neg_dilation, max_ratio=max_ratio,
-                         resolution=resolution, device=device, seed=seed)
+                         resolution=resolution, decision=decision, device=device, seed=seed)
         self.timings_: dict[str, float] = {}
         self.fusion_activity_: dict[str, bool] = {}
 
