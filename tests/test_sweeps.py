@@ -167,3 +167,25 @@ def test_run_labelled_computes_shared_cells_once(tmp_path):
     assert df["seconds_per_image"].tolist() == [0.5, 0.5, 0.5]
     with pytest.raises(ValueError, match="labels"):
         run_labelled(cells, labels[:2], fn, cache=ResultCache(tmp_path), progress=False)
+
+
+def test_run_labelled_per_image_rows_carry_the_labels(tmp_path):
+    from topotta_lite.experiments.grid import ResultCache
+    from topotta_lite.experiments.sweeps import run_labelled
+
+    def fn(cell):
+        f1 = [cell["x"] / 10, cell["x"] / 20]
+        return {"f1": sum(f1) / 2, "n_images": 2, "image_ids": ["i0", "i1"],
+                **{f"{m}_per_image": f1 for m in ("precision", "recall", "f1", "iou")}}
+
+    cells = [{"dataset": "d", "category": "c", "scorer": "padim", "operator": "topotta", "x": x}
+             for x in (1, 2)]
+    labels = [{"setting": f"lam={x}", "dataset": "d", "category": "c", "scorer": "padim",
+               "lambda": x} for x in (1, 2)]
+    df, images = run_labelled(cells, labels, fn, cache=ResultCache(tmp_path), progress=False,
+                              per_image=True)
+    assert len(df) == 2 and len(images) == 4
+    assert images.columns.tolist()[:8] == ["dataset", "scorer", "backbone", "category",
+                                            "method", "setting", "lambda", "image"]
+    assert images["method"].unique().tolist() == ["TopoTTA"]
+    assert images.loc[images["lambda"] == 2, "f1"].tolist() == pytest.approx([0.2, 0.1])
