@@ -265,7 +265,8 @@ def test_paper_side_flags_impossible_rows_and_prints_caveats():
     assert "MVTec AD/PatchCore: +0.417 [flagged, not counted]" in rep.loc["beats_thr_f1", "paper"]
     assert "IoU > F1" in rep.loc["beats_thr_f1", "paper_notes"]
     for cid in ("pces_helps", "full_config_best"):
-        assert "check marks lost" in rep.loc[cid, "paper_notes"]
+        assert "check marks were lost" in rep.loc[cid, "paper_notes"]
+        assert "sub+super+three_of_four_marks (F1 0.423)" in rep.loc[cid, "paper_notes"]
         assert "read here as sub + super + EAI without PCES" in rep.loc[cid, "paper_notes"]
     assert "Table VIII not monotone" in rep.loc["levels_256_best", "paper_notes"]
     assert rep.loc["overhead_vs_ttt4as", "paper"] == "2D (cuda): 1.12x; 3D (cuda): 1.13x"

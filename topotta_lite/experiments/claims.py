@@ -103,7 +103,8 @@ SETTING_COLS = ("modality", "dataset", "backbone", "scorer", "preset", "rule", "
 """Columns that name a setting (a claim is checked per combination of those present)."""
 _IMAGE_KEYS = ("category", "image")
 _ALIASES = {"class": "category", "lam": "lambda", "n_levels": "levels", "n": "levels",
-            "k": "kth_component", "shot": "shots", "operator": "method"}
+            "k": "kth_component", "shot": "shots", "operator": "method",
+            "params.preset": "preset"}
 _SOURCE = SOURCE  # paper rows: which table row a number comes from
 N_BOOT = 4000
 
@@ -965,17 +966,29 @@ class ClaimsReport:
     sanity: pd.DataFrame = field(default_factory=pd.DataFrame)
 
 
+def _caveat_notes(caveats: Mapping[str, str], used) -> list[str]:
+    """The caveats of the reconstructed paper rows a claim used, one note per caveat."""
+    by_text: dict[str, list[str]] = {}
+    for key, text in caveats.items():
+        row = key.split(" (")[0]
+        if row in used:
+            by_text.setdefault(text, []).append(key)
+    return [f"{', '.join(rows)}: {text}" for text, rows in by_text.items()]
+
+
 def _sanity_notes(sanity: pd.DataFrame, used, limit: int = 3) -> list[str]:
-    """The non-impossible sanity findings about the paper rows a claim used, grouped by check."""
+    """The sanity findings about the paper rows a claim used, grouped by check (impossible
+    rows: "flagged, not counted")."""
     if not len(sanity) or not used:
         return []
-    hit = sanity[(sanity["severity"] != "impossible") & sanity["row"].apply(
-        lambda row: any(u in str(row).split(" = ") for u in used))]
+    hit = sanity[sanity["row"].apply(lambda row: any(u in str(row).split(" = ") for u in used))]
     notes = []
     for (severity, check), g in hit.groupby(["severity", "check"], sort=False):
         items = [f"{r.row} ({r.values})" for r in g.itertuples()]
         more = f" ... ({len(items) - limit} more, see paper_sanity)" if len(items) > limit else ""
-        notes.append(f"{severity}, {check}: " + "; ".join(items[:limit]) + more)
+        head = (f"flagged, not counted ({check})" if severity == "impossible"
+                else f"{severity}, {check}")
+        notes.append(f"{head}: " + "; ".join(items[:limit]) + more)
     return notes
 
 
@@ -992,7 +1005,9 @@ def _setting_text(r: SettingResult, fmt: str, side: str) -> str:
         text = f"{r.label}: {fmt.format(iv.estimate)}"
         return text + (" [flagged, not counted]" if r.flags else "")
     if iv.n_boot == 0:
-        return f"{r.label}: {fmt.format(iv.estimate)} (point value, no interval) {r.verdict}"
+        why = ("one image per class: no interval" if iv.is_point
+               else "point value, no interval")
+        return f"{r.label}: {fmt.format(iv.estimate)} ({why}) {r.verdict}"
     cls = (f"1 class: {r.classes[0]}" if len(r.classes) == 1 else f"{len(r.classes)} classes")
     return f"{r.label}: {iv.text(fmt)} ({iv.n_images} images, {cls}) {r.verdict}"
 
@@ -1048,15 +1063,7 @@ def assess_claims(ours: Tables, paper: Tables | None = None, claims=CLAIMS, *,
                     "classes": ", ".join(s.classes) if side == "ours" else "",
                     "verdict": s.verdict, "flags": "; ".join(s.flags)})
         used = sorted({src for s in pres.settings for src in s.sources})
-        notes = [f"{src}: {caveats[src]}" for src in used if src in caveats
-                 and not src.startswith("Table X")]
-        if any(src.startswith("Table X") for src in used):
-            notes.append("Table X: " + next(v for k, v in caveats.items()
-                                             if k.startswith("Table X")))
-        flagged = sorted({f for s in pres.settings for f in s.flags})
-        if flagged:
-            notes.append("flagged, not counted: " + "; ".join(flagged))
-        notes += _sanity_notes(sanity, used)
+        notes = _caveat_notes(caveats, used) + _sanity_notes(sanity, used)
         pnote = c.paper_note if pres.verdict == UNTESTABLE else ""
         summary.append({
             "claim": c.id, "verdict": res.verdict,
@@ -1070,7 +1077,8 @@ def assess_claims(ours: Tables, paper: Tables | None = None, claims=CLAIMS, *,
                      or pres.reason,
             "paper_check": pres.verdict if pres.settings else "n/a",
             "paper_notes": " | ".join([*([pnote] if pnote else []), *notes]),
-            "rule": f"{c.rule_text} (95% interval, every setting)",
+            "rule": c.rule_text + (" (95% interval, every setting)" if c.per_image
+                                   else " (point value, every setting)"),
             "statement": c.statement})
     return ClaimsReport(pd.DataFrame(summary), pd.DataFrame(detail), sanity)
 

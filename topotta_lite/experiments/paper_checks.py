@@ -107,7 +107,7 @@ def paper_tables() -> dict[str, pd.DataFrame]:
 
 
 def paper_caveats() -> dict[str, str]:
-    """The paper rows we had to reconstruct, and how: ``{row: caveat}``.
+    """The paper rows we had to reconstruct, and how: ``{row (values): caveat}``.
 
     Examples
     --------
@@ -118,16 +118,15 @@ def paper_caveats() -> dict[str, str]:
     out = {}
     t6 = _raw_paper("table6_components")
     for _, r in t6[t6["fusion"].astype(str).str.contains(r"\?")].iterrows():
-        out[r[SOURCE]] = (
-            f"check marks lost in the paper's text (P {r['precision']:.3f}, R "
-            f"{r['recall']:.3f}, F1 {r['f1']:.3f}); read here as sub + super + EAI without "
-            "PCES, the only reading under which Table VI isolates PCES; under any other "
-            "reading the paper has no number for PCES alone")
+        out[f"{r[SOURCE]} (F1 {r['f1']:.3f})"] = (
+            "reconstructed: the row's check marks were lost in the paper's text; read here as "
+            "sub + super + EAI without PCES, the only reading under which Table VI isolates "
+            "PCES (under any other reading the paper has no number for PCES alone)")
     t10 = _raw_paper("table10_runtime")
     for _, r in t10.iterrows():
-        out[r[SOURCE]] = ("Table X gives one set of operator timings per modality, repeated "
-                           "for every backbone; rearranged to one row per (backbone, modality, "
-                           "method), device taken as the paper's GPU")
+        out[r[SOURCE]] = ("reconstructed: Table X gives one set of operator timings per "
+                           "modality, repeated for every backbone; rearranged to one row per "
+                           "(backbone, modality, method), device taken as the paper's GPU")
     return out
 
 

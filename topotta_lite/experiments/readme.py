@@ -44,6 +44,7 @@ def _f(v) -> str:
 def _results_rows(folder: Path) -> list[str]:
     from topotta_lite.experiments.claims import _expand_presets
     from topotta_lite.experiments.grid import paper_table
+    from topotta_lite.experiments.stats import Interval
     from topotta_lite.experiments.tables import paper_counterparts
 
     frames = [t for t in (_read(folder, "table1_2d"), _read(folder, "table1_3d")) if t is not None]
@@ -57,7 +58,7 @@ def _results_rows(folder: Path) -> list[str]:
         rows = settings[(settings["claim"] == "beats_ttt4as_f1") & (settings["side"] == "ours")]
         for r in rows.itertuples():
             if pd.notna(r.low):
-                ci[r.setting] = f"{r.estimate:+.3f} [{r.low:+.3f}, {r.high:+.3f}]"
+                ci[r.setting] = Interval(r.estimate, r.low, r.high, 0, 0).text()
     from topotta_lite.experiments.paper_checks import paper_sanity
 
     paper = paper_table("table1_main").set_index(["dataset", "backbone", "method"])["f1"]
