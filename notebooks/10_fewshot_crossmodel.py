@@ -97,8 +97,9 @@ variants = {f"{METHOD[m]} {k}-shot": {"operator": m, "params": {},
 cells, labels = build_cells(variants, dataset=dataset, categories=categories, scorers=scorers,
                             size=size, seed=seed, data_root=data_root,
                             maps_dir=maps_dir)
-fs = mean_over_classes(run_labelled(cells, labels, desc="Table II"),
-                       ["dataset", "scorer", "method", "shots"])
+fs, fs_images = run_labelled(cells, labels, desc="Table II", per_image=True)
+write_table(fs_images.drop(columns=["setting"]), "table2_fewshot_per_image")
+fs = mean_over_classes(fs, ["dataset", "scorer", "method", "shots"])
 fs["backbone"] = fs["scorer"].map(paper_analogue)
 fs = fs[["dataset", "scorer", "backbone", "method", "shots", "precision", "recall", "f1", "iou",
          "n_classes"]]
@@ -152,8 +153,9 @@ variants = {f"{METHOD[m]} {s} maps / {fb} features": {
 cells, labels = build_cells(variants, dataset=dataset, categories=categories, scorers=scorers,
                             size=size, seed=seed, data_root=data_root,
                             maps_dir=maps_dir)
-cm = mean_over_classes(run_labelled(cells, labels, desc="Table IV"),
-                       ["dataset", "map_source", "feature_source", "method"])
+cm, cm_images = run_labelled(cells, labels, desc="Table IV", per_image=True)
+write_table(cm_images.drop(columns=["setting"]), "table4_crossmodel_per_image")
+cm = mean_over_classes(cm, ["dataset", "map_source", "feature_source", "method"])
 cm = cm[["dataset", "map_source", "feature_source", "method", "precision", "recall", "f1", "iou",
          "n_classes"]]
 write_table(cm, "table4_crossmodel")
