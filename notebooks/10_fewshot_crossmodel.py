@@ -55,9 +55,11 @@ import pandas as pd
 
 from topotta_lite.data import check_dataset
 from topotta_lite.experiments import (
+    DEFAULT_BACKBONE,
     MAPS_SCORER,
     build_cells,
     mean_over_classes,
+    modality_of,
     paper_analogue,
     paper_table,
     run_labelled,
@@ -145,9 +147,10 @@ plt.show()
 # runs read it from the cache.
 
 # %%
+own_backbone = DEFAULT_BACKBONE[modality_of(dataset)]  # the maps' backbone: the diagonal
 variants = {f"{METHOD[m]} {s} maps / {fb} features": {
     "operator": m, "scorer": s, "params": {},
-    **({} if fb == "filterbank" else {"feature_backbone": fb}),
+    **({} if fb == own_backbone else {"feature_backbone": fb}),
     "meta": {"method": METHOD[m], "map_source": s, "feature_source": fb}}
     for m in methods for s in crossmodel_scorers for fb in feature_backbones}
 cells, labels = build_cells(variants, dataset=dataset, categories=categories, scorers=scorers,

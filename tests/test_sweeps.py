@@ -93,9 +93,11 @@ def test_build_cells_keeps_labels_out_of_cells():
     assert all("setting" not in c and "meta" not in c for c in cells)
     assert {lab["kth_component"] for lab in labels} == {1, 3}
     # K = 1 is the very cell the main experiments compute with default parameters
+    from topotta_lite.experiments.bundles import DEFAULT_BACKBONE
+
     default = {"dataset": "embedded-2d", "category": "brick", "scorer": "padim",
-               "backbone": "efficientnet_lite0", "operator": "topotta", "params": {}, "size": "smoke",
-               "seed": 0}
+               "backbone": DEFAULT_BACKBONE["2d"], "operator": "topotta", "params": {},
+               "size": "smoke", "seed": 0}
     assert cell_key(default) in {cell_key(c) for c in cells}
     assert len({cell_key(c) for c in cells}) == 8
     extra, _ = build_cells({"3-shot": {"operator": "ttt4as", "shots": 3}},

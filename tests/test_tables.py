@@ -4,6 +4,7 @@ import numpy as np
 import pandas as pd
 import pytest
 
+from topotta_lite.experiments.bundles import DEFAULT_BACKBONE
 from topotta_lite.experiments.grid import paper_table
 from topotta_lite.experiments.tables import (
     compare_main,
@@ -147,7 +148,7 @@ def test_image_table_one_row_per_image_and_refuses_old_results():
                      "operator": op, "params": {"lam": 0.01}, "image_ids": ["a", "b"],
                      **{f"{m}_per_image": f1 for m in ("precision", "recall", "f1", "iou")}})
     t = image_table(recs, keep=["params.lam"])
-    assert len(t) == 4 and t["backbone"].unique().tolist() == ["filterbank"]
+    assert len(t) == 4 and t["backbone"].unique().tolist() == [DEFAULT_BACKBONE["2d"]]
     assert t[t["method"] == "TopoTTA"][["image", "f1", "params.lam"]].values.tolist() == [
         ["a", 0.5, 0.01], ["b", 0.7, 0.01]]
     old = dict(recs[0])
