@@ -71,6 +71,7 @@ from topotta_lite.experiments import (
     evaluate_cell,
     format_table,
     gain_table,
+    image_table,
     load_split,
     main_table,
     make_operator,
@@ -141,6 +142,8 @@ records, rank_records = report.records(), rank_report.records()
 # %%
 table1 = main_table(records, ranking=rank_records)
 write_table(table1, "table1_2d")
+images = image_table(records)  # one row per test image: the claims report's paired intervals
+write_table(images, "table1_2d_per_image")
 display(format_table(table1))
 
 cmp1 = compare_main(table1, paper_table("table1_main"))
@@ -172,6 +175,7 @@ display(format_table(pd.concat([gains, gains_thr], ignore_index=True)))
 # %%
 table3 = per_class_table(records)
 write_table(table3, "table3_per_class")
+write_table(images, "table3_per_class_per_image")  # the same images, read per class
 display(format_table(table3))
 
 paper3 = paper_table("table3_per_class").rename(columns={"class": "category"})

@@ -95,10 +95,14 @@ data = {"dataset": dataset, "categories": categories, "scorers": scorers, "size"
 DEFAULTS = topotta_defaults()
 
 
-def run(variants, desc, by):
-    """Evaluate every (setting, class, scorer) cell (cached), then average over classes."""
+def run(variants, desc, by, images=None):
+    """Evaluate every (setting, class, scorer) cell (cached), then average over classes.
+
+    With a list `images`, the per-image rows are appended to it (for the claims report)."""
     cells, labels = build_cells(variants, **data)
-    df = run_labelled(cells, labels, desc=desc)
+    df, per_image = run_labelled(cells, labels, desc=desc, per_image=True)
+    if images is not None:
+        images.append(per_image)
     return mean_over_classes(df, ["dataset", "scorer", *by])
 
 
@@ -126,9 +130,12 @@ def fmt(df):
 # a finding.
 
 # %%
+images5 = []
 t5 = pd.concat([run(kth_component_variants(kth_values, drop_defaults({"rule": rule}, DEFAULTS)),
-                   f"Table V ({rule} rule)", ["kth_component"]).assign(rule=rule)
+                   f"Table V ({rule} rule)", ["kth_component"], images5).assign(rule=rule)
                 for rule in kth_rules], ignore_index=True)
+write_table(pd.concat([im.assign(rule=rule) for im, rule in zip(images5, kth_rules)],
+                      ignore_index=True), "table5_topk_per_image")
 t5 = t5.assign(method="TopoTTA", backbone=t5["scorer"].map(paper_analogue))
 t5 = t5[["dataset", "scorer", "backbone", "method", "rule", "kth_component", "precision",
          "recall", "f1", "iou", "n_classes"]]
@@ -177,8 +184,11 @@ plt.show()
 # (the CSV marks them "?"), so that row stays unmatched in the side-by-side table.
 
 # %%
+images6 = []
 t6 = run(component_configurations(fusions, component_pces), "Table VI",
-         ["setting", "sublevel", "superlevel", "fusion", "pces"])
+         ["setting", "sublevel", "superlevel", "fusion", "pces"], images6)
+write_table(images6[0].rename(columns={"setting": "configuration"}),
+            "table6_components_per_image")
 t6 = t6.rename(columns={"setting": "configuration"})
 t6 = t6.assign(method="TopoTTA", backbone=t6["scorer"].map(paper_analogue))
 t6 = t6[["dataset", "scorer", "backbone", "method", "configuration", "sublevel", "superlevel",

@@ -114,7 +114,7 @@ cells, labels = build_cells(variants, dataset=dataset, categories=categories, sc
                             maps_dir=maps_dir)
 print(f"{len(variants)} settings x {len(categories)} classes x {len(scorers)} scorers "
       f"= {len(cells)} cells")
-per_class = run_labelled(cells, labels, desc="sensitivity")
+per_class, images = run_labelled(cells, labels, desc="sensitivity", per_image=True)
 sens = mean_over_classes(per_class, ["dataset", "scorer", "method", "parameter", "value"])
 sens["backbone"] = sens["scorer"].map(paper_analogue)
 
@@ -138,7 +138,9 @@ for param, name in NAMES.items():
     write_table(t, name)
     print(f"--- {name} (ours)")
     print(t.round(3).to_string(index=False))
-    if param in PAPER:
+    if param in PAPER:  # a claim reads this table: its per-image rows too
+        write_table(images[images["parameter"] == param].rename(columns={"value": col})
+                    .drop(columns=["setting", "parameter"]), f"{name}_per_image")
         paper = paper_table(PAPER[param])
         papers[param] = paper
         mine = t[t["method"] == "TopoTTA"]

@@ -55,9 +55,11 @@ import pandas as pd
 
 from topotta_lite.data import check_dataset
 from topotta_lite.experiments import (
+    DEFAULT_BACKBONE,
     MAPS_SCORER,
     build_cells,
     mean_over_classes,
+    modality_of,
     paper_analogue,
     paper_table,
     run_labelled,
@@ -97,8 +99,9 @@ variants = {f"{METHOD[m]} {k}-shot": {"operator": m, "params": {},
 cells, labels = build_cells(variants, dataset=dataset, categories=categories, scorers=scorers,
                             size=size, seed=seed, data_root=data_root,
                             maps_dir=maps_dir)
-fs = mean_over_classes(run_labelled(cells, labels, desc="Table II"),
-                       ["dataset", "scorer", "method", "shots"])
+fs, fs_images = run_labelled(cells, labels, desc="Table II", per_image=True)
+write_table(fs_images.drop(columns=["setting"]), "table2_fewshot_per_image")
+fs = mean_over_classes(fs, ["dataset", "scorer", "method", "shots"])
 fs["backbone"] = fs["scorer"].map(paper_analogue)
 fs = fs[["dataset", "scorer", "backbone", "method", "shots", "precision", "recall", "f1", "iou",
          "n_classes"]]
@@ -144,16 +147,18 @@ plt.show()
 # runs read it from the cache.
 
 # %%
+own_backbone = DEFAULT_BACKBONE[modality_of(dataset)]  # the maps' backbone: the diagonal
 variants = {f"{METHOD[m]} {s} maps / {fb} features": {
     "operator": m, "scorer": s, "params": {},
-    **({} if fb == "filterbank" else {"feature_backbone": fb}),
+    **({} if fb == own_backbone else {"feature_backbone": fb}),
     "meta": {"method": METHOD[m], "map_source": s, "feature_source": fb}}
     for m in methods for s in crossmodel_scorers for fb in feature_backbones}
 cells, labels = build_cells(variants, dataset=dataset, categories=categories, scorers=scorers,
                             size=size, seed=seed, data_root=data_root,
                             maps_dir=maps_dir)
-cm = mean_over_classes(run_labelled(cells, labels, desc="Table IV"),
-                       ["dataset", "map_source", "feature_source", "method"])
+cm, cm_images = run_labelled(cells, labels, desc="Table IV", per_image=True)
+write_table(cm_images.drop(columns=["setting"]), "table4_crossmodel_per_image")
+cm = mean_over_classes(cm, ["dataset", "map_source", "feature_source", "method"])
 cm = cm[["dataset", "map_source", "feature_source", "method", "precision", "recall", "f1", "iou",
          "n_classes"]]
 write_table(cm, "table4_crossmodel")

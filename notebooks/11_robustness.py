@@ -66,6 +66,7 @@ from topotta_lite.experiments import (
     per_image_table,
     perturb_map,
     robustness_cells,
+    robustness_image_table,
     robustness_table,
     run_grid,
     score_bundle,
@@ -97,6 +98,8 @@ cells = robustness_cells(dataset, categories, scorers, methods, kinds, strengths
 report = run_grid(cells, evaluate_cell, desc="robustness")
 table = robustness_table(report.cells, report.results, kinds)
 write_table(table, "fig7_robustness")
+write_table(robustness_image_table(report.cells, report.results, kinds),
+            "fig7_robustness_per_image")  # for the claims report's paired intervals
 print(f"{len(cells)} cells: {report.computed} computed, {report.cached} from the cache, "
       f"{len(report.failures)} failed")
 print(table.pivot_table(index=["kind", "strength"], columns="method", values="f1").round(3))

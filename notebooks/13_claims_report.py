@@ -14,21 +14,34 @@
 # ---
 
 # %% [markdown]
-# # 13 · Claims report: every quantitative claim, the paper's numbers, ours, and a verdict
+# # 13 · Claims report: every quantitative claim, with an interval and a three-way verdict
 #
 # *Paper: all of Section V.*
 #
 # The paper makes sentences such as "TopoTTA improves F1 over TTT4AS on every dataset", "n = 256
 # levels is best" or "the overhead over TTT4AS is about 12%". Each of them is written down once,
-# as code, in `topotta_lite/claims.py`: a measurement that gives one number per *setting*
-# (dataset/backbone, class, perturbation, modality) and a rule that every setting must satisfy.
+# as code, in `topotta_lite/experiments/claims.py`: per *setting* (a dataset/scorer pair, a
+# class, a perturbation, a preset) a **paired comparison** of the comparands on the same test
+# images (two methods, or one method at several parameter values), a statistic of their means
+# (mean over the images of a class, then over the classes), and the side of a tolerance the
+# claim puts it on.
 #
-# The same measurement runs on
-# * **the paper's tables** (`data/paper/*.csv`): the `paper` column, and `paper_check` says
-#   whether the paper's own numbers satisfy its sentence (they do not always);
-# * **our tables** (`figures/tables/*.csv`, written by notebooks 06-12): the `ours` column and the
-#   **verdict**: *holds*, *does not hold*, or *not testable here* with the reason (usually: the
-#   notebook that writes the table did not run, or its sweep had a single value).
+# **How sure can we be?** Our tables hold a few dozen images per setting, and margins of a few
+# F1 points can come from which images happened to be drawn. So every comparison on our side
+# comes with a **95% bootstrap interval**: the images are resampled within their class (the
+# protocol's class weights stay fixed), 4000 times, with a seed fixed per claim and setting
+# (`topotta_lite.experiments.stats`). The verdict has three values:
+#
+# * **holds**: the whole interval is on the claimed side of the tolerance;
+# * **does not hold**: the whole interval is on the other side;
+# * **inconclusive**: the interval straddles (or touches) the tolerance. A tie, even an exact
+#   one, never decides a claim; a "best at" claim needs a strictly positive margin.
+#
+# A claim made "in every setting" holds when every setting holds and does not hold when one
+# does not. The same statistic runs on **the paper's tables** (one number per row, no interval):
+# `paper_check` says whether the paper's own numbers support its sentence. Before that, we check
+# the paper's tables themselves: rows they cannot hold (IoU above F1, ...) are flagged and left
+# out of `paper_check`; rows we had to reconstruct carry their caveat.
 #
 # No verdict is typed by hand. Our numbers come from the embedded benchmark, not from the
 # paper's datasets and backbones: a verdict says whether the *pattern* the paper reports also
@@ -40,66 +53,185 @@ seed = 0
 size = "full"  # unused here (the report only reads tables); kept for a uniform interface
 data_root = None
 tables_folder = None  # default: figures/tables of this run
+n_boot = 4000  # bootstrap replicates per (claim, setting)
+update_readme_block = True  # rewrite the README's results block (only for the committed figures)
 
 # %%
-import pandas as pd
+from pathlib import Path
 
+import matplotlib.pyplot as plt
+import numpy as np
+import pandas as pd
+from IPython.display import Markdown, display
+
+from topotta_lite.config import repo_root, tables_dir
 from topotta_lite.experiments import (
     CLAIMS,
+    PER_IMAGE,
     TABLE_NOTEBOOK,
-    evaluate_claims,
+    Interval,
+    assess_claims,
     load_tables,
     paper_tables,
+    update_readme,
 )
-from topotta_lite.outputs import write_table
+from topotta_lite.outputs import savefig, use_style, write_table
 
+use_style()
 pd.set_option("display.width", 200)
 pd.set_option("display.max_colwidth", 120)
 
 ours = load_tables(tables_folder)
-print("tables found:", ", ".join(sorted(ours)) or "none")
-print("tables missing:", ", ".join(f"{t} ({TABLE_NOTEBOOK[t]})" for t in sorted(TABLE_NOTEBOOK)
-                                   if t not in ours) or "none")
+read = sorted(t for t in TABLE_NOTEBOOK
+              if t + PER_IMAGE in ours or (t == "table10_runtime" and t in ours))
+print("tables the claims read (per-image):", ", ".join(read) or "none")
+print("missing:", ", ".join(f"{t} (notebook {TABLE_NOTEBOOK[t]})" for t in sorted(TABLE_NOTEBOOK)
+                            if t not in read) or "none")
 
 # %% [markdown]
 # ## The claims
 #
-# Each row: what is measured per setting, and the rule.
+# Each row: the statistic measured per setting, the tables it reads, and the rule.
 
 # %%
-print(pd.DataFrame([{"claim": c.id, "tables": ", ".join(c.tables), "rule": c.rule_text,
-                     "statement": c.statement} for c in CLAIMS]).to_string(index=False))
+display(pd.DataFrame([{"claim": c.id, "tables": ", ".join(c.tables),
+                       "rule": f"{c.rule_text} (95% interval)", "statement": c.statement}
+                      for c in CLAIMS]))
 
 # %% [markdown]
-# ## The report
+# ## 1 · Are the paper's own tables consistent?
+#
+# Checks that need no data of ours (`paper_sanity`): per image IoU = F1 / (2 - F1), so a mean
+# IoU above the mean F1 cannot happen, nor (by Jensen's inequality) a mean F1 above
+# 2 IoU / (1 + IoU), when both are averaged the same way; Table II's 1-shot rows against Table
+# I's 0-shot rows; identical rows under two backbones; Table VIII's "F1 rises with n".
 
 # %%
-report = evaluate_claims(ours, paper_tables())
-write_table(report, "claims")
-for r in report.itertuples():
-    print(f"[{r.verdict.upper()}] {r.claim}: {r.statement}")
-    print(f"    paper ({r.paper_check}): {r.paper}")
-    print(f"    ours: {r.ours}")
-    print(f"    why: {r.reason}\n")
+report = assess_claims(ours, paper_tables(), n_boot=n_boot)
+sanity = report.sanity
+write_table(sanity, "paper_sanity")
+display(sanity.groupby(["severity", "check"], sort=False).size().rename("rows").reset_index())
+display(sanity)
+
+# %% [markdown]
+# ## 2 · The report
+#
+# `claims` (one row per claim) and `claims_settings` (one row per claim, side and setting,
+# with the interval, the number of images and classes) are written to `figures/tables/`.
 
 # %%
-counts = report["verdict"].value_counts().reindex(
-    ["holds", "does not hold", "not testable here"], fill_value=0)
-print(counts.to_string())
+summary, settings = report.summary, report.settings
+write_table(summary, "claims")
+write_table(settings.round({"estimate": 4, "low": 4, "high": 4}), "claims_settings")
+display(summary[["claim", "verdict", "settings", "n_images", "n_classes", "ours",
+                 "paper_check"]])
+
+# %%
+counts = summary["verdict"].value_counts()
+order = ["holds", "does not hold", "inconclusive", "not testable here"]
+print(counts.reindex(order, fill_value=0).to_string())
 print("\nclaims the paper's own numbers do not support:",
-      ", ".join(report.loc[report["paper_check"] == "does not hold", "claim"]) or "none")
+      ", ".join(summary.loc[summary["paper_check"] == "does not hold", "claim"]) or "none")
+
+
+# %% [markdown]
+# ## 3 · In words (generated from the table above)
+
+# %%
+def describe(row) -> str:
+    detail = settings[(settings["claim"] == row.claim) & (settings["side"] == "ours")]
+    parts = []
+    for r in detail.itertuples():
+        if np.isfinite(r.low):
+            cls = f"1 class, {r.classes}" if r.n_classes == 1 else f"{int(r.n_classes)} classes"
+            iv = Interval(r.estimate, r.low, r.high, int(r.n_images), int(r.n_classes))
+            parts.append(f"{r.setting}: {iv.text()} ({int(r.n_images)} images, {cls}; "
+                         f"{r.verdict})")
+        else:
+            parts.append(f"{r.setting}: {r.estimate:.2f} (point value; {r.verdict})")
+    text = "; ".join(parts) if parts else row.reason
+    return f"* **{row.claim}**: {row.statement}. {text}."
+
+
+blocks = []
+for verdict, title in [("holds", "What holds on our data"),
+                       ("does not hold", "What does not hold on our data"),
+                       ("inconclusive", "What our data cannot decide (intervals straddle the "
+                                        "tolerance)"),
+                       ("not testable here", "Not testable in this run")]:
+    rows = summary[summary["verdict"] == verdict]
+    body = "\n".join(describe(r) for r in rows.itertuples()) if len(rows) else "* none"
+    blocks.append(f"**{title}** ({len(rows)} of {len(summary)} claims)\n\n{body}")
+display(Markdown("\n\n".join(blocks)))
+
+# %%
+flagged = summary[summary["paper_notes"].str.len() > 0][["claim", "paper_check", "paper_notes"]]
+display(Markdown("**Paper side: caveats and flagged rows** (reconstructed rows, rows left out of "
+                 "`paper_check` because the table cannot hold them, and inconsistencies)\n\n"
+                 + ("\n".join(f"* **{r.claim}** ({r.paper_check}): {r.paper_notes}"
+                              for r in flagged.itertuples()) or "* none")))
+
+# %% [markdown]
+# ## 4 · All intervals at a glance
+#
+# One line per (claim, setting) of our side: the estimate, its 95% interval, and the claim's
+# tolerance (dotted). Colour: the setting's verdict. Timings (a point value, another scale)
+# are left out.
+
+# %%
+colours = {"holds": "#2ca02c", "does not hold": "#d62728", "inconclusive": "#7f7f7f"}
+plot = settings[(settings["side"] == "ours") & settings["low"].notna()].reset_index(drop=True)
+tolerance = {c.id: c.tolerance for c in CLAIMS}
+if len(plot):
+    fig, ax = plt.subplots(figsize=(8, 0.22 * len(plot) + 1.2))
+    y = np.arange(len(plot))[::-1]
+    for yi, r in zip(y, plot.itertuples()):
+        ax.plot([r.low, r.high], [yi, yi], color=colours.get(r.verdict, "k"), lw=2)
+        ax.plot(r.estimate, yi, "o", color=colours.get(r.verdict, "k"), ms=3)
+        ax.plot(tolerance[r.claim], yi, "|", color="k", ms=6)
+    ax.axvline(0, color="0.6", lw=0.8, ls=":")
+    ax.set_yticks(y, [f"{r.claim} | {r.setting}" for r in plot.itertuples()], fontsize=6)
+    ax.set_xlabel("statistic of the claim (F1 or its difference), 95% interval")
+    for v, c in colours.items():
+        ax.plot([], [], color=c, lw=2, label=v)
+    ax.legend(fontsize=7, loc="lower right")
+    fig.tight_layout()
+    savefig(fig, "claims_intervals")
+    plt.show()
+else:
+    print("no per-image tables: nothing to plot")
+
+# %% [markdown]
+# ## 5 · The README's results block
+#
+# The README's results table and claims count are generated from these tables
+# (`topotta_lite.experiments.readme`); a test fails when the committed README and the committed
+# tables disagree. The block is rewritten only when this run writes the committed `figures/`.
+
+# %%
+committed = (repo_root() / "figures" / "tables").resolve()
+here = Path(tables_folder).resolve() if tables_folder else tables_dir().resolve()
+if update_readme_block and here == committed:
+    changed = update_readme(folder=here)
+    print("README results block", "updated" if changed else "already up to date")
+else:
+    print(f"README left alone: these tables ({here}) are not the committed ones ({committed})")
 
 # %% [markdown]
 # ## How to read the verdicts
 #
-# * **holds**: the paper's pattern appears on our benchmark in every setting we measured. With
-#   few classes and small test sets (the quick profile) this is weak evidence; the full profile
-#   measures more settings.
-# * **does not hold**: at least one setting contradicts the rule; the `reason` names them and
-#   the `ours` column shows the margins (a tiny negative margin on a handful of images is noise;
-#   a large one is a real disagreement worth reading in the notebook that made the table).
-# * **not testable here**: the table is missing (its notebook did not run in this profile or
-#   failed), or the sweep lacks the values the claim needs; rerun the named notebook.
-# * `paper_check = does not hold` flags a sentence the paper's own table does not support
-#   literally (e.g. F1 is not monotone in K for 3D-CMM in Table V). `n/a`: the paper has no
-#   numbers for it (Table IV's values were lost in its text; Fig. 7 is qualitative).
+# * **holds**: the paper's pattern appears on our benchmark in every setting we measured, and
+#   the interval excludes the other side. It is a statement about these classes and images; the
+#   interval does not cover the choice of classes (a setting with one class speaks for that
+#   class only: the `n_classes` column says how many each verdict rests on).
+# * **does not hold**: in at least one setting the whole interval is on the wrong side; the
+#   `ours` column names it. With many settings at 95% each, one of them can land on the wrong
+#   side by chance: read the margins.
+# * **inconclusive**: the data cannot tell. More images (the full profile) narrow the
+#   intervals; a tie (`+0.000 [+0.000, +0.000]`, e.g. two settings that give the very same
+#   masks) stays inconclusive however many images there are.
+# * **not testable here**: a table is missing (its notebook did not run in this profile, or
+#   ran before it wrote per-image tables), or the sweep lacks the values the claim needs.
+# * `paper_check` uses the paper's numbers as printed (no interval: the paper gives no
+#   per-image data). `n/a`: the paper has no numbers for it (Table IV's values were lost in its
+#   text; Fig. 7 is qualitative).

@@ -63,6 +63,11 @@ def test_smoke_cell_end_to_end_and_bundle_cached(smoke_cache, monkeypatch):
     assert res["n_images"] > 0 and 0 <= res["f1"] <= 1
     assert len(res["f1_per_image"]) == res["n_images"]
     assert np.mean(res["f1_per_image"]) == pytest.approx(res["f1"], abs=1e-5)
+    # per-image scores of every metric, named by image (paired comparisons of the claims)
+    assert len(res["image_ids"]) == len(set(res["image_ids"])) == res["n_images"]
+    for m in ("precision", "recall", "iou"):
+        assert np.mean(res[f"{m}_per_image"]) == pytest.approx(res[m], abs=1e-5)
+    assert all(i <= f + 1e-9 for i, f in zip(res["iou_per_image"], res["f1_per_image"]))
     bundle = score_bundle("embedded-2d", "brick", "padim", size="smoke")
     assert bundle["maps"].shape[1:] == (224, 224) and bundle["features"].ndim == 4
     assert len(list((smoke_cache.root / "bundles").glob("*.npz"))) == 1  # reused, not rebuilt

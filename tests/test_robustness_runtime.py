@@ -67,6 +67,21 @@ def test_diagnose_modes():
     assert diagnose(half, gt) == "partial"
 
 
+def test_robustness_image_table_repeats_clean_images_per_kind():
+    from topotta_lite.experiments.robustness import robustness_image_table
+
+    def res(v):
+        return {"image_ids": ["x", "y"],
+                **{f"{m}_per_image": [v, v] for m in ("precision", "recall", "f1", "iou")}}
+
+    base = {"dataset": "d", "category": "c", "scorer": "padim", "operator": "topotta"}
+    cells = [base, {**base, "perturb": {"kind": "noise", "strength": 0.1}}]
+    t = robustness_image_table(cells, [res(0.5), res(0.2)], ["noise", "speckle"])
+    assert len(t) == 6  # the clean images under both kinds, the noisy ones once
+    assert t.groupby(["kind", "strength"])["f1"].mean().to_dict() == {
+        ("noise", 0.0): 0.5, ("noise", 0.1): 0.2, ("speckle", 0.0): 0.5}
+
+
 def test_per_image_table_maps_f1_to_anomalous_images():
     maps = np.zeros((3, 8, 8))
     gts = np.zeros((3, 8, 8), bool)

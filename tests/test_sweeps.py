@@ -93,9 +93,11 @@ def test_build_cells_keeps_labels_out_of_cells():
     assert all("setting" not in c and "meta" not in c for c in cells)
     assert {lab["kth_component"] for lab in labels} == {1, 3}
     # K = 1 is the very cell the main experiments compute with default parameters
+    from topotta_lite.experiments.bundles import DEFAULT_BACKBONE
+
     default = {"dataset": "embedded-2d", "category": "brick", "scorer": "padim",
-               "backbone": "efficientnet_lite0", "operator": "topotta", "params": {}, "size": "smoke",
-               "seed": 0}
+               "backbone": DEFAULT_BACKBONE["2d"], "operator": "topotta", "params": {},
+               "size": "smoke", "seed": 0}
     assert cell_key(default) in {cell_key(c) for c in cells}
     assert len({cell_key(c) for c in cells}) == 8
     extra, _ = build_cells({"3-shot": {"operator": "ttt4as", "shots": 3}},
@@ -167,3 +169,25 @@ def test_run_labelled_computes_shared_cells_once(tmp_path):
     assert df["seconds_per_image"].tolist() == [0.5, 0.5, 0.5]
     with pytest.raises(ValueError, match="labels"):
         run_labelled(cells, labels[:2], fn, cache=ResultCache(tmp_path), progress=False)
+
+
+def test_run_labelled_per_image_rows_carry_the_labels(tmp_path):
+    from topotta_lite.experiments.grid import ResultCache
+    from topotta_lite.experiments.sweeps import run_labelled
+
+    def fn(cell):
+        f1 = [cell["x"] / 10, cell["x"] / 20]
+        return {"f1": sum(f1) / 2, "n_images": 2, "image_ids": ["i0", "i1"],
+                **{f"{m}_per_image": f1 for m in ("precision", "recall", "f1", "iou")}}
+
+    cells = [{"dataset": "d", "category": "c", "scorer": "padim", "operator": "topotta", "x": x}
+             for x in (1, 2)]
+    labels = [{"setting": f"lam={x}", "dataset": "d", "category": "c", "scorer": "padim",
+               "lambda": x} for x in (1, 2)]
+    df, images = run_labelled(cells, labels, fn, cache=ResultCache(tmp_path), progress=False,
+                              per_image=True)
+    assert len(df) == 2 and len(images) == 4
+    assert images.columns.tolist()[:8] == ["dataset", "scorer", "backbone", "category",
+                                            "method", "setting", "lambda", "image"]
+    assert images["method"].unique().tolist() == ["TopoTTA"]
+    assert images.loc[images["lambda"] == 2, "f1"].tolist() == pytest.approx([0.2, 0.1])

@@ -4,10 +4,12 @@ import numpy as np
 import pandas as pd
 import pytest
 
+from topotta_lite.experiments.bundles import DEFAULT_BACKBONE
 from topotta_lite.experiments.grid import paper_table
 from topotta_lite.experiments.tables import (
     compare_main,
     gain_table,
+    image_table,
     main_table,
     method_order,
     ordering_agreement,
@@ -137,3 +139,21 @@ def test_method_order_gain_and_agreement():
     assert agree["same_best"].tolist() == [True, False]
     assert agree["kendall_tau"].iloc[0] == pytest.approx(1.0)
     assert agree["kendall_tau"].iloc[1] == pytest.approx(-1 / 3)
+
+
+def test_image_table_one_row_per_image_and_refuses_old_results():
+    recs = []
+    for op, f1 in (("thr", [0.2, 0.4]), ("topotta", [0.5, 0.7])):
+        recs.append({"dataset": "embedded-2d", "category": "brick", "scorer": "padim",
+                     "operator": op, "params": {"lam": 0.01}, "image_ids": ["a", "b"],
+                     **{f"{m}_per_image": f1 for m in ("precision", "recall", "f1", "iou")}})
+    t = image_table(recs, keep=["params.lam"])
+    assert len(t) == 4 and t["backbone"].unique().tolist() == [DEFAULT_BACKBONE["2d"]]
+    assert t[t["method"] == "TopoTTA"][["image", "f1", "params.lam"]].values.tolist() == [
+        ["a", 0.5, 0.01], ["b", 0.7, 0.01]]
+    old = dict(recs[0])
+    del old["iou_per_image"]
+    with pytest.raises(ValueError, match="RESULTS_VERSION"):
+        image_table([old])
+    with pytest.raises(ValueError, match="length"):
+        image_table([{**recs[0], "f1_per_image": [0.1]}])

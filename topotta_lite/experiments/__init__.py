@@ -8,7 +8,11 @@
 :mod:`.tables`             records -> tables, side by side with the paper's numbers
 :mod:`.robustness`         perturbed maps and failure diagnosis (Fig. 7, Fig. 8)
 :mod:`.runtime`            interleaved timing and memory of the operators (Table X)
-:mod:`.claims`             every quantitative claim of the paper, with a computed verdict
+:mod:`.stats`              paired differences with a stratified bootstrap interval, three-way
+                           verdicts (holds / does not hold / inconclusive)
+:mod:`.claims`             every quantitative claim of the paper: intervals, verdicts, and a
+                           sanity check of the paper's own tables
+:mod:`.readme`             the README's generated results block
 ``paper/``                 the paper's own tables (CSV), shipped with the package
 =========================  ======================================================================
 
@@ -38,15 +42,18 @@ from topotta_lite.experiments.bundles import (
 )
 from topotta_lite.experiments.claims import (
     CLAIMS,
-    FAILS,
-    HOLDS,
+    INCONCLUSIVE,
+    PER_IMAGE,
     TABLE_NOTEBOOK,
     UNTESTABLE,
     Claim,
-    Measure,
+    ClaimsReport,
     NotTestable,
+    assess_claims,
     evaluate_claims,
     load_tables,
+    paper_caveats,
+    paper_sanity,
     paper_tables,
 )
 from topotta_lite.experiments.grid import (
@@ -58,10 +65,17 @@ from topotta_lite.experiments.grid import (
     paper_table,
     run_grid,
 )
+from topotta_lite.experiments.readme import (
+    README_MARKERS,
+    readme_block,
+    results_block,
+    update_readme,
+)
 from topotta_lite.experiments.robustness import (
     diagnose,
     per_image_table,
     robustness_cells,
+    robustness_image_table,
     robustness_table,
     signal_to_noise,
 )
@@ -71,6 +85,15 @@ from topotta_lite.experiments.runtime import (
     peak_memory_mb,
     runtime_cell,
     time_operators,
+)
+from topotta_lite.experiments.stats import (
+    FAILS,
+    HOLDS,
+    Interval,
+    paired_difference,
+    protocol_mean,
+    stratified_bootstrap,
+    three_way,
 )
 from topotta_lite.experiments.sweeps import (
     build_cells,
@@ -90,6 +113,7 @@ from topotta_lite.experiments.tables import (
     compare_main,
     format_table,
     gain_table,
+    image_table,
     main_table,
     method_order,
     ordering_agreement,
@@ -104,20 +128,25 @@ from topotta_lite.experiments.tables import (
 __all__ = [
     "CLAIMS",
     "Claim",
+    "ClaimsReport",
     "DEFAULT_BACKBONE",
     "FAILS",
     "GridReport",
     "HOLDS",
+    "INCONCLUSIVE",
+    "Interval",
     "MAPS_SCORER",
-    "Measure",
     "NotTestable",
     "PAPER_COUNTERPARTS",
+    "PER_IMAGE",
+    "README_MARKERS",
     "RESULTS_VERSION",
     "ROBUSTNESS_PERTURBATIONS",
     "ResultCache",
     "SCORERS",
     "TABLE_NOTEBOOK",
     "UNTESTABLE",
+    "assess_claims",
     "build_cells",
     "bundle_is_cached",
     "bundle_path",
@@ -132,6 +161,7 @@ __all__ = [
     "format_table",
     "gain_table",
     "gpu_available",
+    "image_table",
     "kth_component_variants",
     "load_split",
     "load_tables",
@@ -144,20 +174,27 @@ __all__ = [
     "modality_of",
     "one_at_a_time",
     "ordering_agreement",
+    "paired_difference",
     "paper_analogue",
+    "paper_caveats",
     "paper_counterparts",
+    "paper_sanity",
     "paper_table",
     "paper_tables",
     "peak_memory_mb",
     "per_class_table",
     "per_image_table",
     "perturb_map",
+    "protocol_mean",
     "ranking_cell",
     "ranking_table",
+    "readme_block",
     "records_frame",
     "representative_index",
+    "results_block",
     "results_frame",
     "robustness_cells",
+    "robustness_image_table",
     "robustness_table",
     "run_grid",
     "run_labelled",
@@ -167,6 +204,9 @@ __all__ = [
     "setting_variants",
     "side_by_side",
     "signal_to_noise",
+    "stratified_bootstrap",
+    "three_way",
     "time_operators",
     "topotta_defaults",
+    "update_readme",
 ]

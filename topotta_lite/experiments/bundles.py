@@ -27,6 +27,7 @@ from pathlib import Path
 import numpy as np
 
 from topotta_lite.experiments.grid import ResultCache, cell_key
+from topotta_lite.vocabulary import SEG_METRICS
 
 __all__ = [
     "DEFAULT_BACKBONE",
@@ -352,8 +353,9 @@ def segment_bundle(bundle: dict, operator: str, params: dict | None = None, *, s
 def evaluate_cell(cell: dict) -> dict:
     """One experiment cell -> mean precision / recall / F1 / IoU over the anomalous test images.
 
-    Also returns per-image F1 (for paired comparisons), structure metrics and median stage
-    timings. See the module docstring for the cell's keys.
+    Also returns the per-image scores (``image_ids`` and ``<metric>_per_image`` lists, in the
+    same order, for paired comparisons), structure metrics and median stage timings. See the
+    module docstring for the cell's keys.
     """
     from topotta_lite.method.fusion import ACTIVITY_KEYS
     from topotta_lite.metrics import mean_scores, segmentation_scores, structure_scores
@@ -371,7 +373,11 @@ def evaluate_cell(cell: dict) -> dict:
     out.update({f"{k}": float(np.mean([s[k] for s in structure])) for k in structure[0]}
                if structure else {})
     out["n_images"] = len(per_image)
-    out["f1_per_image"] = [round(p["f1"], 6) for p in per_image]
+    # per-image scores, for paired comparisons with confidence intervals (experiments.stats);
+    # image_ids name the test images (unique within a class), in the order of the lists
+    out["image_ids"] = [str(bundle["names"][i]) for i in idx]
+    for metric in SEG_METRICS:
+        out[f"{metric}_per_image"] = [round(p[metric], 6) for p in per_image]
     activity = [t.pop("activity") for t in timings if "activity" in t]
     if activity:  # share of the images where the fusion was empty-handed / nested / active
         out.update({k: float(np.mean([a[k] for a in activity])) for k in ACTIVITY_KEYS})

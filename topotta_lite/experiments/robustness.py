@@ -20,7 +20,8 @@ from topotta_lite.experiments.bundles import ROBUSTNESS_PERTURBATIONS
 from topotta_lite.vocabulary import METHOD_NAMES, SEG_METRICS
 
 __all__ = [
-    "diagnose", "per_image_table", "robustness_cells", "robustness_table", "signal_to_noise",
+    "diagnose", "per_image_table", "robustness_cells", "robustness_image_table",
+    "robustness_table", "signal_to_noise",
 ]
 
 
@@ -89,6 +90,26 @@ def robustness_table(cells: Sequence[dict], results: Sequence[dict | None],
     out = df.groupby(keys, sort=True)[list(SEG_METRICS)].mean().reset_index()
     out["n_categories"] = df.groupby(keys, sort=True)["category"].nunique().to_numpy()
     return out
+
+
+def robustness_image_table(cells: Sequence[dict], results: Sequence[dict | None],
+                           kinds: Sequence[str]) -> pd.DataFrame:
+    """The per-image version of :func:`robustness_table` (``fig7_robustness_per_image``).
+
+    One row per (dataset, scorer, category, method, kind, strength, image); the clean images
+    (strength 0) are repeated under every kind, as in the mean table. Failed cells are left out.
+    """
+    from topotta_lite.experiments.tables import image_table
+
+    records = [{**c, **r} for c, r in zip(cells, results) if r is not None]
+    df = image_table(records, keep=["perturb.kind", "perturb.strength"]).rename(
+        columns={"perturb.kind": "kind", "perturb.strength": "strength"})
+    clean = df[df["kind"].isna()]
+    parts = [df[df["kind"].notna()]] + [clean.assign(kind=k, strength=0.0) for k in kinds]
+    out = pd.concat(parts, ignore_index=True)
+    out["strength"] = out["strength"].astype(float)
+    keys = ["dataset", "scorer", "kind", "strength", "method", "category", "image"]
+    return out.sort_values(keys, kind="stable").reset_index(drop=True)
 
 
 def signal_to_noise(score_map: np.ndarray, gt: np.ndarray) -> float:

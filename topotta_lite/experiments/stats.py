@@ -155,8 +155,18 @@ class Interval:
         return three_way(self.low, self.high, tolerance, direction)
 
     def text(self, fmt: str = "{:+.3f}") -> str:
-        """``"+0.012 [-0.004, +0.027]"``: the estimate and the interval."""
-        return f"{fmt.format(self.estimate)} [{fmt.format(self.low)}, {fmt.format(self.high)}]"
+        """``"+0.012 [-0.004, +0.027]"``: the estimate and the interval.
+
+        A value that is not zero but would print as zero gets more digits (``+0.0003``), so
+        that an interval printed ``[+0.000, ...]`` is a true tie at its end.
+
+        Examples
+        --------
+        >>> Interval(0.02, 0.0003, 0.04, 30, 3).text()
+        '+0.020 [+0.0003, +0.040]'
+        """
+        return (f"{_number(self.estimate, fmt)} [{_number(self.low, fmt)}, "
+                f"{_number(self.high, fmt)}]")
 
     @property
     def is_point(self) -> bool:
@@ -240,6 +250,13 @@ def stratified_bootstrap(values, strata=None, statistic: Callable[[np.ndarray], 
     low, high = np.quantile(reps, [alpha, 1.0 - alpha])
     return Interval(_clean(estimate), _clean(low), _clean(high), int(n), int(len(classes)),
                     float(level), n_boot, int(seed))
+
+
+def _number(v: float, fmt: str) -> str:
+    text = fmt.format(v)
+    if v != 0 and not any(ch in "123456789" for ch in text.split("e")[0]):
+        text = f"{v:+.1g}" if abs(v) < 5e-5 else f"{v:+.4f}"
+    return text
 
 
 def _first(m: np.ndarray) -> np.ndarray:

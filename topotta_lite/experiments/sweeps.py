@@ -357,7 +357,7 @@ def kth_component_variants(ks: Iterable[int], base_params: Mapping | None = None
 
 
 def run_labelled(cells: Sequence[dict], labels: Sequence[Mapping], fn=None, *,
-                 desc: str = "cells", strict: bool = True, **run_kw):
+                 desc: str = "cells", strict: bool = True, per_image: bool = False, **run_kw):
     """Run labelled cells through :func:`~topotta_lite.experiments.grid.run_grid` once each.
 
     The same cell often appears under several labels (the default setting of every
@@ -370,10 +370,16 @@ def run_labelled(cells: Sequence[dict], labels: Sequence[Mapping], fn=None, *,
         finished cells are cached, so a re-run only retries the failures). ``False``: leave
         failed cells out of the table.
 
+    per_image : bool
+        Also return the per-image table of the labelled cells
+        (:func:`~topotta_lite.experiments.tables.image_table`; the label keys become its
+        setting columns).
+
     Returns
     -------
     pandas.DataFrame
-        :func:`results_frame` of all labels (cells that failed are left out).
+        :func:`results_frame` of all labels (cells that failed are left out); with
+        ``per_image=True`` a pair ``(frame, per_image_frame)``.
 
     Examples
     --------
@@ -406,4 +412,12 @@ def run_labelled(cells: Sequence[dict], labels: Sequence[Mapping], fn=None, *,
                          in enumerate(zip(labels, full.results)) if r is None})
         raise RuntimeError(f"{len(report.failures)} cell(s) failed ({desc}); settings: "
                            f"{', '.join(failed)} (tracebacks printed above)")
-    return results_frame(full, labels)
+    frame = results_frame(full, labels)
+    if not per_image:
+        return frame
+    from topotta_lite.experiments.tables import IMAGE_FIXED, image_table
+
+    records = [{**cell, **lab, **res} for cell, lab, res in zip(cells, labels, full.results)
+               if res is not None]
+    keep = [k for k in dict.fromkeys(k for lab in labels for k in lab) if k not in IMAGE_FIXED]
+    return frame, image_table(records, keep=keep)

@@ -21,6 +21,12 @@ Comparison with the paper: :func:`side_by_side` renames our keys to the paper's 
 ``<metric>_paper`` / ``<metric>_ours`` columns; :func:`method_order` and :func:`ordering_agreement`
 compare what is comparable across data sets (which method wins, in which order), and
 :func:`gain_table` gives the paired difference of two methods per group.
+
+Per-image tables (:func:`image_table`): one row per (setting, class, method, test image) with the
+image's own precision, recall, F1 and IoU. The mean tables above say *how much*; the per-image
+tables let the claims report say *how sure*: paired differences over the same images with a
+bootstrap interval (:mod:`topotta_lite.experiments.stats`). Notebooks write one
+``<table>_per_image`` next to each table a claim reads.
 """
 
 from __future__ import annotations
@@ -37,6 +43,7 @@ __all__ = [
     "compare_main",
     "format_table",
     "gain_table",
+    "image_table",
     "main_table",
     "method_order",
     "ordering_agreement",
@@ -124,6 +131,82 @@ def records_frame(records: Iterable[Mapping], *, method_col: str = "operator",
         rows.append(row)
     cols = ["dataset", "category", "scorer", "backbone", "method", *keep, *metrics, "n_images"]
     return pd.DataFrame(rows, columns=cols)
+
+
+IMAGE_FIXED = ("dataset", "scorer", "backbone", "category", "method")
+"""The leading columns of every per-image table (then the setting columns, ``image``, metrics)."""
+
+
+def image_table(records: Iterable[Mapping], *, keep: Sequence[str] = (),
+                method_col: str = "operator", metrics: Sequence[str] = SEG_METRICS,
+                decimals: int | None = 4) -> pd.DataFrame:
+    """Grid records -> one row per test image: the long per-image table a claim reads.
+
+    Parameters
+    ----------
+    records : iterable of dict
+        Cell parameters (or row labels) merged with
+        :func:`~topotta_lite.experiments.bundles.evaluate_cell` results, which hold
+        ``image_ids`` and ``<metric>_per_image`` lists in the same order. A record with a
+        ``method`` key (a label such as ``"TopoTTA pseudo-labels (no PCES)"``) keeps it;
+        otherwise ``method`` is the display name of ``record[method_col]``.
+    keep : sequence of str
+        Setting columns to carry (e.g. ``"shots"``, ``"lambda"``); a dotted key reads inside
+        a nested dict (``"perturb.kind"``), as in :func:`records_frame`.
+    method_col : str
+        The record key naming the operator.
+    metrics : sequence of str
+        Per-image metrics to carry (each needs ``<metric>_per_image`` in the record).
+    decimals : int or None
+        Round the metrics (tables on disk keep 4 decimals anyway).
+
+    Returns
+    -------
+    pandas.DataFrame
+        ``dataset, scorer, backbone, category, method, *keep, image, *metrics``.
+
+    Raises
+    ------
+    ValueError
+        If a record lacks the per-image lists (a result cached before they existed: bump
+        ``RESULTS_VERSION``) or its lists differ in length.
+
+    Examples
+    --------
+    >>> rec = {"dataset": "d", "category": "a", "scorer": "padim", "operator": "thr",
+    ...        "image_ids": ["x", "y"], "precision_per_image": [1.0, 0.5],
+    ...        "recall_per_image": [0.5, 0.5], "f1_per_image": [0.667, 0.5],
+    ...        "iou_per_image": [0.5, 0.333]}
+    >>> image_table([rec])[["method", "image", "f1"]].values.tolist()
+    [['THR', 'x', 0.667], ['THR', 'y', 0.5]]
+    """
+    rows = []
+    for r in records:
+        ids = r.get("image_ids")
+        lists = {m: r.get(f"{m}_per_image") for m in metrics}
+        missing = [f"{m}_per_image" for m, v in lists.items() if v is None]
+        if ids is None or missing:
+            raise ValueError(
+                f"record of {r.get('category')!r}/{r.get(method_col)!r} has no per-image "
+                f"scores ({', '.join((['image_ids'] if ids is None else []) + missing)}): "
+                "it was cached before evaluate_cell returned them; bump RESULTS_VERSION")
+        if any(len(v) != len(ids) for v in lists.values()):
+            raise ValueError(f"per-image lists of {r.get('category')!r} differ in length")
+        method = r.get("method") or _display(r.get(method_col), METHOD_NAMES)
+        base = {"dataset": r.get("dataset"), "scorer": _display(r.get("scorer"), SCORER_NAMES),
+                "backbone": r.get("backbone") or _default_backbone(r.get("dataset")),
+                "category": r.get("category"), "method": method}
+        for k in keep:
+            value = r
+            for part in k.split("."):
+                value = value.get(part) if isinstance(value, Mapping) else None
+            base[k] = value
+        for j, image in enumerate(ids):
+            rows.append({**base, "image": str(image),
+                         **{m: float(lists[m][j]) for m in metrics}})
+    cols = [*IMAGE_FIXED, *keep, "image", *metrics]
+    out = pd.DataFrame(rows, columns=cols)
+    return out.round({m: decimals for m in metrics}) if decimals is not None else out
 
 
 def _sort(df: pd.DataFrame, keys: Sequence[str]) -> pd.DataFrame:
