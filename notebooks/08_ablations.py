@@ -59,6 +59,9 @@ component_pces = [False, True]  # Table VI: without / with PCES
 rules = ["region", "release"]  # our ablation: feature -> mask rule
 eai_targets = ["union", "sub", "sup", "reachable"]  # our ablation: EAI's target chi
 own_pces = [False, True]  # our ablations: without / with PCES
+release_shots = 10  # nominal images of the release preset's class-level encoder (Table VI rows)
+eai_fallbacks = ["sub", "sup", "union", "larger", "persistent", "none"]  # empty intersection
+pces_ablation = True  # section 5: PCES one choice at a time, with paired intervals
 
 # %%
 import matplotlib.pyplot as plt
@@ -73,14 +76,19 @@ from topotta_lite.experiments import (
     drop_defaults,
     kth_component_variants,
     mean_over_classes,
+    paired_against,
     paper_analogue,
     paper_table,
+    pces_ablation_variants,
     run_labelled,
     setting_variants,
     side_by_side,
     topotta_defaults,
+    with_preset,
 )
+from topotta_lite.method import ACTIVITY_KEYS
 from topotta_lite.outputs import savefig, use_style, write_table
+from topotta_lite.vocabulary import SEG_METRICS
 
 use_style()
 # checks the dataset (and your maps) before anything is computed or written
@@ -95,7 +103,7 @@ data = {"dataset": dataset, "categories": categories, "scorers": scorers, "size"
 DEFAULTS = topotta_defaults()
 
 
-def run(variants, desc, by, images=None):
+def run(variants, desc, by, images=None, metrics=SEG_METRICS):
     """Evaluate every (setting, class, scorer) cell (cached), then average over classes.
 
     With a list `images`, the per-image rows are appended to it (for the claims report)."""
@@ -103,7 +111,7 @@ def run(variants, desc, by, images=None):
     df, per_image = run_labelled(cells, labels, desc=desc, per_image=True)
     if images is not None:
         images.append(per_image)
-    return mean_over_classes(df, ["dataset", "scorer", *by])
+    return mean_over_classes(df, ["dataset", "scorer", *by], metrics=metrics)
 
 
 def fmt(df):
@@ -185,21 +193,25 @@ plt.show()
 
 # %%
 images6 = []
-t6 = run(component_configurations(fusions, component_pces), "Table VI",
-         ["setting", "sublevel", "superlevel", "fusion", "pces"], images6)
+variants6 = {**with_preset(component_configurations(fusions, component_pces), "paper"),
+             **with_preset(component_configurations(["intersection"], component_pces), "release",
+                           shots=release_shots, prefix="release: ")}
+t6 = run(variants6, "Table VI", ["setting", "preset", "sublevel", "superlevel", "fusion", "pces"],
+         images6)
 write_table(images6[0].rename(columns={"setting": "configuration"}),
             "table6_components_per_image")
 t6 = t6.rename(columns={"setting": "configuration"})
 t6 = t6.assign(method="TopoTTA", backbone=t6["scorer"].map(paper_analogue))
-t6 = t6[["dataset", "scorer", "backbone", "method", "configuration", "sublevel", "superlevel",
-         "fusion", "pces", "precision", "recall", "f1", "iou", "n_classes"]]
+t6 = t6[["dataset", "scorer", "backbone", "method", "preset", "configuration", "sublevel",
+         "superlevel", "fusion", "pces", "precision", "recall", "f1", "iou", "n_classes"]]
 write_table(t6, "table6_components")
 print(fmt(t6))
 
 # %%
 paper6 = paper_table("table6_components")
 paper6 = paper6[paper6["backbone"] == "2D-PatchCore"].assign(backbone="PatchCore")
-cmp6 = side_by_side(t6[t6["backbone"] == "PatchCore"], paper6, on=["backbone", "configuration"],
+cmp6 = side_by_side(t6[(t6["backbone"] == "PatchCore") & (t6["preset"] == "paper")], paper6,
+                    on=["backbone", "configuration"],
                metrics=["precision", "recall", "f1"])
 order = {c: i for i, c in enumerate(dict.fromkeys([*paper6["configuration"],
                                                    *t6["configuration"]]))}
@@ -209,7 +221,8 @@ print(fmt(cmp6))
 
 # %%
 fig, axes = plt.subplots(1, 2, figsize=(11, 3.8), gridspec_kw={"width_ratios": [1.6, 1]})
-view = t6.groupby(["configuration", "pces"], sort=False)[["precision", "recall", "f1"]].mean()
+view = t6[t6["preset"] == "paper"].groupby(["configuration", "pces"], sort=False)[
+    ["precision", "recall", "f1"]].mean()
 view = view.reset_index()
 names = list(dict.fromkeys(c.replace("+PCES", "") for c in view["configuration"]))
 x = np.arange(len(names))
@@ -294,6 +307,64 @@ axes[0].legend(fontsize=8)
 fig.tight_layout()
 savefig(fig, "ablation_rule_target")
 plt.show()
+
+# %% [markdown]
+# ## 4 · When the two masks do not overlap: EAI's fallback, and how often EAI does anything
+#
+# EAI grows the intersection of the two masks. When the sublevel and superlevel masks do not
+# overlap at all, there is nothing to grow: EAI alone would return an empty mask (and PCES would
+# have no positives), although both filtrations found something. We compare what to return
+# instead: the sublevel mask (our default), the superlevel one, both (the union), the larger of
+# the two, the mask of the more persistent feature, or nothing. Every row is paired with the
+# default on the same images; `fusion_differs`, `nested` and `empty_intersection` say how often
+# the fusion changed anything, how often one mask contained the other, and how often they did not
+# overlap: where `nested` is near 1, EAI and the intersection cannot differ much.
+
+# %%
+images_fb = []
+fallback_t = run(setting_variants("eai_fallback", eai_fallbacks, pces=own_pces, defaults=DEFAULTS),
+                 "EAI fallback", ["setting", "eai_fallback", "pces"], images_fb,
+                 metrics=(*SEG_METRICS, *ACTIVITY_KEYS))
+fallback_t = fallback_t.assign(method="TopoTTA")
+write_table(fallback_t, "ablation_eai_fallback")
+fallback_pairs = paired_against(images_fb[0], f"eai_fallback={eai_fallbacks[0]}", by=["scorer"])
+write_table(fallback_pairs, "ablation_eai_fallback_paired")
+print(fmt(fallback_t))
+print(fmt(fallback_pairs))
+
+# %% [markdown]
+# ## 5 · What makes PCES help: one choice at a time
+#
+# PCES learns from the pseudo-labels, so it can only help if what it is trained on separates
+# defect from background better than the pseudo-label's own boundary. Each row below changes one
+# choice of our defaults back to the first version we wrote (which lowered F1), or changes the
+# decision rule or the resolution; every row is paired with the pseudo-labels alone (no PCES) on
+# the same images, and the interval says whether the difference could be noise.
+
+# %%
+if pces_ablation:
+    images_pc = []
+    pces_t = run(pces_ablation_variants(DEFAULTS), "PCES ablation", ["setting", "pces_setting"],
+                 images_pc)
+    pces_t = pces_t.assign(method="TopoTTA")
+    write_table(pces_t, "ablation_pces")
+    pces_pairs = paired_against(images_pc[0], "pseudo-labels", by=["scorer"])
+    write_table(pces_pairs, "ablation_pces_paired")
+    print(fmt(pces_t))
+    print(fmt(pces_pairs))
+    fig, ax = plt.subplots(figsize=(7, 0.35 * len(pces_pairs) + 1.2))
+    y = np.arange(len(pces_pairs))
+    ax.errorbar(pces_pairs["difference"], y, xerr=[pces_pairs["difference"] - pces_pairs["low"],
+                                                    pces_pairs["high"] - pces_pairs["difference"]],
+                fmt="o", capsize=3)
+    ax.axvline(0, color="k", lw=0.8)
+    ax.set_yticks(y, [f"{s} ({sc})" for s, sc in zip(pces_pairs["setting"], pces_pairs["scorer"])],
+                  fontsize=8)
+    ax.set_xlabel("F1 difference with the pseudo-labels alone (95% interval)")
+    ax.set_title("PCES ablation: above 0, PCES adds F1 to what it learnt from")
+    fig.tight_layout()
+    savefig(fig, "ablation_pces")
+    plt.show()
 
 # %% [markdown]
 # ## What to take away

@@ -102,11 +102,14 @@ from topotta_lite.experiments.sweeps import (
     kth_component_variants,
     mean_over_classes,
     one_at_a_time,
+    paired_against,
     paper_analogue,
+    pces_ablation_variants,
     results_frame,
     run_labelled,
     setting_variants,
     topotta_defaults,
+    with_preset,
 )
 from topotta_lite.experiments.tables import (
     PAPER_COUNTERPARTS,
@@ -173,9 +176,11 @@ __all__ = [
     "method_order",
     "modality_of",
     "one_at_a_time",
+    "paired_against",
     "ordering_agreement",
     "paired_difference",
     "paper_analogue",
+    "pces_ablation_variants",
     "paper_caveats",
     "paper_counterparts",
     "paper_sanity",
@@ -208,5 +213,6 @@ __all__ = [
     "three_way",
     "time_operators",
     "topotta_defaults",
+    "with_preset",
     "update_readme",
 ]

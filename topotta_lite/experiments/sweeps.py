@@ -21,6 +21,7 @@ import inspect
 import itertools
 from collections.abc import Iterable, Mapping, Sequence
 
+from topotta_lite.method.fusion import ACTIVITY_KEYS
 from topotta_lite.method.pseudolabels import (
     DEFAULT_ALPHA,
 )
@@ -34,11 +35,14 @@ __all__ = [
     "kth_component_variants",
     "mean_over_classes",
     "one_at_a_time",
+    "paired_against",
     "paper_analogue",
+    "pces_ablation_variants",
     "results_frame",
     "run_labelled",
     "setting_variants",
     "topotta_defaults",
+    "with_preset",
 ]
 
 
@@ -254,7 +258,7 @@ def results_frame(report, labels: Sequence[Mapping]):
         if res is None:
             continue
         row = dict(lab)
-        row.update({m: res[m] for m in SEG_METRICS if m in res})
+        row.update({m: res[m] for m in (*SEG_METRICS, *ACTIVITY_KEYS) if m in res})
         row["n_images"] = res.get("n_images")
         sec = res.get("seconds", {}) or {}
         row["seconds_per_image"] = sec.get("total")
@@ -421,3 +425,111 @@ def run_labelled(cells: Sequence[dict], labels: Sequence[Mapping], fn=None, *,
                if res is not None]
     keep = [k for k in dict.fromkeys(k for lab in labels for k in lab) if k not in IMAGE_FIXED]
     return frame, image_table(records, keep=keep)
+
+
+def with_preset(variants: Mapping[str, Mapping], preset: str, *, shots: int = 0,
+                prefix: str = "") -> dict[str, dict]:
+    """The same TopoTTA settings under a preset: ``params.preset`` set, ``meta.preset`` recorded.
+
+    The release preset trains on nominal support images, so its cells carry ``shots`` (they count
+    as few-shot support). Labels get ``prefix`` in front (e.g. ``"release: "``).
+
+    Examples
+    --------
+    >>> v = with_preset(component_configurations(["intersection"], [True]), "release", shots=10,
+    ...                 prefix="release: ")
+    >>> d = v["release: sub+super+intersection+PCES"]
+    >>> d["params"], d["shots"], d["meta"]["preset"]
+    ({'fusion': 'intersection', 'preset': 'release'}, 10, 'release')
+    """
+    out = {}
+    for name, spec in variants.items():
+        params = dict(spec.get("params") or {})
+        if preset != "paper":
+            params["preset"] = preset
+        item = {**spec, "params": params, "meta": {**dict(spec.get("meta") or {}), "preset": preset}}
+        if shots:
+            item["shots"] = int(shots)
+        out[prefix + name] = item
+    return out
+
+
+def pces_ablation_variants(defaults: Mapping | None = None) -> dict[str, dict]:
+    """PCES one choice at a time, from our defaults back to the first version, and the reference.
+
+    Settings (each a TopoTTA cell): ``pseudo-labels`` (no PCES, the reference every row is paired
+    with), ``defaults``; one default undone at a time: ``positives: half-covered cells``,
+    ``negatives: beyond 1 cell``, ``classes capped 4:1``, ``256 points``; the first version with all
+    four undone (``first version``); and two other rules on the default samples: ``decision:
+    trim`` and ``decision: area``; and ``map resolution`` (features upsampled to the map).
+
+    Examples
+    --------
+    >>> v = pces_ablation_variants(topotta_defaults())
+    >>> v["pseudo-labels"]["params"], v["defaults"]["params"], v["256 points"]["params"]
+    ({'pces': False}, {}, {'n_points': 256})
+    """
+    first = {"pos_fraction": 0.5, "neg_dilation": 1, "max_ratio": 4.0, "n_points": 256}
+    settings = {
+        "pseudo-labels": {"pces": False},
+        "defaults": {},
+        "positives: half-covered cells": {"pos_fraction": 0.5},
+        "negatives: beyond 1 cell": {"neg_dilation": 1},
+        "classes capped 4:1": {"max_ratio": 4.0},
+        "256 points": {"n_points": 256},
+        "first version": first,
+        "decision: trim": {"decision": "trim"},
+        "decision: area": {"decision": "area"},
+        "map resolution": {"resolution": "full"},
+    }
+    return {name: {"operator": "topotta", "params": drop_defaults(params, defaults or {}),
+                   "meta": {"pces_setting": name}}
+            for name, params in settings.items()}
+
+
+def paired_against(per_image, reference: str, *, by: Sequence[str] = ("scorer",),
+                   setting: str = "setting", metric: str = "f1", seed: int = 0):
+    """Each setting minus ``reference`` on the same images, with its stratified 95% interval.
+
+    ``per_image`` is a long per-image table (one row per image and setting, with ``category`` and
+    ``image``); the difference is the protocol's mean over classes, its interval resamples images
+    within classes (:func:`topotta_lite.experiments.stats.paired_difference`).
+
+    Returns
+    -------
+    pandas.DataFrame
+        ``*by, setting, difference, low, high, n_images, n_classes, verdict`` (verdict against 0).
+
+    Examples
+    --------
+    >>> import pandas as pd
+    >>> rows = [{"scorer": "s", "category": c, "image": i, "setting": name, "f1": v + off}
+    ...         for c in "ab" for i in range(4) for name, off in (("ref", 0.0), ("new", 0.1))
+    ...         for v in [0.2 + 0.1 * i]]
+    >>> out = paired_against(pd.DataFrame(rows), "ref")
+    >>> out[["setting", "difference", "verdict"]].values.tolist()
+    [['new', 0.1, 'holds']]
+    """
+    import pandas as pd
+
+    from topotta_lite.experiments.stats import paired_difference, seed_for
+
+    df = pd.DataFrame(per_image)
+    keys = ["category", "image"]
+    rows = []
+    for group, g in df.groupby(list(by), sort=True) if by else [((), df)]:
+        group = group if isinstance(group, tuple) else (group,)
+        ref = g[g[setting] == reference].set_index(keys)[metric]
+        for name, s in g[g[setting] != reference].groupby(setting, sort=False):
+            s = s.set_index(keys)[metric]
+            both = ref.index.intersection(s.index)
+            if not len(both):
+                continue
+            ci = paired_difference(s.loc[both].to_numpy(), ref.loc[both].to_numpy(),
+                                   both.get_level_values("category").to_numpy(),
+                                   seed=seed_for(seed, *group, name))
+            rows.append({**dict(zip(by, group)), setting: name, "difference": round(ci.estimate, 4),
+                         "low": round(ci.low, 4), "high": round(ci.high, 4),
+                         "n_images": ci.n_images, "n_classes": ci.n_classes,
+                         "verdict": ci.verdict()})
+    return pd.DataFrame(rows)

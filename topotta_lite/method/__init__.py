@@ -22,11 +22,14 @@ Examples
 """
 
 from topotta_lite.method.fusion import (
+    ACTIVITY_KEYS,
+    FALLBACKS,
     EAITrace,
     eai_candidates,
     eai_trace,
     fill_spurious_holes,
     fuse,
+    fusion_activity,
     iou_fusion,
     reachable_union,
 )
@@ -49,6 +52,8 @@ from topotta_lite.method.pseudolabels import (
 )
 
 __all__ = [
+    "ACTIVITY_KEYS",
+    "FALLBACKS",
     "PCES",
     "ContrastiveMLP",
     "EAITrace",
@@ -61,6 +66,7 @@ __all__ = [
     "feature_region",
     "fill_spurious_holes",
     "fuse",
+    "fusion_activity",
     "init_weights",
     "iou_fusion",
     "pseudo_label_grids",

@@ -34,6 +34,8 @@ Examples
 
 from __future__ import annotations
 
+import hashlib
+from collections import OrderedDict
 from collections.abc import Sequence
 
 import numpy as np
@@ -42,7 +44,10 @@ import torch
 from topotta_lite._validation import as_mask
 from topotta_lite.features import as_features, grid_fraction, upsample_scores
 
-__all__ = ["NominalEncoder"]
+__all__ = ["NominalEncoder", "fitted_encoder"]
+
+_FITTED: OrderedDict[tuple, NominalEncoder] = OrderedDict()
+_KEEP = 8
 
 
 class NominalEncoder:
@@ -68,7 +73,7 @@ class NominalEncoder:
 
     def __init__(self, *, hidden: int = 512, widths: Sequence[int] = (1024, 1024, 768),
                  epochs: int = 30, lr: float = 1e-3, weight_decay: float = 1e-4,
-                 max_points: int = 1024, pos_fraction: float = 0.5, seed: int = 0) -> None:
+                 max_points: int = 64, pos_fraction: float = 0.5, seed: int = 0) -> None:
         if int(hidden) < 1 or any(int(w) < 1 for w in widths) or not len(widths):
             raise ValueError(f"hidden and widths must be positive, got {hidden!r}, {widths!r}")
         if int(epochs) < 1 or int(max_points) < 2:
@@ -152,3 +157,31 @@ class NominalEncoder:
         p_out /= max(np.linalg.norm(p_out), 1e-12)
         margin = (z @ p_in - z @ p_out).reshape(f.shape[1:])
         return upsample_scores(margin.astype(np.float32), m.shape) > 0
+
+
+def fitted_encoder(nominal: Sequence, seed: int = 0) -> NominalEncoder:
+    """A :class:`NominalEncoder` with default widths fitted on ``nominal``, memoised.
+
+    Training is deterministic (seeded), so the same nominal features and seed always give the same
+    encoder: experiment grids that run several settings of one class on the same support train it
+    once. The last few encoders are kept, keyed by a hash of the features' bytes.
+
+    Examples
+    --------
+    >>> rng = np.random.default_rng(1)
+    >>> nominal = [rng.normal(size=(3, 4, 4)).astype(np.float32)]
+    >>> fitted_encoder(nominal, seed=0) is fitted_encoder([x.copy() for x in nominal], seed=0)
+    True
+    """
+    h = hashlib.sha1()
+    for x in nominal:
+        a = np.ascontiguousarray(x.detach().cpu().numpy() if hasattr(x, "detach") else x, np.float32)
+        h.update(str(a.shape).encode())
+        h.update(a.tobytes())
+    key = (h.hexdigest(), seed)
+    if key not in _FITTED:
+        _FITTED[key] = NominalEncoder(seed=seed).fit(nominal)
+        while len(_FITTED) > _KEEP:
+            _FITTED.popitem(last=False)
+    _FITTED.move_to_end(key)
+    return _FITTED[key]

@@ -23,7 +23,7 @@ import numpy as np
 from topotta_lite._validation import as_score_map
 from topotta_lite.features.grid import as_features
 from topotta_lite.method.fusion import FALLBACKS, METHODS, fusion_activity
-from topotta_lite.method.nominal import NominalEncoder
+from topotta_lite.method.nominal import NominalEncoder, fitted_encoder
 from topotta_lite.method.pces import DEFAULT_SAMPLING, PCES, PCESResult
 from topotta_lite.vocabulary import FILTRATIONS
 
@@ -271,7 +271,7 @@ max_ratio, resolution, decision
         The paper preset adapts on each test image and needs no fitting: it returns ``self``.
         """
         if self.adaptation == "class":
-            self.nominal_ = NominalEncoder(seed=self.seed).fit(support)
+            self.nominal_ = fitted_encoder(support, seed=self.seed)
             self._nominal_source = id(support)
         return self
 
