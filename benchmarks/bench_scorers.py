@@ -5,9 +5,9 @@ image spent fitting (per training image) and scoring (per test image).
 
 Usage::
 
-    python benchmarks/bench_scorers.py                      # 2D, quick size, filterbank features
+    python benchmarks/bench_scorers.py                      # 2D, quick size: Lite0 and filter bank
     python benchmarks/bench_scorers.py --size smoke --backbone randconv
-    python benchmarks/bench_scorers.py --modality 2.5d      # depth features
+    python benchmarks/bench_scorers.py --modality 2.5d      # RGB-D (Lite0 + depth) and depth only
     python benchmarks/bench_scorers.py --modality 3d        # voxel scorer
 """
 
@@ -23,17 +23,21 @@ from topotta_lite.metrics import aupro, i_auroc, p_auroc
 from topotta_lite.scorers import PaDiMScorer, PatchCoreScorer, VoxelScorer
 
 
+BACKBONES = {"2d": ("efficientnet_lite0", "filterbank"), "2.5d": ("rgbd", "depth")}
+"""Backbones compared by default: the pretrained default first, then the weight-free one."""
+
+
 def make_scorers(modality: str, backbone: str | None, device: str, seed: int) -> dict:
     if modality == "3d":
         return {
             "VoxelPaDiM": lambda: VoxelScorer("padim", device=device, seed=seed),
             "VoxelPatchCore": lambda: VoxelScorer("patchcore", device=device, seed=seed),
         }
-    bb = backbone or ("depth" if modality == "2.5d" else "filterbank")
-    return {
-        f"PaDiM[{bb}]": lambda: PaDiMScorer(bb, device=device, seed=seed),
-        f"PatchCore[{bb}]": lambda: PatchCoreScorer(bb, device=device, seed=seed),
-    }
+    out = {}
+    for bb in (backbone,) if backbone else BACKBONES[modality]:
+        out[f"PaDiM[{bb}]"] = lambda bb=bb: PaDiMScorer(bb, device=device, seed=seed)
+        out[f"PatchCore[{bb}]"] = lambda bb=bb: PatchCoreScorer(bb, device=device, seed=seed)
+    return out
 
 
 def evaluate(split, make) -> dict:
