@@ -22,7 +22,6 @@ from topotta_lite.data import load_embedded
 from topotta_lite.metrics import aupro, i_auroc, p_auroc
 from topotta_lite.scorers import PaDiMScorer, PatchCoreScorer, VoxelScorer
 
-
 BACKBONES = {"2d": ("efficientnet_lite0", "filterbank"), "2.5d": ("rgbd", "depth")}
 """Backbones compared by default: the pretrained default first, then the weight-free one."""
 
