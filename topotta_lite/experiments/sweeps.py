@@ -460,8 +460,9 @@ def pces_ablation_variants(defaults: Mapping | None = None) -> dict[str, dict]:
     Settings (each a TopoTTA cell): ``pseudo-labels`` (no PCES, the reference every row is paired
     with), ``defaults``; one default undone at a time: ``positives: half-covered cells``,
     ``negatives: beyond 1 cell``, ``classes capped 4:1``, ``256 points``; the first version with all
-    four undone (``first version``); and two other rules on the default samples: ``decision:
-    trim`` and ``decision: area``; and ``map resolution`` (features upsampled to the map).
+    four undone (``first version``); a larger budget (``2048 points``); two other rules on the
+    default samples: ``decision: trim`` and ``decision: area``; and ``map resolution`` (features
+    upsampled to the map).
 
     Examples
     --------
@@ -477,6 +478,7 @@ def pces_ablation_variants(defaults: Mapping | None = None) -> dict[str, dict]:
         "negatives: beyond 1 cell": {"neg_dilation": 1},
         "classes capped 4:1": {"max_ratio": 4.0},
         "256 points": {"n_points": 256},
+        "2048 points": {"n_points": 2048},
         "first version": first,
         "decision: trim": {"decision": "trim"},
         "decision: area": {"decision": "area"},
