@@ -5,7 +5,7 @@ import json
 import pandas as pd
 import pytest
 
-from topotta_lite.experiments.grid import ResultCache, cell_key, paper_table, run_grid
+from topotta_lite.experiments.grid import GridError, ResultCache, cell_key, paper_table, run_grid
 from topotta_lite.experiments.tables import side_by_side
 
 CALLS = []
@@ -38,8 +38,11 @@ def test_second_run_recomputes_nothing(tmp_path):
 def test_failure_is_reported_others_run_and_resume_finishes(tmp_path, capsys):
     cache = ResultCache(tmp_path)
     cells = [{"x": i, "fail": True} for i in range(5)]
-    rep = run_grid(cells, square, cache=cache, progress=False)
-    assert not rep.ok and list(rep.failures) == [3]
+    with pytest.raises(GridError, match=r"1 of 5 cell\(s\) failed.*RuntimeError: boom") as err:
+        run_grid(cells, square, cache=cache, progress=False)  # strict: raises after every cell ran
+    assert err.value.report.computed == 4
+    rep = run_grid(cells, square, cache=cache, progress=False, strict=False)
+    assert not rep.ok and list(rep.failures) == [3] and rep.cached == 4
     assert rep.results[3] is None and rep.results[4] == {"y": 16}
     assert "cell 3 failed: RuntimeError: boom" in capsys.readouterr().out
     # a later run (the bug fixed) only computes the missing cell
@@ -52,7 +55,8 @@ def test_cache_file_is_json_with_cell(tmp_path):
     cache = ResultCache(tmp_path)
     cache.put({"x": 1}, {"y": 1.0})
     stored = json.loads(cache.path({"x": 1}).read_text())
-    assert stored == {"cell": {"x": 1}, "result": {"y": 1.0}}
+    assert stored["cell"] == {"x": 1} and stored["result"] == {"y": 1.0}
+    assert stored["key"] == cache.path({"x": 1}).stem and len(stored["sha256"]) == 64
     assert {"x": 1} in cache and {"x": 2} not in cache
 
 

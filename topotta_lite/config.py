@@ -8,6 +8,8 @@ variable               meaning                                     default
 ``TOPOTTA_DATA``       cache of the generated embedded benchmark   ``<repo>/data/cache``
 ``TOPOTTA_WEIGHTS``    a local checkpoint file for DINO backbones  (none)
 ``TOPOTTA_RUN_LOG``    file the batch runner reads outputs from    (none: nothing is logged)
+``TOPOTTA_STAGE``      where a running notebook's outputs are      (none: see :func:`output_dir`)
+                       staged until it succeeds (set by the runner)
 ``TOPOTTA_EXECUTOR``   ``local`` or ``dask`` for experiment grids  ``local``
 ``TOPOTTA_SCHEDULER``  Dask scheduler address                      (none)
 =====================  ==========================================  =================================
@@ -15,11 +17,20 @@ variable               meaning                                     default
 ``<repo>`` is the checkout holding ``pyproject.toml`` when the package is installed in editable mode,
 else the working directory. The paper's tables ship inside the package (:func:`paper_tables_dir`), so
 a wheel install finds them too.
+
+Reading and writing are kept apart: :func:`figures_dir` is where results are *read* (the
+committed ``figures/``, or ``$TOPOTTA_FIGURES``), :func:`output_dir` where a notebook *writes*
+them. Under ``topotta-lite reproduce`` the two differ (outputs are staged and published only when
+the notebook succeeds); in an interactive session without ``$TOPOTTA_FIGURES``, outputs go to
+``<repo>/build/scratch/figures`` so that ``figures/`` only ever holds what a profile run made.
 """
 
 from __future__ import annotations
 
 import os
+from collections.abc import Iterator
+from contextlib import contextmanager
+from contextvars import ContextVar
 from importlib import resources
 from pathlib import Path
 
@@ -28,13 +39,18 @@ __all__ = [
     "data_cache_dir",
     "env",
     "figures_dir",
+    "output_dir",
     "paper_tables_dir",
     "repo_root",
+    "scratch_dir",
     "tables_dir",
+    "use_cache_dir",
 ]
 
 ENV_VARS = ("TOPOTTA_FIGURES", "TOPOTTA_CACHE", "TOPOTTA_DATA", "TOPOTTA_WEIGHTS", "TOPOTTA_RUN_LOG",
-            "TOPOTTA_EXECUTOR", "TOPOTTA_SCHEDULER")
+            "TOPOTTA_EXECUTOR", "TOPOTTA_SCHEDULER", "TOPOTTA_STAGE")
+
+_CACHE_OVERRIDE: ContextVar[str | None] = ContextVar("topotta_cache_dir", default=None)
 
 
 def env(name: str) -> str | None:
@@ -78,9 +94,62 @@ def tables_dir() -> Path:
     return path
 
 
+def output_dir() -> Path:
+    """Where notebooks *write* figures: ``$TOPOTTA_STAGE`` (set by the batch runner), else
+    ``$TOPOTTA_FIGURES``, else ``<repo>/build/scratch/figures`` (created on demand).
+
+    ``figures/`` itself is written only by ``topotta-lite reproduce`` with a profile's
+    parameters, which publishes a notebook's staged outputs once the notebook has succeeded.
+
+    Examples
+    --------
+    >>> output_dir().is_dir()
+    True
+    """
+    path = Path(env("TOPOTTA_STAGE") or env("TOPOTTA_FIGURES") or scratch_dir() / "figures")
+    path.mkdir(parents=True, exist_ok=True)
+    return path
+
+
+def scratch_dir() -> Path:
+    """``<repo>/build/scratch``: outputs of runs whose parameters are not a profile's.
+
+    Examples
+    --------
+    >>> scratch_dir().name
+    'scratch'
+    """
+    return repo_root() / "build" / "scratch"
+
+
 def cache_dir() -> Path:
-    """``$TOPOTTA_CACHE`` or ``<repo>/build/cache``: experiment results and score bundles."""
+    """The experiment cache: the folder set by :func:`use_cache_dir` (Dask workers get the run's
+    folder this way), else ``$TOPOTTA_CACHE``, else ``<repo>/build/cache``.
+
+    Examples
+    --------
+    >>> with use_cache_dir("/tmp/run-cache"):
+    ...     print(cache_dir())
+    /tmp/run-cache
+    """
+    override = _CACHE_OVERRIDE.get()
+    if override:
+        return Path(override)
     return Path(env("TOPOTTA_CACHE") or repo_root() / "build" / "cache")
+
+
+@contextmanager
+def use_cache_dir(path: str | os.PathLike | None) -> Iterator[None]:
+    """Within this block (this thread or task only), :func:`cache_dir` is ``path``.
+
+    :func:`topotta_lite.experiments.grid.run_grid` wraps every cell it sends to a Dask worker in
+    it, so that a worker reads and writes the run's cache, not one of its own.
+    """
+    token = _CACHE_OVERRIDE.set(None if path is None else str(path))
+    try:
+        yield
+    finally:
+        _CACHE_OVERRIDE.reset(token)
 
 
 def data_cache_dir(root: str | os.PathLike | None = None) -> Path:

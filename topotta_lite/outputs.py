@@ -2,16 +2,27 @@
 
 Every notebook writes its outputs only through :func:`savefig` and :func:`write_table`, so that
 
-* figures land in ``figures/`` as PNG + PDF and tables in ``figures/tables/`` as CSV + Markdown;
+* figures land in the output folder as PNG + PDF and tables in its ``tables/`` as CSV + Markdown
+  (:func:`topotta_lite.config.output_dir`: the runner's staging folder, ``$TOPOTTA_FIGURES``, or
+  ``build/scratch/figures`` in an interactive session);
 * files are byte-reproducible (no timestamps or software versions in the metadata);
+* every file is written to a temporary name in its folder and renamed into place, so a reader (or a
+  run killed half-way) never sees a half-written file;
 * the batch runner can list what a notebook produced (each write is appended to the run log named by
   the ``TOPOTTA_RUN_LOG`` environment variable, when it is set).
+
+``figures/MANIFEST.json`` (:func:`read_manifest`, :func:`update_manifest`) records which notebook,
+profile and parameters made each published file; it is updated under a lock and replaced
+atomically, and rebuilt from the files (with a warning) when it cannot be read.
 """
 
 from __future__ import annotations
 
+import hashlib
 import json
 import os
+import warnings
+from collections.abc import Iterable
 from pathlib import Path
 
 import matplotlib
@@ -19,15 +30,33 @@ import matplotlib
 matplotlib.use(os.environ.get("MPLBACKEND", "Agg"))
 import matplotlib.pyplot as plt  # noqa: E402
 
-from topotta_lite.config import env, figures_dir, tables_dir
+from topotta_lite.config import env, output_dir  # noqa: E402
+from topotta_lite.safe_io import atomic_write, file_lock  # noqa: E402
 
 __all__ = [
+    "MANIFEST",
+    "OUTPUT_SUFFIXES",
+    "TABLE_TOLERANCE",
+    "atomic_write",
+    "compare_tables",
+    "read_manifest",
     "register_output",
     "savefig",
+    "sha256_file",
     "to_markdown",
+    "update_manifest",
     "use_style",
     "write_table",
 ]
+
+MANIFEST = "MANIFEST.json"
+TABLE_TOLERANCE = 0.002
+"""Largest difference allowed between a table made here and the committed one, in any numeric
+column of :func:`compare_tables` (measured: at most 0.001 between machines, see the README)."""
+TIMING_TABLES = ("table10_runtime", "table10_runtime_vs_paper", "claims")
+"""Tables holding wall-clock timings (or verdicts computed from them): never compared."""
+OUTPUT_SUFFIXES = (".png", ".pdf", ".html", ".csv", ".md")
+"""Suffixes of the files notebooks publish (what a rebuilt manifest lists)."""
 
 
 _PNG_METADATA = {"Software": None}
@@ -59,9 +88,9 @@ def _log_output(paths: list[Path], kind: str) -> None:
     log = env("TOPOTTA_RUN_LOG")
     if not log:
         return
-    with open(log, "a", encoding="utf-8") as fh:
-        for p in paths:
-            fh.write(json.dumps({"path": str(Path(p).resolve()), "kind": kind}) + "\n")
+    lines = "".join(json.dumps({"path": str(Path(p).resolve()), "kind": kind}) + "\n" for p in paths)
+    with open(log, "a", encoding="utf-8") as fh:  # one write: lines of concurrent writers never mix
+        fh.write(lines)
 
 
 def register_output(path, kind: str = "html") -> Path:
@@ -72,7 +101,11 @@ def register_output(path, kind: str = "html") -> Path:
 
 
 def savefig(fig, name: str, *, formats: tuple[str, ...] = ("png", "pdf")) -> list[Path]:
-    """Save ``fig`` as ``figures/<name>.png`` and ``.pdf`` with reproducible bytes.
+    """Save ``fig`` as ``<output folder>/<name>.png`` and ``.pdf`` with reproducible bytes.
+
+    Each file is written to a temporary name and renamed into place (never half-written). Under
+    ``topotta-lite reproduce`` the output folder is the notebook's staging folder, published to
+    ``figures/`` when the notebook succeeds (:func:`topotta_lite.config.output_dir`).
 
     Parameters
     ----------
@@ -102,9 +135,10 @@ def savefig(fig, name: str, *, formats: tuple[str, ...] = ("png", "pdf")) -> lis
     for fmt in formats:
         if fmt not in ("png", "pdf"):
             raise ValueError(f"unsupported figure format {fmt!r}")
-        path = figures_dir() / f"{name}.{fmt}"
+        path = output_dir() / f"{name}.{fmt}"
         meta = _PNG_METADATA if fmt == "png" else _PDF_METADATA
-        fig.savefig(path, format=fmt, metadata=meta)
+        with atomic_write(path) as tmp:
+            fig.savefig(tmp, format=fmt, metadata=meta)
         out.append(path)
     _log_output(out, "figure")
     return out
@@ -126,7 +160,7 @@ def to_markdown(df) -> str:
 
 
 def write_table(df, name: str) -> list[Path]:
-    """Write a table as ``figures/tables/<name>.csv`` and ``.md``.
+    """Write a table as ``<output folder>/tables/<name>.csv`` and ``.md`` (each atomically).
 
     Floats are written with 4 decimals in the CSV (so tables are byte-stable across runs) and 3 in
     Markdown. The index is not written: put what identifies a row in columns.
@@ -141,9 +175,200 @@ def write_table(df, name: str) -> list[Path]:
     """
     if not name or "/" in name:
         raise ValueError(f"table name must be a plain file stem, got {name!r}")
-    csv = tables_dir() / f"{name}.csv"
-    md = tables_dir() / f"{name}.md"
-    df.to_csv(csv, index=False, float_format="%.4f", lineterminator="\n")
-    md.write_text(to_markdown(df), encoding="utf-8")
+    folder = output_dir() / "tables"
+    csv, md = folder / f"{name}.csv", folder / f"{name}.md"
+    with atomic_write(csv) as tmp:
+        df.to_csv(tmp, index=False, float_format="%.4f", lineterminator="\n")
+    with atomic_write(md) as tmp:
+        tmp.write_text(to_markdown(df), encoding="utf-8")
     _log_output([csv, md], "table")
     return [csv, md]
+
+
+# --------------------------------------------------------------------------------------------
+# The manifest
+# --------------------------------------------------------------------------------------------
+def sha256_file(path: str | os.PathLike) -> str:
+    """The sha256 of a file's bytes (hex).
+
+    Examples
+    --------
+    >>> import tempfile
+    >>> p = Path(tempfile.mkdtemp()) / "x"; _ = p.write_bytes(b"")
+    >>> sha256_file(p)[:12]
+    'e3b0c44298fc'
+    """
+    h = hashlib.sha256()
+    with open(path, "rb") as fh:
+        for block in iter(lambda: fh.read(1 << 20), b""):
+            h.update(block)
+    return h.hexdigest()
+
+
+def _published_files(folder: Path) -> list[Path]:
+    return sorted(p for p in folder.rglob("*") if p.is_file() and p.suffix in OUTPUT_SUFFIXES
+                  and not any(part.startswith(".") for part in p.relative_to(folder).parts))
+
+
+def _valid_manifest(obj) -> bool:
+    return isinstance(obj, dict) and all(
+        isinstance(k, str) and isinstance(v, dict) and isinstance(v.get("sha256"), str)
+        for k, v in obj.items())
+
+
+def read_manifest(folder: str | os.PathLike) -> dict[str, dict]:
+    """The manifest of a figures folder, ``{relative path: entry}`` (empty when there is none).
+
+    A manifest that cannot be read (truncated, not JSON, wrong layout) is rebuilt from the files
+    in the folder, with a warning naming it: each file gets its sha256 and ``"notebook": None``
+    until the notebook that makes it runs again.
+
+    Examples
+    --------
+    >>> import tempfile
+    >>> d = Path(tempfile.mkdtemp()); _ = (d / "a.png").write_bytes(b"png")
+    >>> _ = (d / MANIFEST).write_text('{"a.png": {"noteb')
+    >>> with warnings.catch_warnings(record=True) as caught:
+    ...     warnings.simplefilter("always")
+    ...     entries = read_manifest(d)
+    >>> sorted(entries), entries["a.png"]["notebook"], "cannot be read" in str(caught[0].message)
+    (['a.png'], None, True)
+    """
+    folder = Path(folder)
+    path = folder / MANIFEST
+    if not path.exists():
+        return {}
+    try:
+        entries = json.loads(path.read_text(encoding="utf-8"))
+        if not _valid_manifest(entries):
+            raise ValueError("not a mapping of file -> entry with a sha256")
+        return entries
+    except (ValueError, UnicodeDecodeError) as exc:
+        warnings.warn(f"{path} cannot be read ({type(exc).__name__}: {exc}); rebuilding it from the "
+                      f"files in {folder}", RuntimeWarning, stacklevel=2)
+    return {p.relative_to(folder).as_posix(): {"notebook": None, "profile": None, "parameters": None,
+                                               "profile_run": None, "sha256": sha256_file(p)}
+            for p in _published_files(folder)}
+
+
+def update_manifest(folder: str | os.PathLike, notebook: str, files: Iterable[str | os.PathLike],
+                    info: dict) -> Path:
+    """Record ``files`` (just published by ``notebook``) in ``<folder>/MANIFEST.json``.
+
+    The notebook's previous entries are replaced, entries of other notebooks kept, entries whose file
+    has vanished dropped. The read-modify-write happens under a lock on the folder and the new
+    manifest replaces the old one atomically, so concurrent runs cannot lose each other's entries.
+
+    Parameters
+    ----------
+    folder : path
+        The figures folder holding the manifest.
+    notebook : str
+        The notebook's stem, e.g. ``"03_multilevel_filtration"``.
+    files : iterable of path
+        The files it published (absolute, or relative to ``folder``).
+    info : dict
+        Recorded with each file: ``profile``, ``parameters``, ``profile_run``, ``overrides``.
+
+    Examples
+    --------
+    >>> import tempfile
+    >>> d = Path(tempfile.mkdtemp()); _ = (d / "a.csv").write_text("x\\n")
+    >>> _ = update_manifest(d, "01_x", [d / "a.csv"], {"profile": "smoke"})
+    >>> read_manifest(d)["a.csv"]["notebook"]
+    '01_x'
+    """
+    folder = Path(folder).resolve()
+    folder.mkdir(parents=True, exist_ok=True)
+    path = folder / MANIFEST
+    with file_lock(folder):
+        entries = read_manifest(folder)
+        entries = {k: v for k, v in entries.items() if v.get("notebook") != notebook}
+        for f in files:
+            p = Path(f)
+            p = p if p.is_absolute() else folder / p
+            if not p.exists():
+                continue
+            try:
+                key = p.resolve().relative_to(folder).as_posix()
+            except ValueError:
+                key = p.as_posix()
+            entries[key] = {**info, "notebook": notebook, "sha256": sha256_file(p)}
+        entries = {k: v for k, v in entries.items() if (folder / k).exists()}
+        with atomic_write(path) as tmp:
+            tmp.write_text(json.dumps(entries, indent=1, sort_keys=True) + "\n", encoding="utf-8")
+    return path
+
+
+# --------------------------------------------------------------------------------------------
+# Comparing two runs' tables
+# --------------------------------------------------------------------------------------------
+def _is_timing(column: str) -> bool:
+    c = column.lower()
+    return c.endswith(("_s", "_ms", "seconds", "_mb")) or c in ("seconds", "time", "ratio")
+
+
+def compare_tables(reference: str | os.PathLike, candidate: str | os.PathLike, *,
+                   atol: float = TABLE_TOLERANCE, skip: Iterable[str] = TIMING_TABLES) -> list[str]:
+    """Differences between the CSV tables of two figures folders (empty list: they agree).
+
+    Tables must have the same columns and rows; text columns must be equal; numeric columns may
+    differ by at most ``atol`` (absolute). Timing columns (``*_s``, ``*_ms``, ``seconds``,
+    ``*_mb``) and the tables in ``skip`` (wall-clock timings, and the claims computed from them)
+    are not compared. A table of ``reference`` missing from ``candidate`` is a difference.
+
+    Parameters
+    ----------
+    reference, candidate : path
+        Figures folders (their ``tables/`` is read) or tables folders.
+
+    Examples
+    --------
+    >>> import tempfile, pandas as pd
+    >>> a, b = Path(tempfile.mkdtemp()), Path(tempfile.mkdtemp())
+    >>> pd.DataFrame({"method": ["THR"], "f1": [0.2992]}).to_csv(a / "t.csv", index=False)
+    >>> pd.DataFrame({"method": ["THR"], "f1": [0.3003]}).to_csv(b / "t.csv", index=False)
+    >>> compare_tables(a, b)
+    []
+    >>> compare_tables(a, b, atol=0.001)
+    ['t.csv: column f1 differs by 0.0011 > 0.001 (row 0: 0.2992 vs 0.3003)']
+    """
+    import numpy as np
+    import pandas as pd
+
+    def folder(p):
+        p = Path(p)
+        return p / "tables" if (p / "tables").is_dir() else p
+
+    ref, cand = folder(reference), folder(candidate)
+    skip = set(skip)
+    out = []
+    for path in sorted(ref.glob("*.csv")):
+        if path.stem in skip:
+            continue
+        other = cand / path.name
+        if not other.exists():
+            out.append(f"{path.name}: missing from {cand}")
+            continue
+        a, b = pd.read_csv(path), pd.read_csv(other)
+        if list(a.columns) != list(b.columns) or len(a) != len(b):
+            out.append(f"{path.name}: columns or rows differ ({a.shape} vs {b.shape})")
+            continue
+        for col in a.columns:
+            if _is_timing(str(col)):
+                continue
+            x, y = a[col], b[col]
+            if pd.api.types.is_numeric_dtype(x) and pd.api.types.is_numeric_dtype(y):
+                xv, yv = x.to_numpy(float), y.to_numpy(float)
+                both_nan = np.isnan(xv) & np.isnan(yv)
+                diff = np.where(both_nan, 0.0, np.abs(xv - yv))
+                diff = np.where(np.isnan(diff), np.inf, diff)
+                if diff.size and diff.max() > atol + 1e-12:
+                    i = int(diff.argmax())
+                    out.append(f"{path.name}: column {col} differs by {diff[i]:.4g} > {atol:g} "
+                               f"(row {i}: {xv[i]:.4f} vs {yv[i]:.4f})")
+            elif not x.astype(str).equals(y.astype(str)):
+                i = int(np.flatnonzero(x.astype(str).to_numpy() != y.astype(str).to_numpy())[0])
+                out.append(f"{path.name}: column {col} differs (row {i}: {x.iloc[i]!r} vs "
+                           f"{y.iloc[i]!r})")
+    return out

@@ -20,16 +20,29 @@ Supported layouts (``root`` is the dataset folder that holds the class folders):
   are voxelised to ``(D, H, W)`` occupancy grids for the 3D cubical path.
 
 When a dataset has no validation split, a seeded fraction of the nominal train images is
-carved out. Every loader takes ``lazy=True`` to return :class:`LazySamples` (files read on access).
+carved out (so a class needs at least two nominal training images). Every loader takes
+``lazy=True`` to return :class:`LazySamples` (files read on access).
+
+What the loaders refuse rather than guess:
+
+- Images are read with the scale of their bit depth: 8-bit / 255, 16-bit (PNG ``I;16``, TIFF
+  ``uint16``) / 65535, float TIFFs as they are, which must lie in [0, 1]. Other layouts (32-bit
+  integers, floats outside [0, 1]) raise a ``ValueError`` naming the file. 16-bit RGB PNGs are
+  read by Pillow with 8 bits per channel (right scale, less precision).
+- A ground-truth mask whose size differs from its image's is an error naming both files, unless
+  the loader is given ``resize_masks=True`` (the mask is then resized to the image, nearest).
+- Each split records the files it reads (``ClassSplit.files``); :func:`dataset_fingerprint`
+  hashes their paths, sizes and modification times, so caches notice an edited dataset.
 """
 
 from __future__ import annotations
 
 import csv
+import hashlib
 import json
 import os
 import re
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
 from pathlib import Path
 
 import numpy as np
@@ -38,6 +51,8 @@ from .types import ClassSplit, LazySamples, Sample
 
 __all__ = [
     "DATASETS",
+    "dataset_fingerprint",
+    "files_fingerprint",
     "find_categories",
     "load_anomaly_shapenet",
     "load_dataset",
@@ -46,7 +61,9 @@ __all__ = [
     "load_mvtec_loco",
     "load_real_iad",
     "load_visa",
+    "read_mask",
     "read_pcd",
+    "read_rgb",
     "voxelise",
 ]
 
@@ -86,6 +103,16 @@ def _images_in(folder: Path) -> list[Path]:
 def read_rgb(path: str | os.PathLike, resize=None) -> np.ndarray:
     """Read an image as (H, W, 3) float32 in [0, 1], optionally resized (bilinear).
 
+    8-bit images are divided by 255, 16-bit ones (PNG ``I;16``, TIFF ``uint16``) by 65535; a float
+    TIFF is taken as it is and must lie in [0, 1]. Grey images are repeated on three channels, an
+    alpha channel is dropped.
+
+    Raises
+    ------
+    ValueError
+        Naming the file, when it cannot be read or its pixel type has no known scale (32-bit
+        integers, floats outside [0, 1], NaN).
+
     Examples
     --------
     >>> import tempfile, PIL.Image
@@ -93,18 +120,118 @@ def read_rgb(path: str | os.PathLike, resize=None) -> np.ndarray:
     >>> PIL.Image.new("RGB", (5, 4)).save(p)
     >>> read_rgb(p, 8).shape
     (8, 8, 3)
+    >>> q = p.with_name("b.png")
+    >>> PIL.Image.fromarray(np.full((4, 5), 32768, np.uint16)).save(q)  # 16-bit grey
+    >>> round(float(read_rgb(q).mean()), 3)
+    0.5
     """
     from PIL import Image
 
+    size = _size(resize)
+    if Path(path).suffix.lower() in (".tif", ".tiff"):
+        return _read_tiff_rgb(path, size)
     try:
         with Image.open(path) as im:
+            if im.mode in ("I;16", "I;16B", "I;16L", "I;16N", "I", "F"):
+                arr = np.asarray(im)
+                if im.mode == "I" and im.format != "PNG":
+                    raise ValueError(f"image {path} holds 32-bit integers; convert it to 8 or "
+                                     "16 bits per channel")
+                return _scaled_rgb(arr, path, size, sixteen_bit=True)
             im = im.convert("RGB")
-            size = _size(resize)
             if size is not None and im.size != (size[1], size[0]):
                 im = im.resize((size[1], size[0]), Image.BILINEAR)
             return np.asarray(im, dtype=np.float32) / np.float32(255)
     except OSError as e:
         raise ValueError(f"cannot read image {path}: {e}") from e
+
+
+def _read_tiff_rgb(path, size) -> np.ndarray:
+    import tifffile
+
+    try:
+        arr = np.asarray(tifffile.imread(path))
+    except Exception as e:  # tifffile raises several types
+        raise ValueError(f"cannot read image {path}: {e}") from e
+    if arr.ndim == 3 and arr.shape[0] in (3, 4) and arr.shape[-1] not in (3, 4):
+        arr = np.moveaxis(arr, 0, -1)  # planar (C, H, W)
+    return _scaled_rgb(arr, path, size)
+
+
+def _scaled_rgb(arr: np.ndarray, path, size, sixteen_bit: bool = False) -> np.ndarray:
+    """(H, W[, C]) pixels of any supported type -> (H, W, 3) float32 in [0, 1], resized."""
+    from PIL import Image
+
+    if arr.ndim == 3 and arr.shape[-1] in (2, 4):
+        arr = arr[..., :-1]  # drop alpha
+    if arr.ndim == 3 and arr.shape[-1] == 1:
+        arr = arr[..., 0]
+    if arr.ndim not in (2, 3) or (arr.ndim == 3 and arr.shape[-1] != 3):
+        raise ValueError(f"image {path} has shape {arr.shape}; expected (H, W), (H, W, 3) or "
+                         "(H, W, 4)")
+    if arr.dtype == bool:
+        arr = arr.astype(np.uint8) * 255
+    if arr.dtype == np.uint8:
+        rgb = arr if arr.ndim == 3 else np.repeat(arr[..., None], 3, axis=-1)
+        im = Image.fromarray(np.ascontiguousarray(rgb), "RGB")
+        if size is not None and im.size != (size[1], size[0]):
+            im = im.resize((size[1], size[0]), Image.BILINEAR)
+        return np.asarray(im, dtype=np.float32) / np.float32(255)
+    if arr.dtype == np.uint16 or (sixteen_bit and arr.dtype.kind in "iu"):
+        if arr.size and (arr.min() < 0 or arr.max() > 65535):
+            raise ValueError(f"image {path} has values outside 16 bits")
+        out = arr.astype(np.float32) / np.float32(65535)
+    elif arr.dtype.kind == "f":
+        out = arr.astype(np.float32)
+        if not np.isfinite(out).all():
+            raise ValueError(f"image {path} holds NaN or infinite values")
+        lo, hi = (float(out.min()), float(out.max())) if out.size else (0.0, 0.0)
+        if lo < 0 or hi > 1:
+            raise ValueError(f"float image {path} has values in [{lo:.4g}, {hi:.4g}]; float images "
+                             "must lie in [0, 1] (scale it, or save it with 8 or 16 bits)")
+    else:
+        raise ValueError(f"image {path} has pixel type {arr.dtype}, which has no known scale; "
+                         "convert it to 8 or 16 bits per channel")
+    if out.ndim == 2:
+        out = np.repeat(out[..., None], 3, axis=-1)
+    if size is not None and out.shape[:2] != size:
+        out = np.stack([np.asarray(Image.fromarray(np.ascontiguousarray(out[..., c]), "F")
+                                   .resize((size[1], size[0]), Image.BILINEAR))
+                        for c in range(3)], axis=-1)
+    return np.ascontiguousarray(np.clip(out, 0.0, 1.0), dtype=np.float32)
+
+
+def _image_size(path) -> tuple[int, int]:
+    """(H, W) of an image file, read from its header."""
+    from PIL import Image
+
+    if Path(path).suffix.lower() in (".tif", ".tiff"):
+        import tifffile
+
+        try:
+            with tifffile.TiffFile(path) as tf:
+                shape = tf.pages[0].shape
+        except Exception as e:  # tifffile raises several types
+            raise ValueError(f"cannot read image {path}: {e}") from e
+        if len(shape) == 3 and shape[0] in (3, 4) and shape[-1] not in (3, 4):
+            shape = shape[1:]
+        return int(shape[0]), int(shape[1])
+    try:
+        with Image.open(path) as im:
+            return im.size[1], im.size[0]
+    except OSError as e:
+        raise ValueError(f"cannot read image {path}: {e}") from e
+
+
+def _checked_mask(gt, image_path, image_hw, out_hw, resize_masks: bool) -> np.ndarray:
+    """Read ``gt`` at its own size; it must match its image's unless ``resize_masks``."""
+    mask = read_mask(gt)
+    if mask.shape != tuple(image_hw) and not resize_masks:
+        raise ValueError(
+            f"GT mask {gt} is {mask.shape[1]}x{mask.shape[0]} (W x H) but its image {image_path} is "
+            f"{image_hw[1]}x{image_hw[0]}; fix the mask, or pass resize_masks=True to resize masks "
+            "to their images")
+    return np.ascontiguousarray(_resize_nearest(mask, out_hw))
 
 
 def _resize_nearest(arr: np.ndarray, size) -> np.ndarray:
@@ -143,11 +270,18 @@ def read_mask(path: str | os.PathLike, resize=None) -> np.ndarray:
     return np.ascontiguousarray(_resize_nearest(arr > 0, resize))
 
 
-def _carve(items: list, fraction: float, seed: int) -> tuple[list, list]:
-    """Split ``items`` into (train, validation) with a seeded random validation subset."""
+def _carve(items: list, fraction: float, seed: int, where: str = "") -> tuple[list, list]:
+    """Split ``items`` into (train, validation) with a seeded random validation subset.
+
+    With ``fraction > 0`` at least two items are needed (one to fit, one held out).
+    """
     if not 0 <= fraction < 1:
         raise ValueError(f"val_fraction must be in [0, 1), got {fraction}")
     n = len(items)
+    if fraction > 0 and n < 2:
+        raise ValueError(
+            f"{where or 'this class'} has {n} nominal training image(s); at least 2 are needed: "
+            "one to fit the scorer and one held out for validation (THR's threshold)")
     n_val = round(fraction * n)
     if fraction > 0 and n >= 2:
         n_val = min(max(1, n_val), n - 1)
@@ -163,7 +297,21 @@ def _materialise(records: list, build: Callable, lazy: bool):
     return LazySamples(records, build) if lazy else [build(r) for r in records]
 
 
-def _split(dataset, category, modality, train, val, test, build, lazy) -> ClassSplit:
+def _record_files(records: Iterable, extra: Iterable = ()) -> tuple[Path, ...]:
+    """Every file a list of loader records points to (GT folders expanded), plus ``extra``."""
+    out = set()
+    for rec in records:
+        for item in rec:
+            if isinstance(item, Path):
+                if item.is_dir():
+                    out.update(_images_in(item))
+                else:
+                    out.add(item)
+    out.update(Path(e) for e in extra)
+    return tuple(sorted(out))
+
+
+def _split(dataset, category, modality, train, val, test, build, lazy, index=()) -> ClassSplit:
     return ClassSplit(
         dataset=dataset,
         category=category,
@@ -171,13 +319,57 @@ def _split(dataset, category, modality, train, val, test, build, lazy) -> ClassS
         train=_materialise(train, build, lazy),
         validation=_materialise(val, build, lazy),
         test=_materialise(test, build, lazy),
+        files=_record_files([*train, *val, *test], index),
     )
+
+
+def files_fingerprint(paths: Iterable[str | os.PathLike], root: str | os.PathLike | None = None) -> str:
+    """sha256 of the paths (relative to ``root``), sizes and modification times of some files.
+
+    Examples
+    --------
+    >>> import tempfile
+    >>> d = Path(tempfile.mkdtemp()); f = d / "a.png"; _ = f.write_bytes(b"1")
+    >>> before = files_fingerprint([f], d)
+    >>> _ = f.write_bytes(b"22"); files_fingerprint([f], d) == before
+    False
+    """
+    rows = []
+    for p in sorted(Path(x) for x in paths):
+        try:
+            st = p.stat()
+            stamp = [st.st_size, st.st_mtime_ns]
+        except FileNotFoundError:
+            stamp = None
+        try:
+            name = p.relative_to(root).as_posix() if root is not None else p.as_posix()
+        except ValueError:
+            name = p.as_posix()
+        rows.append([name, stamp])
+    return hashlib.sha256(json.dumps(rows).encode()).hexdigest()
+
+
+def dataset_fingerprint(name: str, root, category: str, **kwargs) -> str:
+    """A fingerprint of every file one class of a dataset is read from (see :func:`files_fingerprint`).
+
+    The class is listed lazily (no image is decoded); an added, removed or rewritten image, mask or
+    split file changes the fingerprint. Score bundles and cached cells include it in their keys.
+
+    Examples
+    --------
+    >>> dataset_fingerprint("mvtec_ad", "/nonexistent", "bottle")  # doctest: +ELLIPSIS
+    Traceback (most recent call last):
+    FileNotFoundError: MVTec AD category folder not found: /nonexistent/bottle
+    """
+    split = load_dataset(name, root, category, lazy=True, **kwargs)
+    return files_fingerprint(split.files, root)
 
 
 # ----------------------------------------------------------------------------- MVTec AD / LOCO
 
 
-def _mvtec_like(root, category, resize, val_fraction, seed, lazy, loco: bool) -> ClassSplit:
+def _mvtec_like(root, category, resize, val_fraction, seed, lazy, loco: bool,
+                resize_masks: bool = False) -> ClassSplit:
     name = "MVTec LOCO" if loco else "MVTec AD"
     base = _need_dir(Path(root) / category, f"{name} category folder")
     train_dir = _need_dir(base / "train" / "good", f"{name} nominal train folder")
@@ -191,7 +383,7 @@ def _mvtec_like(root, category, resize, val_fraction, seed, lazy, loco: bool) ->
     if loco and val_dir.is_dir():
         val = [("good", p.stem, p, None) for p in _images_in(val_dir)]
     else:
-        train, val = _carve(train, val_fraction, seed)
+        train, val = _carve(train, val_fraction, seed, f"{name} class {category!r} ({train_dir})")
     test = []
     for ddir in sorted(p for p in test_dir.iterdir() if p.is_dir()):
         defect = ddir.name
@@ -213,14 +405,11 @@ def _mvtec_like(root, category, resize, val_fraction, seed, lazy, loco: bool) ->
     def build(rec) -> Sample:
         defect, stem, path, gt = rec
         img = read_rgb(path, size)
-        if gt is None:
-            mask = np.zeros(img.shape[:2], bool)
-        elif gt.is_dir():
-            mask = np.zeros(img.shape[:2], bool)
-            for mp in _images_in(gt):
-                mask |= read_mask(mp, img.shape[:2])
-        else:
-            mask = read_mask(gt, img.shape[:2])
+        mask = np.zeros(img.shape[:2], bool)
+        if gt is not None:
+            native = _image_size(path)
+            for mp in _images_in(gt) if gt.is_dir() else [gt]:
+                mask |= _checked_mask(mp, path, native, img.shape[:2], resize_masks)
         return Sample(
             img,
             mask,
@@ -236,12 +425,15 @@ def _mvtec_like(root, category, resize, val_fraction, seed, lazy, loco: bool) ->
 
 
 def load_mvtec_ad(
-    root, category: str, *, resize=224, val_fraction: float = 0.1, seed: int = 0, lazy: bool = False
+    root, category: str, *, resize=224, val_fraction: float = 0.1, seed: int = 0, lazy: bool = False,
+    resize_masks: bool = False,
 ) -> ClassSplit:
     """Load one MVTec AD class (``<root>/<cls>/{train,test,ground_truth}``).
 
     Sample names are ``"<defect>_<file stem>"``; the validation split is a seeded
-    ``val_fraction`` of ``train/good``.
+    ``val_fraction`` of ``train/good``. ``resize`` resizes images and masks together;
+    ``resize_masks=True`` accepts GT masks whose size differs from their image's (resized to it,
+    nearest), which is otherwise an error naming both files.
 
     Examples
     --------
@@ -249,13 +441,17 @@ def load_mvtec_ad(
     Traceback (most recent call last):
     FileNotFoundError: MVTec AD category folder not found: /nonexistent/bottle
     """
-    return _mvtec_like(root, category, resize, val_fraction, seed, lazy, loco=False)
+    return _mvtec_like(root, category, resize, val_fraction, seed, lazy, loco=False,
+                       resize_masks=resize_masks)
 
 
 def load_mvtec_loco(
-    root, category: str, *, resize=224, val_fraction: float = 0.1, seed: int = 0, lazy: bool = False
+    root, category: str, *, resize=224, val_fraction: float = 0.1, seed: int = 0, lazy: bool = False,
+    resize_masks: bool = False,
 ) -> ClassSplit:
     """Load one MVTec LOCO class (validation from ``validation/good``; GT folders OR-ed).
+
+    ``resize_masks`` as in :func:`load_mvtec_ad`.
 
     Examples
     --------
@@ -263,16 +459,19 @@ def load_mvtec_loco(
     Traceback (most recent call last):
     FileNotFoundError: MVTec LOCO category folder not found: /nonexistent/juice_bottle
     """
-    return _mvtec_like(root, category, resize, val_fraction, seed, lazy, loco=True)
+    return _mvtec_like(root, category, resize, val_fraction, seed, lazy, loco=True,
+                       resize_masks=resize_masks)
 
 
 # ----------------------------------------------------------------------------- VisA
 
 
-def _rgb_sample(defect: str, stem: str, path: Path, gt: Path | None, size) -> Sample:
+def _rgb_sample(defect: str, stem: str, path: Path, gt: Path | None, size,
+                resize_masks: bool = False) -> Sample:
     """An RGB sample with its (possibly absent, then empty) single-file GT mask."""
     image = read_rgb(path, size)
-    mask = np.zeros(image.shape[:2], bool) if gt is None else read_mask(gt, image.shape[:2])
+    mask = (np.zeros(image.shape[:2], bool) if gt is None else
+            _checked_mask(gt, path, _image_size(path), image.shape[:2], resize_masks))
     return Sample(image, mask, int(defect != "good"), f"{defect}_{stem}", defect,
                   meta={"path": str(path), "stem": stem})
 
@@ -286,8 +485,11 @@ def load_visa(
     seed: int = 0,
     lazy: bool = False,
     split_csv: str = "split_csv/1cls.csv",
+    resize_masks: bool = False,
 ) -> ClassSplit:
     """Load one VisA class through its split CSV (``object,split,label,image,mask``).
+
+    ``resize_masks`` as in :func:`load_mvtec_ad`.
 
     Examples
     --------
@@ -336,12 +538,12 @@ def load_visa(
             raise ValueError(
                 f"VisA split must be 'train' or 'test', got {r['split']!r} in {csv_path}"
             )
-    train, val = _carve(train, val_fraction, seed)
+    train, val = _carve(train, val_fraction, seed, f"VisA class {category!r} ({csv_path})")
 
     def build(rec) -> Sample:
-        return _rgb_sample(*rec, size)
+        return _rgb_sample(*rec, size, resize_masks)
 
-    return _split("visa", category, "2d", train, val, test, build, lazy)
+    return _split("visa", category, "2d", train, val, test, build, lazy, index=[csv_path])
 
 
 # ----------------------------------------------------------------------------- MVTec 3D-AD
@@ -361,11 +563,13 @@ def read_xyz(path: str | os.PathLike) -> np.ndarray:
 
 
 def load_mvtec_3d(
-    root, category: str, *, resize=224, val_fraction: float = 0.1, seed: int = 0, lazy: bool = False
+    root, category: str, *, resize=224, val_fraction: float = 0.1, seed: int = 0, lazy: bool = False,
+    resize_masks: bool = False,
 ) -> ClassSplit:
     """Load one MVTec 3D-AD class: RGB, xyz point map (``Sample.xyz``), depth = z, GT.
 
     The point map is resized by nearest neighbour (no mixing with the zero "no point" pixels).
+    ``resize_masks`` as in :func:`load_mvtec_ad`.
 
     Examples
     --------
@@ -392,7 +596,8 @@ def load_mvtec_3d(
     if (base / "validation" / "good").is_dir():
         val = collect(base / "validation", "good")
     else:
-        train, val = _carve(train, val_fraction, seed)
+        train, val = _carve(train, val_fraction, seed,
+                            f"MVTec 3D-AD class {category!r} ({base / 'train' / 'good'})")
     test_dir = _need_dir(base / "test", "MVTec 3D-AD test folder")
     test = [
         r
@@ -404,7 +609,8 @@ def load_mvtec_3d(
         defect, stem, path, xyz_path, gt = rec
         image = read_rgb(path, size)
         xyz = _resize_nearest(read_xyz(xyz_path), image.shape[:2])
-        mask = np.zeros(image.shape[:2], bool) if gt is None else read_mask(gt, image.shape[:2])
+        mask = (np.zeros(image.shape[:2], bool) if gt is None else
+                _checked_mask(gt, path, _image_size(path), image.shape[:2], resize_masks))
         return Sample(
             image,
             mask,
@@ -432,6 +638,7 @@ def load_real_iad(
     val_fraction: float = 0.1,
     seed: int = 0,
     lazy: bool = False,
+    resize_masks: bool = False,
 ) -> ClassSplit:
     """Load one Real-IAD class through its JSON split file (each camera view is one sample).
 
@@ -442,6 +649,8 @@ def load_real_iad(
     json_path : path, optional
         The split file (default: ``realiad_jsons/realiad_jsons/<cls>.json`` or
         ``realiad_jsons/<cls>.json`` under ``root``).
+    resize_masks : bool
+        As in :func:`load_mvtec_ad`.
 
     Examples
     --------
@@ -502,14 +711,14 @@ def load_real_iad(
 
     train = [r for r in recs(meta_all.get("train", []), "train") if r[0] == "good"]
     test = recs(meta_all.get("test", []), "test")
-    train, val = _carve(train, val_fraction, seed)
+    train, val = _carve(train, val_fraction, seed, f"Real-IAD class {category!r} ({jpath})")
 
     def build(rec) -> Sample:
-        sample = _rgb_sample(*rec, size)
+        sample = _rgb_sample(*rec, size, resize_masks)
         sample.meta["mask_missing"] = sample.defect != "good" and rec[3] is None
         return sample
 
-    return _split("real_iad", category, "2d", train, val, test, build, lazy)
+    return _split("real_iad", category, "2d", train, val, test, build, lazy, index=[jpath])
 
 
 # ----------------------------------------------------------------------------- AnomalyShapeNet
@@ -673,7 +882,8 @@ def load_anomaly_shapenet(
             test.append((defect, stem, p, gt))
     if not test:
         raise FileNotFoundError(f"no .pcd files in AnomalyShapeNet test folder: {test_dir}")
-    train, val = _carve(train, val_fraction, seed)
+    train, val = _carve(train, val_fraction, seed,
+                        f"AnomalyShapeNet class {category!r} ({train_dir})")
 
     def build(rec) -> Sample:
         defect, stem, path, gt = rec

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Any
 
 import numpy as np
@@ -133,6 +134,26 @@ class ClassSplit:
     train: Sequence[Sample]
     validation: Sequence[Sample]
     test: Sequence[Sample]
+    files: Sequence[Path] = ()  # every file the loader reads (for cache fingerprints); () if generated
+
+    def require(self, *, train: int = 1, validation: int = 0, test: int = 1) -> ClassSplit:
+        """Raise a ``ValueError`` naming the class when a split has fewer samples than asked.
+
+        Examples
+        --------
+        >>> m = np.zeros((2, 2), bool)
+        >>> cs = ClassSplit("toy", "a", "2d", [Sample(None, m, 0, "x", "good")], [], [])
+        >>> cs.require(train=1, validation=1)
+        Traceback (most recent call last):
+        ...
+        ValueError: class 'a' of toy has 0 validation image(s); at least 1 needed
+        """
+        for name, need in (("train", train), ("validation", validation), ("test", test)):
+            have = len(getattr(self, name))
+            if have < need:
+                raise ValueError(f"class {self.category!r} of {self.dataset} has {have} {name} "
+                                 f"image(s); at least {need} needed")
+        return self
 
     def split(self, name: str) -> Sequence[Sample]:
         """Return the split called ``"train"``, ``"validation"`` (or ``"val"``) or ``"test"``."""

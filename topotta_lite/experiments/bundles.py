@@ -20,13 +20,16 @@ score maps instead of a scorer's, see :func:`maps_bundle`), ``"construction"``.
 from __future__ import annotations
 
 import hashlib
+import json
 import time
 import warnings
+import zipfile
 from pathlib import Path
 
 import numpy as np
 
-from topotta_lite.experiments.grid import ResultCache, cell_key
+from topotta_lite.experiments.grid import ResultCache, cell_key, quarantine
+from topotta_lite.safe_io import atomic_write, file_lock
 from topotta_lite.vocabulary import SEG_METRICS
 
 __all__ = [
@@ -97,19 +100,76 @@ def _scorer(name: str, backbone: str, modality: str, seed: int):
     return cls(backbone, seed=seed)
 
 
+BUNDLE_FORMAT = 3
+"""Part of every bundle key: 3 = verified bundles (key, checksum) keyed by the dataset's files."""
+
+
+def _bundle_key(dataset, category, scorer, backbone, feature_backbone, size, seed, data_root,
+                n_support, maps_dir=None) -> dict:
+    spec = {"bundle": BUNDLE_FORMAT, "dataset": dataset, "category": category, "scorer": scorer,
+            "backbone": backbone, "feature_backbone": feature_backbone or backbone, "size": size,
+            "seed": seed, "data_root": None if data_root is None else str(data_root),
+            "n_support": n_support, "data": None}
+    if data_root is not None and not dataset.startswith("embedded-"):
+        from topotta_lite.data.loaders import dataset_fingerprint
+
+        spec["data"] = dataset_fingerprint(dataset, data_root, category)
+    if maps_dir is not None:
+        spec.update(maps_dir=str(maps_dir), maps=maps_fingerprint(maps_dir, category))
+    return spec
+
+
 def bundle_path(dataset: str, category: str, scorer: str = "patchcore", backbone: str | None = None,
                 *, feature_backbone: str | None = None, size: str = "quick", seed: int = 0,
                 data_root: str | None = None, n_support: int = 10,
                 cache: ResultCache | None = None, maps_dir: str | None = None) -> Path:
-    """Where :func:`score_bundle` keeps (or will keep) this bundle; ``.exists()`` tells if cached."""
+    """Where :func:`score_bundle` keeps (or will keep) this bundle; ``.exists()`` tells if cached.
+
+    For a dataset read from disk (``data_root``), the key includes a fingerprint of every file the
+    loader reads (paths, sizes, modification times): an edited image or mask gives a new bundle;
+    likewise for your own maps (``maps_dir``, :func:`maps_fingerprint`).
+    """
     backbone = backbone or DEFAULT_BACKBONE[modality_of(dataset)]
-    spec = {"bundle": 2, "dataset": dataset, "category": category, "scorer": scorer,
-            "backbone": backbone, "feature_backbone": feature_backbone or backbone,
-            "size": size, "seed": seed, "data_root": data_root, "n_support": n_support}
-    if maps_dir is not None:
-        spec.update(maps_dir=str(maps_dir), maps=maps_fingerprint(maps_dir, category))
-    key = cell_key(spec)
+    key = cell_key(_bundle_key(dataset, category, scorer, backbone, feature_backbone, size, seed,
+                               data_root, n_support, maps_dir))
     return Path((cache or ResultCache()).root) / "bundles" / f"{key}.npz"
+
+
+def _arrays_digest(arrays: dict[str, np.ndarray]) -> str:
+    h = hashlib.sha256()
+    for name in sorted(arrays):
+        a = np.ascontiguousarray(arrays[name])
+        h.update(f"{name}|{a.dtype.str}|{a.shape}|".encode())
+        h.update(a.tobytes())
+    return h.hexdigest()
+
+
+def _read_bundle(path: Path, key: dict) -> dict[str, np.ndarray] | None:
+    """The verified arrays of a bundle, or ``None`` (missing, or unusable and moved aside)."""
+    if not path.exists():
+        return None
+    try:
+        with np.load(path, allow_pickle=False) as z:
+            arrays = {k: z[k] for k in z.files}
+        meta = json.loads(str(arrays.pop("__meta__")))
+        if meta.get("key") != path.stem:
+            raise ValueError("it holds another bundle's key")
+        if json.dumps(meta.get("cell"), sort_keys=True) != json.dumps(key, sort_keys=True):
+            raise ValueError("its stored parameters are not those of its key")
+        if meta.get("sha256") != _arrays_digest(arrays):
+            raise ValueError("its arrays do not match their checksum")
+    except FileNotFoundError:
+        return None
+    except (OSError, ValueError, KeyError, EOFError, zipfile.BadZipFile) as exc:
+        quarantine(path, f"{type(exc).__name__}: {exc}", path.parent.parent)
+        return None
+    return arrays
+
+
+def _write_bundle(path: Path, arrays: dict[str, np.ndarray], key: dict) -> None:
+    meta = {"key": path.stem, "cell": key, "sha256": _arrays_digest(arrays)}
+    with atomic_write(path, suffix=".npz") as tmp:  # a name of this process: writers never collide
+        np.savez(tmp, __meta__=np.array(json.dumps(meta, sort_keys=True)), **arrays)
 
 
 def score_bundle(dataset: str, category: str, scorer: str = "patchcore", backbone: str | None = None,
@@ -121,6 +181,9 @@ def score_bundle(dataset: str, category: str, scorer: str = "patchcore", backbon
 
     With ``maps_dir`` the maps are yours (:func:`maps_bundle`) and ``scorer`` must be
     :data:`MAPS_SCORER`; the features still come from ``backbone`` (or ``feature_backbone``).
+    A cached bundle is verified (its key and a checksum of its arrays) before it is used; one that
+    fails is moved to ``<cache>/corrupt/`` with a warning and recomputed. Concurrent runs take a
+    lock per bundle, so a bundle is computed once.
 
     Returns
     -------
@@ -137,19 +200,30 @@ def score_bundle(dataset: str, category: str, scorer: str = "patchcore", backbon
     if (maps_dir is None) != (scorer != MAPS_SCORER):
         raise ValueError(f"scorer {MAPS_SCORER!r} reads your maps and needs maps_dir (and maps_dir "
                          f"needs scorer={MAPS_SCORER!r}); got scorer={scorer!r}, maps_dir={maps_dir!r}")
-    path = bundle_path(dataset, category, scorer, backbone, feature_backbone=feature_backbone,
-                       size=size, seed=seed, data_root=data_root, n_support=n_support, cache=cache,
-                       maps_dir=maps_dir)
-    if path.exists():
-        with np.load(path, allow_pickle=False) as z:
-            return {k: z[k] for k in z.files}
+    key = _bundle_key(dataset, category, scorer, backbone, feature_backbone, size, seed, data_root,
+                      n_support, maps_dir)
+    path = Path((cache or ResultCache()).root) / "bundles" / f"{cell_key(key)}.npz"
+    out = _read_bundle(path, key)
+    if out is not None:
+        return out
+    with file_lock(path.parent / "locks" / f"{path.stem}.lock"):
+        out = _read_bundle(path, key)  # a concurrent run may have made it while we waited
+        if out is None:
+            out = _compute_bundle(dataset, category, scorer, backbone, feature_backbone, size, seed,
+                                  data_root, n_support, cache, modality, maps_dir)
+            _write_bundle(path, out, key)
+    return out
 
+
+def _compute_bundle(dataset, category, scorer, backbone, feature_backbone, size, seed, data_root,
+                    n_support, cache, modality, maps_dir) -> dict[str, np.ndarray]:
     split = load_split(dataset, category, size=size, seed=seed, data_root=data_root)
+    split.require(train=1, validation=0 if maps_dir is not None else 1)
     support_samples = list(split.train)[:n_support]
     if maps_dir is not None:
-        out = maps_bundle(split, maps_dir, feature_backbone, seed=seed, n_support=n_support,
-                          data_root=data_root)
-    elif feature_backbone != backbone:
+        return maps_bundle(split, maps_dir, feature_backbone, seed=seed, n_support=n_support,
+                           data_root=data_root)
+    if feature_backbone != backbone:
         # cross-model (Table IV): the maps are the default bundle's; only the features differ,
         # standardised with the other backbone's nominal training statistics
         out = dict(score_bundle(dataset, category, scorer, backbone, size=size, seed=seed,
@@ -157,29 +231,24 @@ def score_bundle(dataset: str, category: str, scorer: str = "patchcore", backbon
         feats_model = _scorer("padim", feature_backbone, modality, seed).fit(split.train)
         out["features"] = np.asarray(feats_model.features(split.test), np.float32)
         out["support"] = np.asarray(feats_model.features(support_samples), np.float32)
-    else:
-        model = _scorer(scorer, backbone, modality, seed)
-        t0 = time.perf_counter()
-        model.fit(split.train)
-        t1 = time.perf_counter()
-        maps = model.score(split.test)
-        t2 = time.perf_counter()
-        out = {
-            "maps": np.asarray(maps, np.float32),
-            "gts": np.stack([s.mask for s in split.test]).astype(bool),
-            "labels": np.array([s.label for s in split.test], dtype=np.int8),
-            "names": np.array([s.name for s in split.test]),
-            "val_maps": np.asarray(model.score(split.validation), np.float32),
-            "features": np.asarray(model.features(split.test), np.float32),
-            "support": np.asarray(model.features(support_samples), np.float32),
-            "fit_seconds": np.float64(t1 - t0),
-            "score_seconds": np.float64((t2 - t1) / max(len(split.test), 1)),
-        }
-    path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_suffix(".tmp.npz")
-    np.savez(tmp, **out)
-    tmp.replace(path)
-    return out
+        return out
+    model = _scorer(scorer, backbone, modality, seed)
+    t0 = time.perf_counter()
+    model.fit(split.train)
+    t1 = time.perf_counter()
+    maps = model.score(split.test)
+    t2 = time.perf_counter()
+    return {
+        "maps": np.asarray(maps, np.float32),
+        "gts": np.stack([s.mask for s in split.test]).astype(bool),
+        "labels": np.array([s.label for s in split.test], dtype=np.int8),
+        "names": np.array([s.name for s in split.test]),
+        "val_maps": np.asarray(model.score(split.validation), np.float32),
+        "features": np.asarray(model.features(split.test), np.float32),
+        "support": np.asarray(model.features(support_samples), np.float32),
+        "fit_seconds": np.float64(t1 - t0),
+        "score_seconds": np.float64((t2 - t1) / max(len(split.test), 1)),
+    }
 
 
 def maps_fingerprint(maps_dir, category: str) -> str:

@@ -408,7 +408,7 @@ def run_labelled(cells: Sequence[dict], labels: Sequence[Mapping], fn=None, *,
         unique.setdefault(k, c)
     if fn is None:
         from topotta_lite.experiments.bundles import evaluate_cell as fn
-    report = run_grid(list(unique.values()), fn, desc=desc, **run_kw)
+    report = run_grid(list(unique.values()), fn, desc=desc, strict=False, **run_kw)
     by_key = dict(zip(unique, report.results))
     full = GridReport(list(cells), [by_key[k] for k in keys])
     if strict and report.failures:

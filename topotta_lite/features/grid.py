@@ -127,7 +127,8 @@ def standardise(
     return apply(features), [apply(o) for o in others], has_variance
 
 
-@numba.njit(cache=True, fastmath=True, error_model="numpy")
+# fastmath off: sums in a fixed order, the same bytes on every CPU and from a cached compile
+@numba.njit(cache=True, fastmath=False, error_model="numpy")
 def _channel_stats(flat):  # pragma: no cover - numba
     """Mean and (population) standard deviation of each row, accumulated in float64."""
     c, n = flat.shape
@@ -148,7 +149,7 @@ def _channel_stats(flat):  # pragma: no cover - numba
     return mean, std
 
 
-@numba.njit(cache=True, fastmath=True, error_model="numpy")
+@numba.njit(cache=True, fastmath=False, error_model="numpy")
 def standardised_rows(flat, mean, scale):  # pragma: no cover - numba
     """``((flat - mean) * scale).T`` of a ``(C, L)`` array, C-ordered ``(L, C)`` (tiled)."""
     c, n = flat.shape

@@ -67,7 +67,15 @@ import numpy as np
 import torch
 from scipy import ndimage
 
-from topotta_lite._validation import as_mask
+from topotta_lite._validation import (
+    as_mask,
+    choice,
+    device_name,
+    finite_float,
+    nonnegative_int,
+    positive_int,
+    seed_value,
+)
 from topotta_lite.features import resolve_device
 from topotta_lite.features.grid import (
     as_features,
@@ -438,11 +446,18 @@ neg_dilation, max_ratio, resolution, decision
     >>> res[0].mask.shape, bool(res[0].mask[5, 5])
     ((16, 16), True)
     """
-    if resolution not in ("grid", "full"):
-        raise ValueError(f"resolution must be 'grid' or 'full', got {resolution!r}")
-    if decision not in DECISIONS:
-        raise ValueError(f"decision must be one of {DECISIONS}, got {decision!r}")
-    dev = resolve_device(device)  # None: CUDA when available; CUDA absent: the CPU, with a warning
+    margin, epochs, lr, weight_decay, hidden, embed_dim, n_points, pos_fraction, neg_dilation, \
+        max_ratio, resolution = _checked(
+            margin=margin, epochs=epochs, lr=lr, weight_decay=weight_decay, hidden=hidden,
+            embed_dim=embed_dim, n_points=n_points, pos_fraction=pos_fraction,
+            neg_dilation=neg_dilation, max_ratio=max_ratio, resolution=resolution).values()
+    if batch_size is not None:
+        batch_size = positive_int("batch_size", batch_size)
+    seeds = (seed_value("seeds", seeds) if isinstance(seeds, int | np.integer)
+             else [seed_value(f"seeds[{i}]", s) for i, s in enumerate(seeds)])
+    decision = choice("decision", decision, DECISIONS)
+    # None: CUDA when available; CUDA absent: the CPU, with a warning
+    dev = resolve_device(device_name("device", device))
     device = str(dev)
     on_cuda = dev.type == "cuda"
     engine = ("torch" if on_cuda else "numba") if engine is None else engine
@@ -453,6 +468,8 @@ neg_dilation, max_ratio, resolution, decision
         raise ValueError(f"got {len(features)} feature maps for {n_img} masks")
     if isinstance(seeds, (int, np.integer)):
         seeds = [int(seeds)] * n_img
+    elif len(seeds) != n_img:
+        raise ValueError(f"got {len(seeds)} seeds for {n_img} images")
     unions = list(unions) if unions is not None else [None] * n_img
     masks = [as_mask(m, name=f"masks[{i}]") for i, m in enumerate(masks)]
     feats = [as_features(f, m.shape, name=f"features[{i}]") for i, (f, m) in
@@ -580,6 +597,24 @@ def _single_threaded_blas():
     return _BLAS.limit(limits=1, user_api="blas")
 
 
+def _checked(*, margin, epochs, lr, weight_decay, hidden, embed_dim, n_points, pos_fraction,
+             neg_dilation, max_ratio, resolution) -> dict:
+    """PCES's parameters, each checked (a ``ValueError`` names the first bad one), in this order."""
+    return {
+        "margin": finite_float("margin", margin, low=0, low_open=True),
+        "epochs": positive_int("epochs", epochs),
+        "lr": finite_float("lr", lr, low=0, low_open=True),
+        "weight_decay": finite_float("weight_decay", weight_decay, low=0),
+        "hidden": positive_int("hidden", hidden),
+        "embed_dim": positive_int("embed_dim", embed_dim),
+        "n_points": positive_int("n_points", n_points, minimum=2),
+        "pos_fraction": finite_float("pos_fraction", pos_fraction, low=0, high=1, low_open=True),
+        "neg_dilation": nonnegative_int("neg_dilation", neg_dilation),
+        "max_ratio": None if max_ratio is None else finite_float("max_ratio", max_ratio, low=1),
+        "resolution": choice("resolution", resolution, ("grid", "full")),
+    }
+
+
 class PCES:
     """Per-image contrastive adaptation and prototype classification (see the module docstring).
 
@@ -629,12 +664,12 @@ class PCES:
         resolution: str = "grid", decision: str = "prototype", device: str | None = None,
         seed: int = 0,
     ):
-        if margin <= 0:
-            raise ValueError(f"margin must be > 0, got {margin}")
-        if epochs < 1:
-            raise ValueError(f"epochs must be >= 1, got {epochs}")
-        if n_points < 2:
-            raise ValueError(f"n_points must be >= 2, got {n_points}")
+        margin, epochs, lr, weight_decay, hidden, embed_dim, n_points, pos_fraction, \
+            neg_dilation, max_ratio, resolution = _checked(
+                margin=margin, epochs=epochs, lr=lr, weight_decay=weight_decay, hidden=hidden,
+                embed_dim=embed_dim, n_points=n_points, pos_fraction=pos_fraction,
+                neg_dilation=neg_dilation, max_ratio=max_ratio, resolution=resolution).values()
+        device, seed = device_name("device", device), seed_value("seed", seed)
         self.margin, self.epochs, self.lr, self.weight_decay = margin, epochs, lr, weight_decay
         self.hidden, self.embed_dim, self.n_points = hidden, embed_dim, n_points
         self.pos_fraction, self.neg_dilation, self.max_ratio = pos_fraction, neg_dilation, max_ratio

@@ -8,7 +8,7 @@ from collections.abc import Iterable
 import numpy as np
 from sklearn.exceptions import NotFittedError
 
-from topotta_lite._validation import as_score_map
+from topotta_lite._validation import as_score_map, choice, finite_float, seed_value
 
 __all__ = ["THR"]
 
@@ -48,12 +48,13 @@ class THR:
 
     def __init__(self, k: float = 3.0, *, method: str = "meanstd", q: float = 99.0,
                  threshold: float | None = None, seed: int = 0):
-        if method not in ("meanstd", "percentile"):
-            raise ValueError(f"method must be 'meanstd' or 'percentile', got {method!r}")
-        if not 0 <= q <= 100:
-            raise ValueError(f"q must be in [0, 100], got {q}")
-        self.k, self.method, self.q, self.seed = float(k), method, float(q), seed
-        self.threshold_ = None if threshold is None else float(threshold)
+        k = finite_float("k", k)
+        method = choice("method", method, ("meanstd", "percentile"))
+        q = finite_float("q", q, low=0, high=100)
+        threshold = None if threshold is None else finite_float("threshold", threshold)
+        seed = seed_value("seed", seed)
+        self.k, self.method, self.q, self.seed = k, method, q, seed
+        self.threshold_ = threshold
         self.timings_: dict[str, float] = {}
 
     def fit(self, nominal_validation_maps: Iterable) -> THR:

@@ -20,12 +20,21 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
-from topotta_lite._validation import as_score_map
+from topotta_lite._validation import (
+    as_score_map,
+    boolean,
+    choice,
+    finite_float,
+    positive_int,
+    seed_value,
+)
 from topotta_lite.features.grid import as_features
-from topotta_lite.method.fusion import FALLBACKS, METHODS, fusion_activity
+from topotta_lite.method.fusion import FALLBACKS, METHODS, TARGETS, fusion_activity
 from topotta_lite.method.nominal import NominalEncoder, fitted_encoder
 from topotta_lite.method.pces import DEFAULT_SAMPLING, PCES, PCESResult
-from topotta_lite.vocabulary import FILTRATIONS
+from topotta_lite.method.pseudolabels import RULES
+from topotta_lite.topology.persistence import BACKENDS
+from topotta_lite.vocabulary import CONSTRUCTIONS, FILTRATIONS
 
 __all__ = ["PRESETS", "TopoTTA", "TopoTTAResult"]
 
@@ -171,6 +180,9 @@ max_ratio, resolution, decision
     ):
         if isinstance(filtrations, str):
             filtrations = (filtrations,)
+        if not isinstance(filtrations, Sequence):
+            raise ValueError(f"filtrations must be a non-empty subset of {FILTRATIONS}, "
+                             f"got {filtrations!r}")
         filtrations = tuple(filtrations)
         bad = [f for f in filtrations if f not in FILTRATIONS]
         if bad or not filtrations or len(set(filtrations)) != len(filtrations):
@@ -186,6 +198,21 @@ max_ratio, resolution, decision
             raise ValueError(f"fusion must be one of {METHODS} or None, got {fusion!r}")
         if k is None and tau is None:
             raise ValueError("give k (Top-K) or tau (persistence threshold)")
+        k = None if k is None else positive_int("k", k)
+        tau = None if tau is None else finite_float("tau", tau, low=0)
+        only_kth, pces = boolean("only_kth", only_kth), boolean("pces", pces)
+        levels = None if levels is None else positive_int("levels", levels, minimum=2)
+        alpha = None if alpha is None else finite_float("alpha", alpha, low=0, high=1, high_open=True)
+        construction = choice("construction", construction, CONSTRUCTIONS)
+        rule = choice("rule", rule, RULES)
+        lam = finite_float("lam", lam, low=0)
+        if not (isinstance(fusion_target, int | np.integer) and not isinstance(fusion_target, bool)):
+            fusion_target = choice("fusion_target", fusion_target, TARGETS)
+        backend = choice("backend", backend, BACKENDS)
+        seed = seed_value("seed", seed)
+        if dims is not None:
+            if not isinstance(dims, dict) or not set(dims) <= set(filtrations):
+                raise ValueError(f"dims must be None or a dict keyed by {filtrations}, got {dims!r}")
         self.filtrations, self.k, self.tau, self.levels = filtrations, k, tau, levels
         self.only_kth = bool(only_kth)
         self.alpha, self.construction, self.rule, self.dims = alpha, construction, rule, dims

@@ -35,7 +35,14 @@ import numpy as np
 from scipy import ndimage
 from sklearn.svm import LinearSVC
 
-from topotta_lite._validation import as_score_map
+from topotta_lite._validation import (
+    as_score_map,
+    choice,
+    finite_float,
+    nonnegative_int,
+    positive_int,
+    seed_value,
+)
 from topotta_lite.features.grid import (
     as_features,
     grid_fraction,
@@ -96,12 +103,16 @@ class TTT4AS:
                  neighbour_percentile: float = 95.0, neg_percentile: float = 80.0,
                  n_negatives: int = 256, C: float = 1.0,
                  resolution: str = "grid", seed: int = 0):
-        if resolution not in ("grid", "full"):
-            raise ValueError(f"resolution must be 'grid' or 'full', got {resolution!r}")
-        for nm, v in (("peak_percentile", peak_percentile), ("neg_percentile", neg_percentile),
-                      ("neighbour_percentile", neighbour_percentile)):
-            if not 0 <= v <= 100:
-                raise ValueError(f"{nm} must be in [0, 100], got {v}")
+        resolution = choice("resolution", resolution, ("grid", "full"))
+        peak_percentile = finite_float("peak_percentile", peak_percentile, low=0, high=100)
+        neg_percentile = finite_float("neg_percentile", neg_percentile, low=0, high=100)
+        neighbour_percentile = finite_float("neighbour_percentile", neighbour_percentile, low=0,
+                                            high=100)
+        peak_size = positive_int("peak_size", peak_size)
+        pos_dilation = nonnegative_int("pos_dilation", pos_dilation)
+        n_negatives = positive_int("n_negatives", n_negatives)
+        C = finite_float("C", C, low=0, low_open=True)
+        seed = seed_value("seed", seed)
         self.peak_percentile, self.peak_size, self.pos_dilation = peak_percentile, peak_size, \
             pos_dilation
         self.neighbour_percentile = neighbour_percentile

@@ -558,27 +558,31 @@ PLOTLY_JS = "plotly.min.js"
 
 
 def write_html(fig, name: str, *, div_id: str | None = None) -> str:
-    """Write a plotly figure as an HTML page ``figures/<name>.html`` that loads ``plotly.min.js``
+    """Write a plotly figure as an HTML page ``<output folder>/<name>.html`` that loads ``plotly.min.js``
     from beside it (written once into the same folder, shared by every interactive page).
 
     The page opens in any browser without a server or a network connection. A fixed ``div_id``
     (default: ``name``) keeps the file byte-identical across runs. Both files are recorded in
     the run log like figures written by ``savefig``. Returns the page's path as a string.
+    Both go to the output folder (:func:`topotta_lite.config.output_dir`), each through a
+    temporary file renamed into place.
     """
     import plotly.offline
 
-    from topotta_lite.config import figures_dir
-    from topotta_lite.outputs import register_output
+    from topotta_lite.config import output_dir
+    from topotta_lite.outputs import atomic_write, register_output
 
-    folder = figures_dir()
+    folder = output_dir()
     js = folder / PLOTLY_JS
     text = plotly.offline.get_plotlyjs()
     if not js.is_file() or js.stat().st_size != len(text.encode("utf-8")):
-        js.write_text(text, encoding="utf-8")
+        with atomic_write(js) as tmp:
+            tmp.write_text(text, encoding="utf-8")
     register_output(js, "html")
     path = folder / f"{name}.html"
-    fig.write_html(path, include_plotlyjs=PLOTLY_JS, full_html=True, div_id=div_id or name,
-                   auto_play=False)
+    with atomic_write(path) as tmp:
+        fig.write_html(tmp, include_plotlyjs=PLOTLY_JS, full_html=True, div_id=div_id or name,
+                       auto_play=False)
     register_output(path, "html")
     return str(path)
 
