@@ -468,12 +468,33 @@ def resolve_parameters(profile: str, sources: list[Path], overrides: dict | None
             raise ParameterError(f"profiles.toml sets {', '.join(unknown)} for {src.stem}, "
                                  f"which its parameters cell does not declare")
         base = {**{k: v for k, v in decl.items() if v is not _ANY}, **params}
-        mine = {name: coerce_parameter(src.stem, name, value, decl[name], raw=raw.get(name))
+        typed = _type_evidence(src.stem, decl, folder or src.parent)
+        mine = {name: coerce_parameter(src.stem, name, value,
+                                       decl[name] if value is None else typed[name],
+                                       raw=raw.get(name))
                 for name, value in overrides.items() if name in decl}
         params = notebook_params(profile, src, mine, data)
         changed = {k: v for k, v in params.items() if k not in base or base[k] != v}
         params_by_nb[src.stem], changed_by_nb[src.stem] = params, changed
     return params_by_nb, changed_by_nb
+
+
+def _type_evidence(stem: str, declared: dict, folder: Path) -> dict:
+    """Each declared parameter's default, or, where that is ``None`` (e.g. ``classes = None``:
+    the classes found on disk), the first value a profile gives it: its type is the one to check."""
+    path = Path(folder) / "profiles.toml"
+    try:
+        table = tomllib.loads(path.read_text(encoding="utf-8")) if path.exists() else {}
+    except tomllib.TOMLDecodeError:
+        table = {}
+    out = dict(declared)
+    for name, default in declared.items():
+        if default is None:
+            seen = [sec[stem][name] for sec in table.values()
+                    if isinstance(sec, dict) and name in sec.get(stem, {})]
+            if seen:
+                out[name] = seen[0]
+    return out
 
 
 def _similar(a: str, b: str) -> bool:
