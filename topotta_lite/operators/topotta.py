@@ -188,8 +188,7 @@ max_ratio, resolution, decision
         if bad or not filtrations or len(set(filtrations)) != len(filtrations):
             raise ValueError(f"filtrations must be a non-empty subset of {FILTRATIONS}, "
                              f"got {filtrations!r}")
-        if preset not in PRESETS:
-            raise ValueError(f"preset must be one of {tuple(PRESETS)}, got {preset!r}")
+        preset = choice("preset", preset, tuple(PRESETS))
         chosen = PRESETS[preset]
         construction = chosen["construction"] if construction is None else construction
         rule = chosen["rule"] if rule is None else rule
