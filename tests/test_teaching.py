@@ -51,8 +51,10 @@ def test_gudhi_bottleneck_bug_case_is_right_on_the_matchable_points():
     """On the 7 points that the optimal matching keeps, gudhi agrees: the early exit is the bug."""
     case = gudhi_bottleneck_case()
     a, b = case["a"], case["b"]
-    keep = np.argsort(np.abs(a[:, 1] - a[:, 0]))[::-1][: len(b)]
-    assert bottleneck_gudhi(a[keep], b) == pytest.approx(bottleneck(a[keep], b), abs=1e-12)
+    value, matching = bottleneck_by_matching(a, b, return_matching=True)
+    matched = [i for i, j in matching if i >= 0 and j >= 0]
+    assert len(matched) == len(b) == 7
+    assert bottleneck_gudhi(a[matched], b) == pytest.approx(value, abs=1e-12)
 
 
 _points = arrays(np.float64, st.tuples(st.integers(0, 7), st.just(2)),

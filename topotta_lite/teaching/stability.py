@@ -177,7 +177,7 @@ def bottleneck_gudhi(a: np.ndarray, b: np.ndarray) -> float:
     return float(gudhi.bottleneck_distance(a, b))
 
 
-def bottleneck_by_matching(a: np.ndarray, b: np.ndarray) -> float:
+def bottleneck_by_matching(a: np.ndarray, b: np.ndarray, *, return_matching: bool = False):
     """Exact bottleneck distance by the textbook algorithm: an independent check, for small diagrams.
 
     The distance is one of finitely many candidate costs (a point-to-point L-infinity distance,
@@ -190,11 +190,16 @@ def bottleneck_by_matching(a: np.ndarray, b: np.ndarray) -> float:
     Parameters
     ----------
     a, b : (n, 2) and (m, 2) float arrays of (birth, death)
+    return_matching : bool
+        Also return an optimal matching of the finite points.
 
     Returns
     -------
     float
         ``inf`` when the numbers of essential points differ.
+    matching : list of (int, int), only with ``return_matching``
+        Pairs (row of ``a``, row of ``b``) among the finite, off-diagonal points (indices into the
+        arrays as given); ``-1`` stands for the diagonal.
 
     Examples
     --------
@@ -202,17 +207,21 @@ def bottleneck_by_matching(a: np.ndarray, b: np.ndarray) -> float:
     >>> b = np.array([[0.0, 1.1], [0.1, np.inf]])
     >>> round(bottleneck_by_matching(a, b), 6), round(bottleneck(a, b), 6)
     (0.1, 0.1)
+    >>> bottleneck_by_matching(a, b, return_matching=True)[1]
+    [(0, 0), (1, -1)]
     """
-    a, b = _off_diagonal(a), _off_diagonal(b)
-    ess_a, ess_b = np.isinf(a[:, 1]), np.isinf(b[:, 1])
-    if ess_a.sum() != ess_b.sum():
-        return float("inf")
-    essential = float(np.max(np.abs(np.sort(a[ess_a, 0]) - np.sort(b[ess_b, 0])), initial=0.0))
-    a, b = a[~ess_a], b[~ess_b]
-    n, m = len(a), len(b)
+    a, b = np.asarray(a, dtype=float).reshape(-1, 2), np.asarray(b, dtype=float).reshape(-1, 2)
+    keep_a = np.flatnonzero((a[:, 0] != a[:, 1]) & np.isfinite(a[:, 1]))
+    keep_b = np.flatnonzero((b[:, 0] != b[:, 1]) & np.isfinite(b[:, 1]))
+    ess_a, ess_b = a[np.isinf(a[:, 1]), 0], b[np.isinf(b[:, 1]), 0]
+    if len(ess_a) != len(ess_b):
+        return (float("inf"), []) if return_matching else float("inf")
+    essential = float(np.max(np.abs(np.sort(ess_a) - np.sort(ess_b)), initial=0.0))
+    fa, fb = a[keep_a], b[keep_b]
+    n, m = len(fa), len(fb)
     if n + m == 0:
-        return essential
-    cost = _matching_costs(a, b)
+        return (essential, []) if return_matching else essential
+    cost = _matching_costs(fa, fb)
     candidates = np.unique(cost[np.isfinite(cost)])
     lo, hi = 0, len(candidates) - 1
     while lo < hi:  # smallest candidate that admits a perfect matching
@@ -222,7 +231,19 @@ def bottleneck_by_matching(a: np.ndarray, b: np.ndarray) -> float:
             hi = mid
         else:
             lo = mid + 1
-    return max(float(candidates[lo]), essential)
+    value = max(float(candidates[lo]), essential)
+    if not return_matching:
+        return value
+    cols = maximum_bipartite_matching(csr_matrix(cost <= candidates[lo]), perm_type="column")
+    pairs = []
+    for i in range(n):  # rows of a: matched with a point of b, or with their diagonal copy
+        j = int(cols[i])
+        pairs.append((int(keep_a[i]), int(keep_b[j]) if j < m else -1))
+    for i in range(n, n + m):  # diagonal copies of b matched with a point of b
+        j = int(cols[i])
+        if j < m:
+            pairs.append((-1, int(keep_b[j])))
+    return value, pairs
 
 
 def _matching_costs(a: np.ndarray, b: np.ndarray) -> np.ndarray:
