@@ -128,9 +128,8 @@ display(Markdown(
     f"On this image the fused pseudo-label covers {plural(int(pos.sum()), 'positive cell')} of "
     f"the {grid[0]}×{grid[1]} grid, and {plural(len(pos_idx), 'positive')} and "
     f"{plural(len(neg_idx), 'negative')} are sampled"
-    + (" (the positives are all the positive cells there are: with so few, PCES learns the "
-       "defect class from a handful of locations)." if len(pos_idx) == int(pos.sum())
-       else ".")))
+    + (" (every positive cell is used: the defect class is learnt from these locations only)."
+       if len(pos_idx) == int(pos.sum()) else ".")))
 
 fig, axes = plt.subplots(1, 5, figsize=(15, 3.3))
 overlay_mask(axes[0], gt, background=image, color="#00e5ff", alpha=0.35)
