@@ -141,11 +141,11 @@ plt.show()
 #
 # ## 2. Boundaries and the chain complex
 #
-# A **k-chain** is a set of k-cubes, written as a 0/1 vector (over $\mathbb{Z}_2$, adding two
+# A **k-chain** is a set of k-cubes, written as a vector of zeros and ones (over $\mathbb{Z}_2$, adding two
 # chains is the symmetric difference: a cube counted twice cancels). The **boundary** of a k-cube
-# is the sum of its (k-1)-faces: an edge has two endpoint vertices, a square has four edges, a
+# is the sum of its $(k-1)$-faces: an edge has two endpoint vertices, a square has four edges, a
 # voxel has six squares. Collecting the boundaries of all k-cubes as columns gives the **boundary
-# matrix** $\partial_k$ (rows = (k-1)-cubes, columns = k-cubes).
+# matrix** $\partial_k$ (rows = $(k-1)$-cubes, columns = k-cubes).
 #
 # The key fact: **the boundary of a boundary is empty**, $\partial_{k-1} \partial_k = 0$ over
 # $\mathbb{Z}_2$. For a square, each corner vertex is an endpoint of exactly two of its four

@@ -551,7 +551,8 @@ assert np.diff(noisy, axis=1).ravel().tolist()[0] < np.diff(noisy, axis=1).ravel
 # class, born at the global peak; its mask is the bright component around that peak, cut at a
 # level inside its bar. Which peak it is can only change when the noise lifts the runner-up (the
 # most persistent finite feature, born at the second-highest real peak) above it: every birth
-# moves by at most $\varepsilon$, so this needs $\varepsilon >$ (gap between the two births) / 2.
+# moves by at most $\varepsilon$, so this needs $\varepsilon > \text{gap} / 2$, where gap is the
+# difference between the two births.
 # The *outline* of the mask, however, is not protected: every pixel's score moves, and with it
 # which pixels pass the cut level. We measure how much the Top-1 mask changes (IoU between the
 # clean map's and the noisy map's mask) as the noise grows, and whether the noisy mask still
@@ -624,7 +625,7 @@ display(Markdown(
 # %% [markdown]
 # **Reading the figure.** Left: the clean toy map with its Top-1 superlevel pseudo-label
 # outlined. Right: horizontal axis = noise amplitude (log scale); vertical axis = overlap (IoU)
-# of the noisy map's Top-1 mask with the clean one (1 = identical), and, dotted, the share of
+# of the noisy map's Top-1 mask with the clean one (one for identical masks), and, dotted, the share of
 # noisy masks that still contain the clean map's peak pixel. The red dashed line marks half the
 # height gap between the two highest real peaks: the lemma's guarantee that the same peak stays
 # on top holds to its left. The sentence above (rendered from the measurements) says how much

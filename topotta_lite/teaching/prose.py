@@ -27,10 +27,13 @@ __all__ = ["bullets", "change_word", "fmt", "is_monotone", "note", "plural", "su
 def fmt(value, digits: int = 3) -> str:
     """A number as text with ``digits`` decimals; integers stay integers, NaN/None read "n/a".
 
+    Rounds like ``pandas.DataFrame.round`` (numpy's rounding), so a sentence shows the same digits
+    as a table displayed with ``.round(digits)`` beside it.
+
     Examples
     --------
-    >>> fmt(0.35714), fmt(7), fmt(float("nan")), fmt(2.0, 1)
-    ('0.357', '7', 'n/a', '2.0')
+    >>> fmt(0.35714), fmt(7), fmt(float("nan")), fmt(2.0, 1), fmt(0.1305)
+    ('0.357', '7', 'n/a', '2.0', '0.130')
     """
     if value is None:
         return "n/a"
@@ -43,7 +46,7 @@ def fmt(value, digits: int = 3) -> str:
         return "n/a"
     if math.isinf(value):
         return "∞" if value > 0 else "-∞"
-    return f"{value:.{digits}f}"
+    return f"{float(np.round(value, digits)):.{digits}f}"
 
 
 def plural(n: int, word: str, words: str | None = None) -> str:
@@ -153,6 +156,8 @@ def subset_note(profile: str, **parts) -> str:
     ...                    scorers=(["patchcore"], ["patchcore"]))
     >>> text[:67]
     '> **NOTE.** This run (profile `quick`) uses 1 of 3 classes (brick).'
+    >>> subset_note("quick", **{"voxel classes": (["casting"], ["casting", "composite"])})[39:74]
+    'uses 1 of 2 voxel classes (casting)'
     >>> subset_note("full", classes=(["a", "b"], ["a", "b"]))
     ''
     """
@@ -160,7 +165,8 @@ def subset_note(profile: str, **parts) -> str:
     for kind, (used, available) in parts.items():
         used, available = _as_list(used), _as_list(available)
         if len(used) < len(available):
-            one = _SINGULAR.get(kind, kind[:-1] if kind.endswith("s") else kind)
+            *head, last = kind.split(" ")
+            one = " ".join([*head, _SINGULAR.get(last, last[:-1] if last.endswith("s") else last)])
             names = ", ".join(str(u) for u in used)
             pieces.append(f"{len(used)} of {plural(len(available), one, kind)}"
                           + (f" ({names})" if used and not isinstance(used[0], int) else ""))
