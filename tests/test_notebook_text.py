@@ -34,7 +34,7 @@ _ALLOWED = [
     r"```.*?```",  # fenced code
     r"`[^`\n]+`",  # inline code
     # a quote of the paper: (paper, Table VIII: ...), nested parentheses allowed one level deep
-    r"\(paper,? (?:Tables?|Figs?\.|Sec\.|Sections?|Eqs?\.|Lemma)[^()]*(?:\([^()]*\)[^()]*)*\)",
+    r"\(paper,?\s+(?:Tables?|Figs?\.|Sec\.|Sections?|Eqs?\.|Lemma)[^()]*(?:\([^()]*\)[^()]*)*\)",
     # references to the paper's tables, figures, sections, equations, lemmas
     r"\b(?:Tables?|Figs?\.|Figure|Sec\.|Sections?|Eqs?\.|Lemma)\s+[IVX\d]+(?:-[A-Z\d]+)?"
     r"(?:\s*(?:,|and|to|-)\s*(?:Fig\.\s*)?[IVX\d]+(?:-[A-Z\d]+)?)*",
