@@ -33,6 +33,7 @@ _ALLOWED = [
     r"\$[^$]+?\$",  # inline mathematics
     r"```.*?```",  # fenced code
     r"`[^`\n]+`",  # inline code
+    r"\]\([^)\s]*\)",  # link and image targets (file names)
     # a quote of the paper: (paper, Table VIII: ...), nested parentheses allowed one level deep
     r"\(paper,?\s+(?:Tables?|Figs?\.|Sec\.|Sections?|Eqs?\.|Lemma)[^()]*(?:\([^()]*\)[^()]*)*\)",
     # references to the paper's tables, figures, sections, equations, lemmas
@@ -135,3 +136,19 @@ def test_profiles_set_only_declared_parameters():
            for stem, params in sections.items() for name in params
            if name not in declared.get(stem, set())]
     assert not bad, bad
+
+
+def _readme_results_section() -> str:
+    text = (ROOT / "README.md").read_text(encoding="utf-8")
+    section = text.split("## What the companion finds", 1)[1].split("\n## ", 1)[0]
+    return section
+
+
+def test_readme_results_section_types_no_number():
+    """Outside the generated block (tests/test_readme.py checks the block), no typed result."""
+    from topotta_lite.experiments.readme import README_MARKERS
+
+    begin, end = README_MARKERS
+    section = _readme_results_section()
+    typed = section.split(begin)[0] + section.split(end)[1]
+    assert not numerals_outside_allowed_spans(typed), numerals_outside_allowed_spans(typed)
