@@ -131,7 +131,7 @@ from IPython.display import Markdown
 
 from topotta_lite.method import pseudo_label_mask
 from topotta_lite.outputs import savefig, use_style
-from topotta_lite.teaching import overlay_mask, plot_diagram, show_map, toy_score_map
+from topotta_lite.teaching import overlay_mask, plot_diagram, show_map, takeaways, toy_score_map
 from topotta_lite.topology import cubical_persistence
 
 use_style()
@@ -168,3 +168,16 @@ display(Markdown(
 # dying at the vertical one; the farther from the diagonal, the longer the feature lives. Right:
 # the regions of the three most persistent features of each sweep, over the map. No threshold
 # was chosen by hand.
+#
+# ## Take-aways
+
+# %%
+long = int((sup.persistence > 0.1).sum() + (sub.persistence > 0.1).sum())
+display(Markdown(takeaways([
+    f"Of the {len(sub) + len(sup)} features of the two diagrams, {long} have persistence above "
+    "0.1; the rest is noise near the diagonal.",
+    "The most persistent superlevel features are exactly the blob, the ring and the crack "
+    "(asserted above), and their regions need no threshold chosen by hand.",
+    "What this page does not show: whether the masks are *right* on real defects. That is the "
+    "job of notebooks 06-13, and their take-aways say where TopoTTA does not win.",
+])))

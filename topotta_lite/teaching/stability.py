@@ -105,7 +105,7 @@ def perturb(score_map: np.ndarray, kind: str, eps: float, *, seed: int = 0) -> n
 
 
 def diagram_points(diagram, dim: int, convention: str = "gudhi") -> np.ndarray:
-    """(n, 2) array of (birth, death) of one dimension, ready for ``gudhi.bottleneck_distance``.
+    """(n, 2) array of (birth, death) of one dimension, ready for :func:`bottleneck` and gudhi.
 
     ``convention="gudhi"``: essential points have death = inf (as ``to_gudhi()``); ``"end of range"``:
     the diagram's own finite end-of-range death. gudhi expects death >= birth, so a superlevel
