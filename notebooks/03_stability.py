@@ -185,7 +185,7 @@ display(Markdown(
 fig, ax = plt.subplots(figsize=(5.2, 4.6))
 ax.scatter(-case["a"][:, 0], -case["a"][:, 1], s=30, label="Dgm1 of f (superlevel, T)")
 ax.scatter(-case["b"][:, 0], -case["b"][:, 1], s=90, marker="x", color="#d62728",
-           label="Dgm1 of g = f rounded to {0, 0.5, 1}")
+           label=f"Dgm1 of g = f rounded to {{0, 0.5, 1}} ({len(case['b'])} points, all here)")
 lim = (-0.02, 0.52)
 ax.plot(lim, lim, color="0.5", lw=1)
 ax.set_xlim(*lim)
