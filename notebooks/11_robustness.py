@@ -75,7 +75,6 @@ from topotta_lite.experiments import (
 from topotta_lite.operators import TTT4AS, TopoTTA
 from topotta_lite.outputs import savefig, use_style, write_table
 from topotta_lite.teaching import fmt, overlay_mask, plural, show_map, subset_note, takeaways
-from topotta_lite.vocabulary import SCORER_NAMES
 
 use_style()
 # checks the dataset (and your maps) before anything is computed or written
@@ -87,8 +86,7 @@ print(checked.summary())
 pd.set_option("display.width", 160)
 COLORS = {"THR": "#7f7f7f", "TTT4AS": "#1f77b4", "TopoTTA": "#d62728"}
 all_classes = resolve_classes(dataset, data_root)
-display(Markdown(subset_note(profile, classes=(categories, all_classes),
-                             scorers=(scorers, list(SCORER_NAMES)))))
+display(Markdown(subset_note(profile, classes=(categories, all_classes))))
 
 # %% [markdown]
 # ## 1. The sweep
