@@ -100,10 +100,11 @@ display(pd.DataFrame([{"claim": c.id, "tables": ", ".join(c.tables),
 # %% [markdown]
 # ## 1 · Are the paper's own tables consistent?
 #
-# Checks that need no data of ours (`paper_sanity`): per image IoU = F1 / (2 - F1), so a mean
-# IoU above the mean F1 cannot happen, nor (by Jensen's inequality) a mean F1 above
-# 2 IoU / (1 + IoU), when both are averaged the same way; Table II's 1-shot rows against Table
-# I's 0-shot rows; identical rows under two backbones; Table VIII's "F1 rises with n".
+# Checks that need no data of ours (`paper_sanity`): per image $\mathrm{IoU} = F_1 / (2 - F_1)$,
+# so a mean IoU above the mean F1 cannot happen, nor (by Jensen's inequality) a mean F1 above
+# $2\,\mathrm{IoU} / (1 + \mathrm{IoU})$, when both are averaged the same way; Table II's
+# one-shot rows against Table I's zero-shot rows; identical rows under two backbones; Table
+# VIII's "F1 rises with n".
 
 # %%
 report = assess_claims(ours, paper_tables(), n_boot=n_boot)
