@@ -21,7 +21,8 @@
 # An image is a grid of numbers. To talk about its "shape" (how many pieces, how many holes) we
 # first turn the grid into a geometric object made of simple building blocks: points, unit edges,
 # unit squares and unit cubes. Such an object is a **cubical complex**. Then we count pieces and
-# holes with linear algebra over the two-element field Z2 = {0, 1} (where 1 + 1 = 0).
+# holes with linear algebra over the two-element field $\mathbb{Z}_2 = \{0, 1\}$ (where
+# $1 + 1 = 0$).
 #
 # This notebook builds everything on images small enough to check by hand, and checks every count
 # against the `gudhi` library.
@@ -29,10 +30,21 @@
 # **What you will see**
 # 1. elementary cubes and their faces (the figure answering the paper's Fig. 2);
 # 2. boundary matrices, and why "the boundary of a boundary is zero";
-# 3. Betti numbers (b0 = pieces, b1 = holes, b2 = cavities) from matrix ranks, checked against gudhi;
+# 3. Betti numbers ($b_0$ = pieces, $b_1$ = holes, $b_2$ = cavities) from matrix ranks, checked
+#    against gudhi;
 # 4. the two ways of building a complex from pixels (V and T) and the diagonal pair that separates
 #    them;
-# 5. the Euler characteristic, a single number that summarises b0 - b1 + b2 and is cheap to compute.
+# 5. the Euler characteristic, a single number $\chi = b_0 - b_1 + b_2$ that is cheap to compute,
+#    and what it cannot see.
+#
+# Exercises are spread through the notebook. Each solution is in a collapsed cell (click the
+# three dots, or the blue bar left of the cell, to open it); the solution cells also check
+# themselves, so a wrong solution stops the notebook.
+#
+# **Conventions used in every notebook.** Mathematics about hand-made examples is written as
+# formulas, $b_0 = 2$; a number about a *computed result* is never typed: it is printed by the
+# code, or rendered into the text from the result; the paper's numbers are quoted with their
+# table or section.
 
 # %% tags=["parameters"]
 profile = "full"
@@ -45,12 +57,12 @@ import gudhi
 import matplotlib.pyplot as plt
 import numpy as np
 import pandas as pd
-from IPython.display import display
+from IPython.display import Markdown, display
 from skimage.measure import euler_number
 
 from topotta_lite.outputs import savefig, use_style, write_table
-from topotta_lite.teaching import draw_complex, draw_elementary_cube
-from topotta_lite.topology import CubicalComplex, euler_characteristic, rank_z2
+from topotta_lite.teaching import draw_complex, draw_elementary_cube, plural, takeaways
+from topotta_lite.topology import CubicalComplex, betti_numbers, euler_characteristic, rank_z2
 
 use_style()
 rng = np.random.default_rng(seed)
@@ -58,26 +70,26 @@ rng = np.random.default_rng(seed)
 # %% [markdown]
 # ## 1. Elementary cubes
 #
-# An **elementary interval** is either a single integer point [a, a] (length 0) or a unit interval
-# [a, a + 1] (length 1). An **elementary cube** is a product of elementary intervals, one per axis.
+# An **elementary interval** is either a single integer point $[a, a]$ (length zero) or a unit
+# interval $[a, a + 1]$. An **elementary cube** is a product of elementary intervals, one per axis.
 # Its **dimension** is the number of unit (non-degenerate) intervals in the product:
 #
 # | product of intervals | dimension | what it is |
 # | --- | --- | --- |
-# | [0,0] × [0,0] × [0,0] | 0 | a point (vertex) |
-# | [0,1] × [0,0] × [0,0] | 1 | a unit edge |
-# | [0,1] × [0,0] × [0,1] | 2 | a unit square |
-# | [0,1] × [0,1] × [0,1] | 3 | a unit cube (voxel) |
+# | $[0,0] \times [0,0] \times [0,0]$ | $0$ | a point (vertex) |
+# | $[0,1] \times [0,0] \times [0,0]$ | $1$ | a unit edge |
+# | $[0,1] \times [0,0] \times [0,1]$ | $2$ | a unit square |
+# | $[0,1] \times [0,1] \times [0,1]$ | $3$ | a unit cube (voxel) |
 #
-# A **face** of a cube is any cube obtained by shrinking some of its unit intervals [a, a+1] to one
-# of their endpoints [a, a] or [a+1, a+1]. A **cubical complex** is a set of elementary cubes that
-# contains every face of each of its cubes (it is "closed under taking faces").
+# A **face** of a cube is any cube obtained by shrinking some of its unit intervals $[a, a+1]$ to
+# one of their endpoints $[a, a]$ or $[a+1, a+1]$. A **cubical complex** is a set of elementary
+# cubes that contains every face of each of its cubes (it is "closed under taking faces").
 #
-# The top row of the next figure draws the four kinds of elementary cube in 3D. The bottom row shows
-# how a tiny binary image becomes a complex, in the two ways this project supports (explained in
-# section 4): in the **V construction** every "on" pixel is a vertex, and edges/squares are added
-# between neighbouring on pixels; in the **T construction** every on pixel is a unit square, added
-# together with its four edges and four corners.
+# The top row of the next figure draws the four kinds of elementary cube in 3D. The bottom row
+# shows how a tiny binary image becomes a complex, in the two ways this project supports
+# (explained in section 4): in the **V construction** every "on" pixel is a vertex, and
+# edges/squares are added between neighbouring on pixels; in the **T construction** every on
+# pixel is a unit square, added together with its four edges and four corners.
 
 # %%
 example = np.array(
@@ -119,34 +131,34 @@ plt.show()
 
 # %% [markdown]
 # **Reading the figure.** Top: the axes are the three space coordinates; black dots are the cube's
-# vertices, lines its edges, shaded patches its square faces. Each cube contains all the cubes to its
-# left as faces. Bottom: the grey dotted cells are the on pixels of the image (row and column
-# indices on the axes). In the V panel the on pixels are the black dots; the ring of 8 pixels gives
-# a loop of 8 edges with an empty middle, and the lonely pixel at the bottom right stays a lonely
-# dot because it touches the ring only at a corner. In the T panel each on pixel is a filled square;
-# the lonely pixel now shares a corner vertex with the ring, so the two are **connected**.
-# Same image, different complexes: keep this in mind for section 4.
-
-# %% [markdown]
+# vertices, lines its edges, shaded patches its square faces. Each cube contains all the cubes to
+# its left as faces. Bottom: the grey dotted cells are the on pixels of the image (row and column
+# indices on the axes). In the V panel the on pixels are the black dots; the ring of $8$ pixels
+# gives a loop of $8$ edges with an empty middle, and the lonely pixel at the bottom right stays a
+# lonely dot because it touches the ring only at a corner. In the T panel each on pixel is a
+# filled square; the lonely pixel now shares a corner vertex with the ring, so the two are
+# **connected**. Same image, different complexes: keep this in mind for section 4.
+#
 # ## 2. Boundaries and the chain complex
 #
-# A **k-chain** is a set of k-cubes, written as a 0/1 vector (over Z2, adding two chains is the
-# symmetric difference: a cube counted twice cancels). The **boundary** of a k-cube is the sum of
-# its (k-1)-faces: an edge has two endpoint vertices, a square has four edges, a voxel has six
-# squares. Collecting the boundaries of all k-cubes as columns gives the **boundary matrix**
-# ∂_k (rows = (k-1)-cubes, columns = k-cubes).
+# A **k-chain** is a set of k-cubes, written as a vector of zeros and ones (over $\mathbb{Z}_2$, adding two
+# chains is the symmetric difference: a cube counted twice cancels). The **boundary** of a k-cube
+# is the sum of its $(k-1)$-faces: an edge has two endpoint vertices, a square has four edges, a
+# voxel has six squares. Collecting the boundaries of all k-cubes as columns gives the **boundary
+# matrix** $\partial_k$ (rows = $(k-1)$-cubes, columns = k-cubes).
 #
-# The key fact: **the boundary of a boundary is empty**, ∂_{k-1} ∂_k = 0 over Z2. For a square,
-# each corner vertex is an endpoint of exactly two of its four edges, so it is counted twice and
-# cancels. The sequence of matrices ∂_2, ∂_1 is a **chain complex**.
+# The key fact: **the boundary of a boundary is empty**, $\partial_{k-1} \partial_k = 0$ over
+# $\mathbb{Z}_2$. For a square, each corner vertex is an endpoint of exactly two of its four
+# edges, so it is counted twice and cancels. The sequence of matrices is a **chain complex**.
 #
-# Let us print the matrices for the smallest interesting image, a 2×2 block of on pixels in the V
-# construction (4 vertices, 4 edges, 1 square).
+# Let us print the matrices for the smallest interesting image, a $2 \times 2$ block of on pixels
+# in the V construction ($4$ vertices, $4$ edges, $1$ square).
 
 # %%
 block = CubicalComplex.from_mask(np.ones((2, 2), dtype=bool), "V")
 d1 = block.boundary_matrix(1)
 d2 = block.boundary_matrix(2)
+assert block.num_cubes() == [4, 4, 1]
 print("cubes are listed by their 'doubled' coordinates (even = vertex position, odd = span):")
 for k in range(3):
     print(f"  {k}-cubes:", block.cubes(k).tolist())
@@ -155,8 +167,8 @@ print("\n∂2 (rows: edges, columns: the square):\n", d2)
 print("\n∂1 · ∂2 mod 2 =", (d1.astype(int) @ d2.astype(int) % 2).ravel(), "(all zero)")
 
 # %% [markdown]
-# The same identity holds for every complex, in 2D and 3D. We check it on the example image above and
-# on a 3×3×3 block of voxels:
+# The same identity holds for every complex, in 2D and 3D. We check it on the example image
+# above and on a $3 \times 3 \times 3$ block of voxels:
 
 # %%
 checks = []
@@ -171,25 +183,27 @@ for name, mask in [("4x4 example", example), ("3x3x3 block", np.ones((3, 3, 3), 
 print(pd.DataFrame(checks, columns=["complex", "construction", "k", "non-zeros in ∂_{k-1}∂_k mod 2"]))
 
 # %% [markdown]
-# ## 3. Homology over Z2 by hand
+# ## 3. Homology over $\mathbb{Z}_2$ by hand
 #
-# * **cycles** Z_k = kernel of ∂_k: k-chains with no boundary (closed loops of edges, closed
+# * **cycles** $Z_k = \ker \partial_k$: k-chains with no boundary (closed loops of edges, closed
 #   surfaces of squares);
-# * **boundaries** B_k = image of ∂_{k+1}: chains that are the boundary of something one dimension up
-#   (every boundary is a cycle, because ∂∂ = 0);
-# * **homology** H_k = Z_k / B_k: cycles that do not bound anything, i.e. real holes.
+# * **boundaries** $B_k = \operatorname{im} \partial_{k+1}$: chains that are the boundary of
+#   something one dimension up (every boundary is a cycle, because $\partial\partial = 0$);
+# * **homology** $H_k = Z_k / B_k$: cycles that do not bound anything, i.e. real holes.
 #
-# Over Z2 everything is linear algebra, and the **Betti number** b_k = dim H_k comes from ranks:
+# Over $\mathbb{Z}_2$ everything is linear algebra, and the **Betti number**
+# $b_k = \dim H_k$ comes from ranks:
 #
-# b_k = (number of k-cubes) − rank ∂_k − rank ∂_{k+1}.
+# $$b_k = n_k - \operatorname{rank} \partial_k - \operatorname{rank} \partial_{k+1},$$
 #
-# b0 counts connected pieces, b1 counts holes (loops that enclose an empty region), b2 counts
-# closed cavities in 3D. We compute these on a few images whose answer you can see, then ask gudhi.
+# where $n_k$ is the number of k-cubes. $b_0$ counts connected pieces, $b_1$ counts holes (loops
+# that enclose an empty region), $b_2$ counts closed cavities in 3D. We compute these on a few
+# images whose answer you can see, then ask gudhi.
 #
-# **How gudhi is asked.** gudhi computes persistence of a *filtration*; a binary image is the special
-# case of two levels: on pixels get value 0, off pixels value 1, and the complex at level 0 is our
-# complex. `persistent_betti_numbers(0, 0)` returns its Betti numbers. `vertices=` builds the V
-# construction, `top_dimensional_cells=` the T construction.
+# **How gudhi is asked.** gudhi computes persistence of a *filtration*; a binary image is the
+# special case of two levels: on pixels get the value $0$, off pixels the value $1$, and the
+# complex at level $0$ is our complex. `persistent_betti_numbers(0, 0)` returns its Betti
+# numbers. `vertices=` builds the V construction, `top_dimensional_cells=` the T construction.
 
 
 # %%
@@ -241,12 +255,59 @@ assert by_hand["agree"].all()
 display(by_hand)
 
 # %% [markdown]
-# **Reading the table.** The ring has one piece and one hole (b0 = 1, b1 = 1); filling its middle
-# kills the hole (the extra square is a 2-cube whose boundary is exactly the loop, so the loop
-# becomes a boundary). The hollow cube has b2 = 1: a closed surface around an empty voxel. The last
-# Betti number (b2 in 2D, b3 in 3D) is always 0 for a complex that sits inside the plane or space,
-# so it is not shown. Notice the 4×4 example: V sees 2 pieces, T sees 1.
+# **Reading the table.** The ring has one piece and one hole ($b_0 = 1$, $b_1 = 1$). The hollow
+# cube has $b_2 = 1$: a closed surface around an empty voxel. The last Betti number ($b_2$ in 2D,
+# $b_3$ in 3D) is always $0$ for a complex that sits inside the plane or space, so it is not
+# shown. The $4 \times 4$ example has two pieces in V and one in T. The cell below checks these
+# sentences.
 #
+# **Filling the ring's middle kills the hole, but not in the same way in both constructions.** In
+# T, the middle pixel is one new square whose four edges and four corners are already there (they
+# are faces of its neighbours): the new square's boundary is exactly the loop, so the loop
+# becomes a boundary. In V, the middle pixel is a new vertex, and it brings $4$ new edges (to its
+# four neighbours) and $4$ new squares (one per $2 \times 2$ block it completes): the loop now
+# bounds the sum of those four squares.
+
+# %%
+b_ring = {c: CubicalComplex.from_mask(ring, c).betti_numbers() for c in ("V", "T")}
+b_hollow = {c: CubicalComplex.from_mask(hollow, c).betti_numbers() for c in ("V", "T")}
+b_example = {c: betti_numbers(example, c) for c in ("V", "T")}
+assert b_ring["V"][:2] == b_ring["T"][:2] == [1, 1] and b_hollow["V"][2] == b_hollow["T"][2] == 1
+assert b_example["V"][0] == 2 and b_example["T"][0] == 1
+added = {}
+for c in ("V", "T"):
+    before = CubicalComplex.from_mask(ring, c).num_cubes()
+    after = CubicalComplex.from_mask(np.ones((3, 3), dtype=bool), c).num_cubes()
+    added[c] = [a - b for a, b in zip(after, before)]
+assert added == {"V": [1, 4, 4], "T": [0, 0, 1]}
+print("cubes added by filling the ring's middle (vertices, edges, squares):", added)
+
+# %% [markdown]
+# ### Exercise 1 · Predict the Betti numbers
+#
+# Here is a $4 \times 4$ image (rows top to bottom, $1$ = on):
+#
+# $$\begin{matrix} 1 & 1 & 0 & 0 \\ 1 & 0 & 1 & 0 \\ 0 & 1 & 1 & 0 \\ 0 & 0 & 0 & 1 \end{matrix}$$
+#
+# Predict $b_0$ and $b_1$ in the V construction and in the T construction. Hint: in V, pixels
+# touching only at a corner are not connected; in T they are, and a loop of corner-touching
+# squares can enclose a hole.
+
+# %% jupyter={"source_hidden": true, "outputs_hidden": true} tags=["solution"]
+# Solution to exercise 1.
+exercise_1 = np.array([[1, 1, 0, 0], [1, 0, 1, 0], [0, 1, 1, 0], [0, 0, 0, 1]], dtype=bool)
+answer = {"V": (3, 0), "T": (1, 1)}
+display(Markdown(
+    "**Solution.** In V the on pixels form three 4-connected pieces: the top-left corner "
+    "(three pixels), the bottom-right corner of the ring (three pixels) and the lonely pixel; "
+    "nothing encloses anything, so $b_0 = 3$, $b_1 = 0$. In T the pieces touch at corners and "
+    "become one ring around the off pixel at row one, column one: $b_0 = 1$, $b_1 = 1$ (the "
+    "lonely pixel touches the ring at a corner too)."))
+for construction, expected in answer.items():
+    assert tuple(betti_numbers(exercise_1, construction)) == expected
+    assert tuple(betti_gudhi(exercise_1, construction)[:2]) == expected
+
+# %% [markdown]
 # ### Many random images
 # Small hand examples can hide bugs; we repeat the comparison on random binary images of both
 # constructions.
@@ -284,13 +345,13 @@ display(summary)
 # How should pixels become cubes? There are two standard answers, and libraries differ:
 #
 # * **V construction** (pixels are *vertices*). An edge joins two on pixels that share a side, a
-#   square fills a 2×2 block of on pixels. Two pixels touching only at a corner are **not**
-#   connected: on pixels are 4-connected (6-connected in 3D). This is what the paper's text
-#   describes (a cell takes the largest value of its vertices). gudhi: `vertices=`.
-# * **T construction** (pixels are *top cells*). Each on pixel is a unit square with all its faces.
-#   Two pixels that touch at a corner share that corner vertex, so they **are** connected: on pixels
-#   are 8-connected (26 in 3D). This is what gudhi's `top_dimensional_cells=` (and the authors'
-#   released code) use.
+#   square fills a $2 \times 2$ block of on pixels. Two pixels touching only at a corner are
+#   **not** connected: on pixels are 4-connected (6-connected in 3D). This is what the paper's
+#   text describes (a cell takes the largest value of its vertices). gudhi: `vertices=`.
+# * **T construction** (pixels are *top cells*). Each on pixel is a unit square with all its
+#   faces. Two pixels that touch at a corner share that corner vertex, so they **are** connected:
+#   on pixels are 8-connected (26-connected in 3D). This is what gudhi's
+#   `top_dimensional_cells=` (and the authors' released code) use.
 #
 # The smallest image where they disagree is the **diagonal pair**. A diagonal ring of four pixels
 # shows the same effect for holes, and a checkerboard for pieces:
@@ -317,38 +378,73 @@ plt.show()
 vt = pd.DataFrame(vt_rows, columns=["image", "construction", "b0", "b1", "chi"])
 write_table(vt, "nb01_v_vs_t")
 display(vt)
+vt_b = {(r.image, r.construction): (r.b0, r.b1) for r in vt.itertuples()}
+assert vt_b[("diagonal pair", "V")] == (2, 0) and vt_b[("diagonal pair", "T")] == (1, 0)
+assert vt_b[("diagonal ring (diamond)", "V")] == (4, 0)
+assert vt_b[("diagonal ring (diamond)", "T")] == (1, 1)
 
 # %% [markdown]
 # **Reading the figure.** Grey dotted cells are the on pixels; dots, lines and shaded squares are
 # the complex's vertices, edges and squares. Top row (V): the diagonal pair is two separate dots
-# (b0 = 2); the diamond is four separate dots (b0 = 4, no loop). Bottom row (T): the same pixels are
-# squares glued at their corners, so the pair is one piece (b0 = 1) and the diamond is a closed ring
-# of squares around an empty middle (b0 = 1, b1 = 1).
+# ($b_0 = 2$); the diamond is four separate dots ($b_0 = 4$, no loop). Bottom row (T): the same
+# pixels are squares glued at their corners, so the pair is one piece ($b_0 = 1$) and the diamond
+# is a closed ring of squares around an empty middle ($b_0 = 1$, $b_1 = 1$). (The cell above
+# asserts these counts.)
 #
 # **Why it matters for anomaly maps.** A thin diagonal crack in a score map is one component in T
 # but may be a row of isolated pixels in V; a diagonal ring may enclose a hole in T but not in V.
 # The pseudo-labels, the Euler characteristic used by the fusion step (notebook 04) and the
-# persistence diagrams (notebook 03) must all use the **same** construction. The package does this
-# through one `construction="V" | "T"` parameter everywhere (default V, as the paper's text says).
+# persistence diagrams (notebook 02) must all use the **same** construction. The package does
+# this through one `construction="V" | "T"` parameter everywhere (default V, as the paper's text
+# says).
 #
-# A useful duality: in 2D, the complement of a V (4-connected) set behaves as an 8-connected set and
-# vice versa; so a "hole" of a V mask is an 8-connected region of off pixels, and a hole of a T mask
-# is a 4-connected one.
+# **Holes and the complement.** In 2D, a hole of a mask is a region of off pixels that the mask
+# encloses. Which off pixels belong together? Exactly the ones connected in the *other*
+# construction's sense: a hole of a V (4-connected) mask is an 8-connected region of off pixels
+# that does not touch the border of the image, and a hole of a T mask is such a 4-connected
+# region. The diamond shows it: its middle pixel is enclosed in T (its four neighbours are on and
+# 4-connectivity cannot leave diagonally), but in V it is 8-connected to the off corners, which
+# touch the border. Notebook 02 turns this into the exact duality between the two sweeps of a
+# score map.
+#
+# ### Exercise 2 · The X and the checkerboard
+#
+# An "X" of five pixels: the four corners and the centre of a $3 \times 3$ image. Predict $b_0$
+# and $b_1$ in V and in T. Then the $4 \times 4$ checkerboard of the figure (eight on pixels):
+# its T construction is one piece, but how many holes does it have? Use the rule above: holes
+# of a T mask are 4-connected regions of off pixels away from the border.
+
+# %% jupyter={"source_hidden": true, "outputs_hidden": true} tags=["solution"]
+# Solution to exercise 2.
+x_shape = np.array([[1, 0, 1], [0, 1, 0], [1, 0, 1]], dtype=bool)
+answer_x = {"V": (5, 0), "T": (1, 0)}
+answer_checker_t = (1, 2)
+display(Markdown(
+    "**Solution.** In V no two pixels of the X share a side: five pieces, no hole. In T they all "
+    "touch the centre at a corner: one piece; the four off pixels each touch the border, so "
+    "nothing is enclosed, $b_1 = 0$. In the checkerboard, the off pixels are all isolated "
+    "(4-connected regions of one pixel); only the ones away from the border count as holes: "
+    "the off pixels at (row, column) = $(1, 2)$ and $(2, 1)$, so $b_1 = 2$."))
+for construction, expected in answer_x.items():
+    assert tuple(betti_numbers(x_shape, construction)) == expected
+assert tuple(betti_numbers(checker, "T")) == answer_checker_t
+interior_off = [tuple(p) for p in np.argwhere(~checker[1:-1, 1:-1]) + 1]
+assert interior_off == [(1, 2), (2, 1)]
 
 # %% [markdown]
 # ## 5. The Euler characteristic
 #
 # The **Euler characteristic** is the alternating count of cubes,
 #
-# χ = n_0 − n_1 + n_2 (− n_3 in 3D),
+# $$\chi = n_0 - n_1 + n_2 \; (- \, n_3 \text{ in 3D}),$$
 #
-# and, by a classical theorem, it also equals b0 − b1 (+ b2 in 3D). So χ summarises "pieces minus
-# holes" without any matrix rank: it needs only counting, which `topotta_lite.topology.euler` does with a few
-# vectorised array operations (well under a millisecond on a 224×224 mask). The fusion step of
-# TopoTTA (notebook 04) uses χ to notice when combining two masks has split a piece or opened a hole.
+# and, by a classical theorem, it also equals $b_0 - b_1$ ($+ \, b_2$ in 3D). So $\chi$
+# summarises "pieces minus holes" without any matrix rank: it needs only counting, which
+# `topotta_lite.topology.euler` does with a few vectorised array operations. The fusion step of
+# TopoTTA (notebook 04) uses $\chi$ to notice when combining two masks has changed the topology.
 #
-# The table lists, for a few shapes, the cube counts, χ from counts, b0 − b1 from ranks, and
-# scikit-image's independent `euler_number` (connectivity 1 = V, 2 = T).
+# The table lists, for a few shapes, the cube counts, $\chi$ from counts, $b_0 - b_1$ from ranks,
+# and scikit-image's independent `euler_number` (connectivity one = V, two = T).
 
 # %%
 shapes = {
@@ -368,6 +464,7 @@ for name, mask in shapes.items():
         b = cc.betti_numbers()
         chi_rows.append({
             "shape": name, "construction": construction, "n0": n[0], "n1": n[1], "n2": n[2],
+            "b0": b[0], "b1": b[1],
             "chi = n0-n1+n2": n[0] - n[1] + n[2], "b0-b1": b[0] - b[1],
             "euler.py": euler_characteristic(mask, construction),
             "skimage": int(euler_number(mask, connectivity=1 if construction == "V" else 2)),
@@ -379,13 +476,109 @@ assert (chi_table[cols].nunique(axis=1) == 1).all()
 display(chi_table)
 
 # %% [markdown]
-# **Take-aways.**
-# * A cubical complex is built from points, edges, squares and cubes, closed under faces; an image
-#   gives one in two ways (V: 4/6-connected, T: 8/26-connected) that disagree on diagonal contacts.
-# * Betti numbers (pieces, holes, cavities) are ranks of Z2 boundary matrices; our exact oracle
-#   agrees with gudhi on every example and on all random images above.
-# * χ = b0 − b1 + b2 is a cheap cell count; it changes whenever a piece splits or a hole opens, which
-#   is what notebook 04 exploits.
+# ### Exercise 3 · Count the cells
 #
-# Next, notebook 02 lets a threshold *sweep* over a score map and follows pieces and holes as they
-# appear and disappear: persistent homology, and why it is stable under noise.
+# A $2 \times 3$ block of on pixels in the V construction. Count its vertices $n_0$, edges $n_1$
+# and squares $n_2$ by hand, and compute $\chi$. Then remove the middle pixel of the top row:
+# what happens to $\chi$, and why does $b_0 - b_1$ agree?
+
+# %% jupyter={"source_hidden": true, "outputs_hidden": true} tags=["solution"]
+# Solution to exercise 3.
+block_23 = np.ones((2, 3), dtype=bool)
+notched = block_23.copy()
+notched[0, 1] = False
+answer_counts, answer_chi, answer_chi_notched = [6, 7, 2], 1, 1
+display(Markdown(
+    "**Solution.** Six vertices (the pixels); edges: three vertical ones (one per column) and "
+    "two horizontal ones per row, $3 + 4 = 7$; squares: one per $2 \\times 2$ block, $2$. "
+    "So $\\chi = 6 - 7 + 2 = 1$: one piece, no hole. Removing the top middle pixel removes one "
+    "vertex, three edges and both squares: $\\chi = 5 - 4 + 0 = 1$. The shape is now a "
+    "U (still one piece, and its notch touches the border, so no hole): $b_0 - b_1 = 1$."))
+cc_23 = CubicalComplex.from_mask(block_23, "V")
+assert cc_23.num_cubes() == answer_counts and cc_23.euler_characteristic() == answer_chi
+assert CubicalComplex.from_mask(notched, "V").num_cubes() == [5, 4, 0]
+assert euler_characteristic(notched, "V") == answer_chi_notched
+assert tuple(betti_numbers(notched, "V")) == (1, 0)
+
+# %% [markdown]
+# ## 6. What $\chi$ cannot see
+#
+# $\chi$ is one number, $b_0 - b_1$; two Betti numbers cannot be recovered from their difference.
+# A change that adds a piece **and** a hole (a split plus a new hole) leaves $\chi$ unchanged; so
+# does a change that removes one of each. The shapes below come in pairs with equal $\chi$ and
+# different topology. The table of section 5 already holds one such pair: "ring $5 \times 5$"
+# and "two rings" both have $\chi = 0$.
+
+# %%
+disc = np.pad(np.ones((3, 3), dtype=bool), 1)
+disc_and_ring = np.hstack([disc, np.pad(np.pad(np.zeros((1, 1), bool), 1,
+                                                constant_values=True), 1)])
+one_ring = np.pad(np.pad(np.zeros((1, 1), bool), 1, constant_values=True), 1)
+two_rings = np.hstack([one_ring, one_ring])
+blind = {"a disc": np.hstack([disc, np.zeros_like(disc)]), "a disc and a ring": disc_and_ring,
+         "one ring": np.hstack([one_ring, np.zeros_like(one_ring)]), "two rings": two_rings}
+fig, axes = plt.subplots(1, 4, figsize=(13, 2.9))
+blind_rows = []
+for ax, (name, mask) in zip(axes, blind.items()):
+    b0, b1 = betti_numbers(mask, "V")
+    chi = euler_characteristic(mask, "V")
+    blind_rows.append({"shape": name, "b0": b0, "b1": b1, "chi": chi})
+    ax.imshow(mask, cmap="Greys", vmin=0, vmax=1.3)
+    ax.set_title(f"{name}\nb0 = {b0}, b1 = {b1}, χ = {chi}")
+    ax.set_xticks([])
+    ax.set_yticks([])
+fig.suptitle("χ's blind spot: each pair (left two, right two) has the same χ and different "
+             "pieces and holes (V construction)")
+fig.tight_layout()
+savefig(fig, "nb01_chi_blind_spot")
+plt.show()
+blind_df = pd.DataFrame(blind_rows)
+write_table(blind_df, "nb01_chi_blind_spot")
+for first, second in [(0, 1), (2, 3)]:
+    p, q = blind_df.iloc[first], blind_df.iloc[second]
+    assert p["chi"] == q["chi"] and (p["b0"], p["b1"]) != (q["b0"], q["b1"])
+
+# %% [markdown]
+# **Reading the figure.** Black = on pixels. Going from the left panel to the second adds a
+# separate ring: one more piece and one more hole, so $\chi$ does not move. The same from the
+# third panel to the fourth. This is why matching $\chi$ (what the fusion of notebook 04 does)
+# does **not** guarantee matching pieces and holes; it is a cheap necessary condition, not a
+# sufficient one.
+#
+# ### Exercise 4 · A hollow cube in 3D
+#
+# A $3 \times 3 \times 3$ block of voxels with the centre voxel removed. Predict $b_0$, $b_1$,
+# $b_2$ and $\chi = b_0 - b_1 + b_2$ in the V construction. Then count $n_0$ (the voxels
+# themselves) and predict how many edges, squares and cubes the V complex has, knowing $\chi$.
+
+# %% jupyter={"source_hidden": true, "outputs_hidden": true} tags=["solution"]
+# Solution to exercise 4.
+answer_betti, answer_chi3 = [1, 0, 1], 2
+display(Markdown(
+    "**Solution.** One piece, no tunnel, one closed cavity: $b = (1, 0, 1)$ and $\\chi = 2$, "
+    "the Euler characteristic of a sphere. In V: $n_0 = 26$ voxels; edges join face "
+    "neighbours, $n_1 = 48$; squares fill $2 \\times 2$ blocks in a plane, $n_2 = 24$; no "
+    "$2 \\times 2 \\times 2$ block is complete (each contains the removed centre), so "
+    "$n_3 = 0$, and indeed $26 - 48 + 24 - 0 = 2$."))
+cc_hollow = CubicalComplex.from_mask(hollow, "V")
+assert cc_hollow.betti_numbers()[:3] == answer_betti
+assert cc_hollow.euler_characteristic() == answer_chi3
+assert cc_hollow.num_cubes() == [26, 48, 24, 0]
+
+# %% [markdown]
+# ## Take-aways
+
+# %%
+display(Markdown(takeaways([
+    "A cubical complex is built from points, edges, squares and cubes, closed under faces; an "
+    "image gives one in two ways (V: 4/6-connected, T: 8/26-connected) that disagree on "
+    "diagonal contacts (the diagonal pair, the diamond and the X above).",
+    f"Betti numbers are ranks of Z2 boundary matrices. The by-hand ranks agree with gudhi on "
+    f"all {plural(len(examples), 'hand-made image')} in both constructions, and on "
+    f"{plural(n_random_checks, 'random image')}, where χ also equals b0 - b1 and "
+    f"scikit-image's count ({plural(mismatches, 'mismatch', 'mismatches')}).",
+    "χ = b0 - b1 (+ b2) is a cheap cell count, but it is blind to changes that add or remove a "
+    "piece and a hole together (the pairs of section 6): equal χ does not mean equal topology.",
+    "Next, notebook 02 lets a threshold sweep over a score map and follows pieces and holes as "
+    "they appear and disappear: persistent homology.",
+])))

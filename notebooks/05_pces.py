@@ -18,13 +18,17 @@
 #
 # *Paper: Section IV-C (Eq. 10).*
 #
-# The topological pseudo-labels of notebooks 03-04 are built from the score map alone, so their
-# boundaries are only as sharp as the map (which is blurry: scorers work on coarse patches and are
-# smoothed). PCES moves the decision onto the image's own **features**: a small MLP (three linear
-# layers, each followed by GELU) is trained on this one image so that locations with the same
-# pseudo-label get close embeddings and locations with different pseudo-labels end up at least a
-# margin m apart (a contrastive loss). Then every location joins the nearer of two prototypes (the
-# mean embedding of the pseudo-anomalous and of the pseudo-nominal samples).
+# The topological pseudo-labels of notebooks 02 and 04 are built from the score map alone, so
+# their boundaries are only as sharp as the map (which is blurry: scorers work on coarse patches
+# and are smoothed). PCES moves the decision onto the image's own **features**: a small MLP (three
+# linear layers, each followed by GELU) is trained on this one image so that locations with the
+# same pseudo-label get close embeddings and locations with different pseudo-labels end up at
+# least a margin $m$ apart (a contrastive loss). Then every location joins the nearer of two
+# prototypes (the mean embedding of the pseudo-anomalous and of the pseudo-nominal samples).
+#
+# Whether this helps is an empirical question, and on this notebook's image and features the
+# answer is rendered at the end (section 4 and the take-aways); notebooks 08 and 13 measure it
+# over whole data sets.
 #
 # **What you will see, on one test image**
 # 1. the pseudo-labels (sublevel, superlevel, fused with EAI) and where the training samples come
@@ -33,6 +37,8 @@
 # 3. the embeddings projected to 2D (PCA) before and after training, with the prototypes;
 # 4. the prototype decision and how it compares with the pseudo-label mask and the ground truth;
 # 5. CPU vs GPU time for adapting a batch of images (the GPU part runs only where one is present).
+#
+# Exercises with collapsed, self-checking solutions follow sections 1, 2 and 4.
 
 # %% tags=["parameters"]
 profile = "full"
@@ -82,7 +88,7 @@ from topotta_lite.method import (
 from topotta_lite.metrics import segmentation_scores
 from topotta_lite.operators import TopoTTA
 from topotta_lite.outputs import savefig, use_style
-from topotta_lite.teaching import overlay_mask, show_map
+from topotta_lite.teaching import change_word, fmt, overlay_mask, plural, show_map, takeaways
 
 use_style()
 torch.manual_seed(seed)
@@ -99,24 +105,41 @@ print(f"{category} test image {split.test[i].name!r}: map {smap.shape}, "
 # %% [markdown]
 # ## 1. Pseudo-labels and where the samples come from
 #
-# TopoTTA's first stage (notebooks 03-04) gives the sublevel mask (enclosed high regions), the
-# superlevel mask (the most persistent bright component) and their Euler-aware fusion. PCES works
-# on the **feature grid** (here 4x coarser than the map): a grid cell is a pseudo-positive when at
-# least half of it lies in the fused mask, and a pseudo-negative when it is clear of a one-cell
-# dilation of the union of all pseudo-label masks (the uncertain rim in between is not used).
+# TopoTTA's first stage (notebooks 02 and 04) gives the sublevel mask (enclosed high regions),
+# the superlevel mask (the most persistent bright component) and their Euler-aware fusion. PCES
+# works on the **feature grid**, coarser than the map (the cell below prints both shapes): a grid
+# cell is a pseudo-positive when a large enough part of it lies in the fused mask
+# (`pos_fraction`), and a pseudo-negative when it is clear of the union of all pseudo-label
+# masks, grown by `neg_dilation` cells (cells in between are not used). The readable code below
+# uses the same sampling settings as the library's `PCES`; the cell renders them.
 
 # %%
 topo = TopoTTA(seed=seed)
 m_sub, m_sup, fused = topo.pseudo_labels(smap)
 union = fused | m_sub | m_sup
 grid = feats.shape[1:]
-pos, neg = pseudo_label_grids(fused, grid, union=union)
+lib_pces = PCES(epochs=epochs, margin=margin, n_points=n_points, lr=lr, device="cpu", seed=seed)
+pos, neg = pseudo_label_grids(fused, grid, union=union, pos_fraction=lib_pces.pos_fraction,
+                              neg_dilation=lib_pces.neg_dilation)
 rng = np.random.default_rng(seed)
 x_all, _, _ = standardise(feats)
-ip, ineg = sample_points(int(pos.sum()), int(neg.sum()), n_points, rng, max_ratio=None)
+ip, ineg = sample_points(int(pos.sum()), int(neg.sum()), n_points, rng,
+                         max_ratio=lib_pces.max_ratio)
 pos_idx, neg_idx = np.flatnonzero(pos.ravel())[ip], np.flatnonzero(neg.ravel())[ineg]
 print(f"grid {grid}: {pos.sum()} positive cells, {neg.sum()} negative cells, "
       f"sampled {len(pos_idx)} + {len(neg_idx)}")
+display(Markdown(
+    f"Sampling settings: a cell is positive when at least {lib_pces.pos_fraction:.0%} of it lies "
+    f"in the fused mask; negative when no part of it lies in the union"
+    + (f" grown by {plural(lib_pces.neg_dilation, 'cell')}" if lib_pces.neg_dilation else "")
+    + f"; at most {lib_pces.n_points} cells are drawn"
+    + (f", the larger class capped at {lib_pces.max_ratio:g} times the smaller."
+       if lib_pces.max_ratio else ", the classes in the image's own proportions.")
+    + f" On this image the fused pseudo-label gives {plural(int(pos.sum()), 'positive cell')} of "
+    f"the {grid[0]}×{grid[1]} grid, and {plural(len(pos_idx), 'positive')} and "
+    f"{plural(len(neg_idx), 'negative')} are sampled"
+    + (" (every positive cell is used: the defect class is learnt from these locations only)."
+       if len(pos_idx) == int(pos.sum()) else ".")))
 
 fig, axes = plt.subplots(1, 5, figsize=(15, 3.3))
 overlay_mask(axes[0], gt, background=image, color="#00e5ff", alpha=0.35)
@@ -142,20 +165,54 @@ savefig(fig, "pces_pseudo_labels")
 plt.show()
 
 # %% [markdown]
+# ### Exercise 1 · Which cells are positive?
+#
+# An $8 \times 8$ fused mask holds a $3 \times 3$ square of pixels at rows $1$-$3$, columns
+# $1$-$3$; the feature grid is $4 \times 4$ (each cell covers $2 \times 2$ pixels).
+# (a) With `pos_fraction = 0.5` (positive: at least half of the cell in the mask) and
+# `neg_dilation = 1` (negative: clear of the mask grown by one cell), which cells are positive,
+# how many are negative, and how many are left out? (b) The same with `pos_fraction = 1.0` and
+# `neg_dilation = 0`.
+
+# %% jupyter={"source_hidden": true, "outputs_hidden": true} tags=["solution"]
+# Solution to exercise 1.
+toy_mask = np.zeros((8, 8), dtype=bool)
+toy_mask[1:4, 1:4] = True
+answer_pos, answer_n_neg, answer_left_out = [(0, 1), (1, 0), (1, 1)], 7, 6
+display(Markdown(
+    "**Solution.** Cell $(i, j)$ covers pixel rows $2i$, $2i+1$ and columns $2j$, $2j+1$. Cell "
+    "$(0, 0)$ holds one of its four pixels in the square (pixel $(1, 1)$): not positive. Cells "
+    "$(0, 1)$ and $(1, 0)$ hold two of four, exactly half: positive. Cell $(1, 1)$ holds all "
+    "four: positive. The cells that touch the mask are the four cells $(0..1, 0..1)$; grown by "
+    "one cell they cover grid rows and columns $0$-$2$, nine cells; the other $16 - 9 = 7$ "
+    "cells are negatives, and $9 - 3 = 6$ cells are left out (the uncertain rim).\n\n"
+    "(b) Only cell $(1, 1)$ is fully covered: one positive. The four cells that touch the mask "
+    "are not negatives (no growth now), so $16 - 4 = 12$ negatives, and the three partly covered "
+    "cells are left out."))
+toy_pos, toy_neg = pseudo_label_grids(toy_mask, (4, 4), pos_fraction=0.5, neg_dilation=1)
+assert [tuple(map(int, c)) for c in np.argwhere(toy_pos)] == answer_pos
+assert int(toy_neg.sum()) == answer_n_neg and int((~toy_pos & ~toy_neg).sum()) == answer_left_out
+toy_pos, toy_neg = pseudo_label_grids(toy_mask, (4, 4), pos_fraction=1.0, neg_dilation=0)
+assert [tuple(map(int, c)) for c in np.argwhere(toy_pos)] == [(1, 1)]
+assert int(toy_neg.sum()) == 12 and int((~toy_pos & ~toy_neg).sum()) == 3
+
+# %% [markdown]
 # ## 2. Pairs and the loss
 #
-# Every pair of sampled locations is a training example: **similar** (same pseudo-label, y = 0)
-# pairs pay their squared embedding distance d², **dissimilar** pairs (y = 1) pay max(0, m - d)²,
-# so they are pushed apart until they are a margin m apart and then left alone. With a few hundred
-# samples there are tens of thousands of pairs, and every epoch averages the loss over all of them.
+# Every pair of sampled locations is a training example: **similar** (same pseudo-label,
+# $y = 0$) pairs pay their squared embedding distance $d^2$, **dissimilar** pairs ($y = 1$) pay
+# $\max(0, m - d)^2$, so they are pushed apart until they are a margin $m$ apart and then left
+# alone. $n$ samples give $n(n-1)/2$ pairs (the cell below prints how many there are on this
+# image), and every epoch averages the loss over all of them.
 #
 # Below, a readable loop with `torch.nn` and autograd (one image, one MLP) beside the library's
-# :class:`~topotta_lite.method.pces.PCES`. The library never calls autograd: it writes the gradient out by
-# hand. Written with the matrix `G` of the loss's derivatives with respect to each pair's squared
-# distance, the gradient with respect to the embeddings is `4 (diag(G 1) Z - G Z)`, one small
-# matrix product, and the whole training loop is compiled (numba) so that an image takes a few
-# milliseconds on one CPU core. Both loops start from the same seeded weights (`init_weights`), so
-# if the hand-written gradient is right the two curves lie on top of each other.
+# `topotta_lite.method.PCES`. The library never calls autograd: it writes the gradient out by
+# hand. Written with the matrix $G$ of the loss's derivatives with respect to each pair's squared
+# distance, the gradient with respect to the embeddings is $4 (\mathrm{diag}(G \mathbf{1}) Z -
+# G Z)$, one small matrix product, and the whole training loop is compiled (numba) so that an
+# image takes milliseconds on one CPU core. Both loops start from the same seeded weights
+# (`init_weights`), so if the hand-written gradient is right the two curves lie on top of each
+# other (the cell prints the largest gap).
 
 # %%
 x_train = torch.from_numpy(np.concatenate([x_all[pos_idx], x_all[neg_idx]]))
@@ -166,7 +223,6 @@ n_similar = int((y_train.sum() ** 2 - y_train.sum() + (n - y_train.sum()) ** 2
 print(f"{n} samples -> {n * (n - 1) // 2} pairs ({n_similar} similar, "
       f"{n * (n - 1) // 2 - n_similar} dissimilar), all used at every epoch")
 
-lib_pces = PCES(epochs=epochs, margin=margin, n_points=n_points, lr=lr, device="cpu", seed=seed)
 mlp = ContrastiveMLP.from_weights(
     init_weights([x_train.shape[1], lib_pces.hidden, lib_pces.hidden, lib_pces.embed_dim], seed))
 with torch.no_grad():
@@ -198,13 +254,40 @@ savefig(fig, "pces_loss_curve")
 plt.show()
 
 # %% [markdown]
+# ### Exercise 2 · Count the pairs, price a pair
+#
+# (a) With $p$ positive and $q$ negative samples, how many similar and how many dissimilar pairs
+# are there? Check with this image's numbers. (b) With margin $m = 1$, what does a dissimilar
+# pair at distance $d = 0.4$ pay, and a similar pair at the same distance? What does a
+# dissimilar pair at distance $1.5$ pay?
+
+# %% jupyter={"source_hidden": true, "outputs_hidden": true} tags=["solution"]
+# Solution to exercise 2.
+p_count, q_count = len(pos_idx), len(neg_idx)
+answer_similar = p_count * (p_count - 1) // 2 + q_count * (q_count - 1) // 2
+answer_dissimilar = p_count * q_count
+answer_costs = {"dissimilar, d = 0.4": 0.36, "similar, d = 0.4": 0.16, "dissimilar, d = 1.5": 0.0}
+display(Markdown(
+    "**Solution.** (a) Similar pairs: $p(p-1)/2 + q(q-1)/2$; dissimilar pairs: $pq$; together "
+    f"$n(n-1)/2$ with $n = p + q$. Here $p = {p_count}$, $q = {q_count}$: {answer_similar} "
+    f"similar and {answer_dissimilar} dissimilar pairs. (b) A dissimilar pair at $d = 0.4$ pays "
+    "$(1 - 0.4)^2 = 0.36$, a similar one $0.4^2 = 0.16$; a dissimilar pair already $1.5$ apart "
+    "pays nothing: the margin term is zero beyond $m$."))
+assert answer_similar == n_similar and answer_dissimilar == n * (n - 1) // 2 - n_similar
+for key, (dist_d, y_pair) in {"dissimilar, d = 0.4": (0.4, 1.0), "similar, d = 0.4": (0.4, 0.0),
+                              "dissimilar, d = 1.5": (1.5, 1.0)}.items():
+    z1, z2 = torch.zeros(1, 2), torch.tensor([[dist_d, 0.0]])
+    got = float(contrastive_loss(z1, z2, torch.tensor([y_pair]), margin=1.0))
+    assert abs(got - answer_costs[key]) < 1e-6, (key, got)
+
+# %% [markdown]
 # ## 3. Embeddings before and after
 #
-# Every grid location's embedding (16 numbers) projected onto its first two principal components.
-# Before training the two pseudo-classes overlap; after training the contrastive loss has pulled
-# each class together and pushed the two apart. Colour = the **ground truth** of the location (which
-# PCES never sees): where the pseudo-labels are wrong, the features can still put a location on the
-# right side.
+# Every grid location's embedding (a vector of `PCES.embed_dim` numbers) projected onto its
+# first two principal components. The contrastive loss pulls each pseudo-class together and
+# pushes the two apart; colour = the **ground truth** of the location (which PCES never sees).
+# Where the pseudo-labels are wrong, the features may or may not put a location on the right
+# side: compare the two panels, and section 4 measures the result.
 
 # %%
 with torch.no_grad():
@@ -235,9 +318,9 @@ plt.show()
 # %% [markdown]
 # ## 4. The prototype decision
 #
-# Each location gets the margin ||z - p_nominal|| - ||z - p_anomalous||: positive means closer to
-# the anomalous prototype. The margin is computed on the grid, upsampled bilinearly to the map and
-# thresholded at 0.
+# Each location gets the margin $\|z - p_{nominal}\| - \|z - p_{anomalous}\|$: positive means
+# closer to the anomalous prototype. The margin is computed on the grid, upsampled bilinearly to
+# the map and thresholded at zero.
 
 # %%
 zt = z_after
@@ -263,6 +346,36 @@ for ax, (name, mask) in zip(axes[1:], rows.items()):
 fig.tight_layout()
 savefig(fig, "pces_decision")
 plt.show()
+f1_fused, f1_pces = float(scores.loc["fused pseudo-label", "f1"]), float(scores.loc["PCES (library)",
+                                                                                  "f1"])
+display(Markdown(
+    f"On this image PCES {change_word(f1_fused, f1_pces, tol=5e-4)} F1 compared with the fused "
+    f"pseudo-label it was trained on ({fmt(f1_fused)} → {fmt(f1_pces)}; precision "
+    f"{fmt(scores.loc['fused pseudo-label', 'precision'])} → "
+    f"{fmt(scores.loc['PCES (library)', 'precision'])}, recall "
+    f"{fmt(scores.loc['fused pseudo-label', 'recall'])} → "
+    f"{fmt(scores.loc['PCES (library)', 'recall'])})."))
+
+# %% [markdown]
+# ### Exercise 3 · Predict the decision of one location
+#
+# Two prototypes in a two-dimensional embedding: $p_{anomalous} = (1, 0)$ and
+# $p_{nominal} = (-1, 0)$. Which of the locations $z = (0.2, 3)$, $z = (-0.1, 0)$ and
+# $z = (0, 5)$ does PCES call defective, and what is each margin?
+
+# %% jupyter={"source_hidden": true, "outputs_hidden": true} tags=["solution"]
+# Solution to exercise 3.
+p_anom, p_nom = np.array([1.0, 0.0]), np.array([-1.0, 0.0])
+locations = np.array([[0.2, 3.0], [-0.1, 0.0], [0.0, 5.0]])
+answer_defect = [True, False, False]
+display(Markdown(
+    "**Solution.** Only the horizontal coordinate matters for which prototype is nearer (the "
+    "prototypes differ only there): $z = (0.2, 3)$ is nearer to the anomalous one, defective, "
+    "though its margin is small because it is far from both; $(-0.1, 0)$ is nominal, margin "
+    "$0.9 - 1.1 = -0.2$; $(0, 5)$ is exactly halfway, margin zero, and the rule (margin "
+    "$> 0$) calls it nominal."))
+margins = np.linalg.norm(locations - p_nom, axis=1) - np.linalg.norm(locations - p_anom, axis=1)
+assert (margins > 0).tolist() == answer_defect and abs(margins[1] + 0.2) < 1e-12
 
 # %% [markdown]
 # ## 5. CPU vs GPU
@@ -308,7 +421,7 @@ display(timing.round(4))
 # PCES is trained on the pseudo-labels, so the only fair yardstick is the pseudo-labels
 # themselves: on the same images, does the adapted mask score a higher F1 than the mask it learnt
 # from? Each row changes one choice of our defaults back to the first version we wrote, or swaps
-# the decision rule or the resolution; the interval (95%, images resampled within classes) says
+# the decision rule or the resolution; the interval ($95\%$, images resampled within classes) says
 # whether the difference could be noise. Notebook 08 runs the same ablation on more classes.
 
 # %%
@@ -319,7 +432,8 @@ if len(abl_classes) < 3:
 cells, labels = build_cells(pces_ablation_variants(topotta_defaults()), dataset=dataset,
                             categories=abl_classes, scorers=[scorer], size=size, seed=seed,
                             data_root=data_root)
-abl_means, abl_images = run_labelled(cells, labels, desc="PCES ablation", per_image=True)
+abl_means, abl_images = run_labelled(cells, labels, desc="PCES ablation", per_image=True,
+                                      progress=False)
 abl_pairs = paired_against(abl_images, "pseudo-labels", by=["scorer"])
 display(abl_pairs)
 best = abl_pairs.sort_values("difference", ascending=False).iloc[0]
@@ -329,3 +443,29 @@ display(Markdown(
     f"[{ours['low']:+.3f}, {ours['high']:+.3f}] over {ours['n_images']} images "
     f"({ours['n_classes']} class(es)): **{ours['verdict']}** that it helps here. The largest "
     f"difference in this table is *{best['setting']}* ({best['difference']:+.3f})."))
+
+# %% [markdown]
+# ## Take-aways
+
+# %%
+f1_loop = float(scores.loc["PCES (readable loop)", "f1"])
+gap = float(np.abs(np.array(curve) - lib.loss_curve).max())
+display(Markdown(takeaways([
+    f"PCES trains a small MLP on {plural(n, 'sampled location')} of one image "
+    f"({plural(int(pos.sum()), 'positive cell')} available, {len(pos_idx)} sampled as "
+    f"positives), over all {n * (n - 1) // 2} pairs at every epoch.",
+    ("The library's hand-written gradient reproduces autograd's loss curve (largest gap "
+     f"{gap:.1e})." if gap < 1e-4 else "What does not work here: the library's loss curve "
+     f"differs from autograd's by up to {gap:.1e}; the two loops no longer train the same "
+     "network on the same samples."),
+    f"What does not work here: on this image and these features PCES "
+    f"{change_word(f1_fused, f1_pces, tol=5e-4)} F1 compared with its own pseudo-label "
+    f"({fmt(f1_fused)} → {fmt(f1_pces)}; the readable loop gives {fmt(f1_loop)}). PCES can only "
+    "spread the pseudo-label along what the features separate; notebooks 08 and 13 measure "
+    "whether it helps over whole data sets.",
+    f"Over {ours['n_images']} images ({plural(int(ours['n_classes']), 'class', 'classes')}, "
+    f"section 6) PCES with our defaults changes F1 by {ours['difference']:+.3f} "
+    f"[{ours['low']:+.3f}, {ours['high']:+.3f}] against its pseudo-labels: {ours['verdict']}.",
+    "On a CPU the compiled loop adapts one image at a time; a GPU trains a batch of images at "
+    "once (section 5).",
+])))

@@ -21,12 +21,12 @@
 # The protocol: an anomaly scorer produces a score map per test image and these maps stay fixed;
 # only the last step, turning a map into a binary mask, changes. We compare three operators:
 #
-# * **THR**: one global threshold per class and scorer, mean + 3 std of the scores of nominal
-#   validation images;
+# * **THR**: one global threshold per class and scorer, $\mu + 3\sigma$ (mean plus three
+#   standard deviations) of the scores of nominal validation images;
 # * **TTT4AS**: peaks of the map as positives, low scores as negatives, a linear SVM on the image's
 #   own features;
 # * **TopoTTA**: persistent homology pseudo-labels fused with the Euler-aware rule (EAI), then the
-#   contrastive encoder PCES trained on the image (notebooks 03-05).
+#   contrastive encoder PCES trained on the image (notebooks 02, 04 and 05).
 #
 # Masks are scored on the anomalous test images with precision, recall, F1 and IoU (mean over the
 # images of a class, then the unweighted mean over classes). I-AUROC, P-AUROC and AUPRO rate the
@@ -64,7 +64,7 @@ figure_scorer = None  # scorer of the qualitative figure (None: the first of `sc
 import matplotlib.pyplot as plt
 import numpy as np
 import pandas as pd
-from IPython.display import display
+from IPython.display import Markdown, display
 
 from topotta_lite.data import check_dataset, resolve_classes
 from topotta_lite.experiments import (
@@ -90,7 +90,7 @@ from topotta_lite.experiments import (
 )
 from topotta_lite.metrics import segmentation_scores
 from topotta_lite.outputs import savefig, use_style, write_table
-from topotta_lite.teaching import overlay_mask, show_map
+from topotta_lite.teaching import fmt, overlay_mask, plural, show_map, subset_note, takeaways
 from topotta_lite.vocabulary import METHOD_NAMES, SCORER_NAMES
 
 use_style()
@@ -104,9 +104,8 @@ print(checked.summary())
 print(f"profile={profile!r}, size={size!r}, dataset={dataset!r}")
 print(f"classes in this run: {classes} ({len(classes)} of {len(all_classes)})")
 print(f"scorers: {scorers}; operators: {methods}")
-if len(classes) < len(all_classes):
-    print("NOTE: this profile runs a subset of the classes to fit its time budget; "
-          "the dataset rows below are means over these classes only.")
+display(Markdown(subset_note(profile, classes=(classes, all_classes),
+                             scorers=(scorers, list(SCORER_NAMES) if maps_dir is None else []))))
 
 # %% [markdown]
 # ## 1. The experiment grid
@@ -135,8 +134,8 @@ release = [{**base, "category": c, "scorer": s, "operator": m, "shots": release_
            if "release" in presets and m in methods]
 cells = cells + release
 rank_cells = [{**base, "category": c, "scorer": s} for s in scorers for c in classes]
-report = run_grid(cells, evaluate_cell, desc="2D cells")
-rank_report = run_grid(rank_cells, ranking_cell, desc="ranking cells")
+report = run_grid(cells, evaluate_cell, desc="2D cells", progress=False)
+rank_report = run_grid(rank_cells, ranking_cell, desc="ranking cells", progress=False)
 print(f"segmentation cells: {report.computed} computed, {report.cached} from the cache, "
       f"{len(report.failures)} failed")
 print(f"ranking cells: {rank_report.computed} computed, {rank_report.cached} from the cache")
@@ -172,7 +171,8 @@ display(format_table(cmp1))
 
 # %% [markdown]
 # **Which operator wins, ours and the paper's.** Kendall's tau compares the two orderings of the
-# three operators by F1 (1: same order, -1: reversed); `same_best` says whether the winner agrees.
+# three operators by F1 ($1$: same order, $-1$: reversed); `same_best` says whether the winner
+# agrees.
 
 # %%
 agree = ordering_agreement(cmp1, group=["scorer"], metric="f1")
@@ -291,13 +291,40 @@ plt.show()
 # * The ranking metrics say how good the **maps** are; the F1 / IoU columns say how good the
 #   **masks** are. A scorer can rank pixels well (high P-AUROC) and still give a poor mask with a
 #   global threshold: that gap is what the operators try to close.
-# * THR uses one threshold per class learnt on nominal images only. Look at its precision and
-#   recall columns: when the nominal scores sit far below the defect scores, mean + 3 std cuts low
-#   and the masks spill over the defect (high recall, low precision).
-# * TopoTTA's masks follow the persistent structures of each map; PCES then moves the boundary
-#   along the image's own features.
-# * The paper's claim to check here is the ordering (TopoTTA above TTT4AS and THR in F1/IoU on every
-#   scorer). The `same_best` / Kendall's tau columns and the gain table above answer it for this
-#   run, whichever way it falls; notebook 13 turns it into a verdict. With few classes (the quick
-#   profile) a difference of a few F1 points between two operators is within what one class more
-#   or less can change.
+# * THR uses one threshold per class learnt on nominal images only. When the nominal scores sit
+#   far below the defect scores, $\mu + 3\sigma$ cuts low and the masks spill over the defect
+#   (high recall, low precision); the take-aways below say whether that happens in this run.
+# * TopoTTA's pseudo-labels follow the persistent structures of each map; PCES then classifies
+#   the feature grid from them. Whether PCES improves on its own pseudo-labels is measured in
+#   notebook 08 (Table VI), not here.
+# * The paper's claim to check here is the ordering (TopoTTA above TTT4AS and THR in F1/IoU on
+#   every scorer). The `same_best` / Kendall's tau columns and the gain table above answer it for
+#   this run, whichever way it falls; notebook 13 turns it into a verdict. With few classes a
+#   difference of a few F1 points between two operators is within what one class more or less
+#   can change.
+#
+# ## Take-aways
+
+# %%
+group_cols = [c for c in ("dataset", "scorer", "backbone", "preset") if c in table1.columns]
+items = []
+for key, g in table1.groupby(group_cols, sort=False):
+    f1 = g.set_index("method")["f1"]
+    label = " / ".join(str(k) for k in (key if isinstance(key, tuple) else (key,)))
+    items.append(f"{label}: F1 " + ", ".join(f"{m} {fmt(v)}" for m, v in f1.items())
+                 + f"; best: {f1.idxmax()}.")
+    if "THR" in g["method"].values:
+        thr = g[g["method"] == "THR"].iloc[0]
+        items.append(f"{label}: THR's precision {fmt(thr['precision'])} against recall "
+                     f"{fmt(thr['recall'])}: "
+                     + ("its masks spill over the defects." if thr["recall"] > thr["precision"]
+                        else "its masks are tighter than the defects."))
+n_same = int(agree["same_best"].sum())
+items.append(f"The best operator agrees with the paper's for {n_same} of "
+             f"{plural(len(agree), 'scorer')} (Kendall's tau "
+             + ", ".join(fmt(t, 2) for t in agree["kendall_tau"]) + ").")
+worse = [f"{r['scorer']}" for _, r in gains.iterrows() if r["f1_gain"] < 0]
+items.append("What does not work here: TopoTTA's F1 is below TTT4AS's for "
+             + (", ".join(worse) if worse else "no scorer") + f" in this run, over "
+             f"{plural(len(classes), 'class', 'classes')}.")
+display(Markdown(takeaways(items)))

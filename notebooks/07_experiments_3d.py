@@ -57,9 +57,9 @@ methods = ["thr", "ttt4as", "topotta"]
 # %%
 import matplotlib.pyplot as plt
 import numpy as np
-from IPython.display import display
+from IPython.display import Markdown, display
 
-from topotta_lite.data import check_dataset
+from topotta_lite.data import check_dataset, resolve_classes
 from topotta_lite.experiments import (
     MAPS_SCORER,
     compare_main,
@@ -81,7 +81,7 @@ from topotta_lite.experiments import (
 )
 from topotta_lite.metrics import segmentation_scores
 from topotta_lite.outputs import savefig, use_style, write_table
-from topotta_lite.teaching import overlay_mask, show_map
+from topotta_lite.teaching import fmt, note, overlay_mask, plural, show_map, subset_note, takeaways
 from topotta_lite.vocabulary import METHOD_NAMES, SCORER_NAMES
 
 use_style()
@@ -99,9 +99,14 @@ scorers_of = {d: [MAPS_SCORER] if maps_dirs[d] is not None else list(scorers) fo
 for d, cs in groups:
     print(f"{d}: classes {cs}, size {sizes[d]!r}, scorers {scorers_of[d]}")
 print(f"operators: {methods}")
+notes = [subset_note(profile, **{f"{d} classes": (cs, resolve_classes(d, roots[d]))
+                                 for d, cs in groups},
+                     scorers=(scorers, list(SCORER_NAMES)
+                              if all(maps_dirs[d] is None for d, _ in groups) else []))]
 if dataset_3d in dict(groups) and sizes[dataset_3d] != size:
-    print(f"NOTE: the voxel data run at size {sizes[dataset_3d]!r} (fewer and smaller volumes) to "
-          "fit this profile's time budget.")
+    notes.append(note(f"The voxel data run at size `{sizes[dataset_3d]}` (fewer and smaller "
+                      "volumes than the 2.5D data) to fit this profile's time budget."))
+display(Markdown("\n\n".join(n for n in notes if n)))
 
 # %% [markdown]
 # ## 1. The grid
@@ -125,8 +130,8 @@ cells = [{**base, **data_keys(d), "category": c, "scorer": s, "operator": m}
          for d, cs in groups for s in scorers_of[d] for c in cs for m in methods]
 rank_cells = [{**base, **data_keys(d), "category": c, "scorer": s}
               for d, cs in groups for s in scorers_of[d] for c in cs]
-report = run_grid(cells, evaluate_cell, desc="3D cells")
-rank_report = run_grid(rank_cells, ranking_cell, desc="ranking cells")
+report = run_grid(cells, evaluate_cell, desc="3D cells", progress=False)
+rank_report = run_grid(rank_cells, ranking_cell, desc="ranking cells", progress=False)
 print(f"segmentation cells: {report.computed} computed, {report.cached} cached, "
       f"{len(report.failures)} failed; ranking cells: {rank_report.computed} computed, "
       f"{rank_report.cached} cached")
@@ -236,7 +241,29 @@ plt.show()
 # * On depth maps the defects (dents, bumps) are smooth height changes, so the score maps are
 #   smooth too; whether the most persistent superlevel component is the defect can be read off
 #   Fig. 6 (compare the TopoTTA column with the ground truth).
-# * In voxel volumes a cavity is a 2-dimensional hole (H2): the sublevel filtration sees it as an
-#   enclosed void, which is the 3D analogue of the 2D ring (notebook 03).
-# * The claim checked here is again the ordering of the operators per data set and scorer; notebook
-#   13 turns the `same_best` / Kendall's tau columns into a verdict.
+# * In a voxel volume a defect (an inclusion or a cavity of the part) scores high, so in the score
+#   volume it is a bright blob. The calm voxels around it enclose it: the sublevel filtration
+#   sees it as an enclosed void, an H2 class. That is the 3D analogue of the 2D **blob**, which
+#   the sublevel filtration sees as an H1 hole (notebook 02); the 3D analogue of the 2D ring is
+#   a bright closed shell around a calm core, a superlevel H2 class.
+# * The claim checked here is again the ordering of the operators per data set and scorer;
+#   notebook 13 turns the `same_best` / Kendall's tau columns into a verdict.
+#
+# ## Take-aways
+
+# %%
+group_cols = [c for c in ("dataset", "scorer", "preset") if c in table1.columns]
+items = []
+for key, g in table1.groupby(group_cols, sort=False):
+    f1 = g.set_index("method")["f1"]
+    label = " / ".join(str(k) for k in (key if isinstance(key, tuple) else (key,)))
+    items.append(f"{label}: F1 " + ", ".join(f"{m} {fmt(v)}" for m, v in f1.items())
+                 + f"; best: {f1.idxmax()}.")
+n_same = int(agree["same_best"].sum())
+items.append(f"The best operator agrees with the paper's analogue row in {n_same} of "
+             f"{plural(len(agree), 'data set and scorer pair', 'data set and scorer pairs')}.")
+worse = [" / ".join(str(r[c]) for c in ("dataset", "scorer")) for _, r in gains.iterrows()
+         if r["f1_gain"] < 0]
+items.append("What does not work here: TopoTTA's F1 is below TTT4AS's for "
+             + (", ".join(worse) if worse else "none of them") + " in this run.")
+display(Markdown(takeaways(items)))

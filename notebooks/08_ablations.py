@@ -23,10 +23,11 @@
 # image's features. An ablation switches one choice off or swaps it, and keeps everything else fixed.
 #
 # **What this notebook computes**
-# 1. **Table V**: keep *only the K-th* most persistent feature of each filtration (K = 1..5)
-#    instead of the most persistent one. The operator's `k` means "Top-K" (the K most persistent,
-#    united); "only the K-th" is a different selection: `TopoTTA(k=K, only_kth=True)` (see
-#    `select_features(..., only_kth=True)`). K = 1 is the default TopoTTA.
+# 1. **Table V**: keep *only the K-th* most persistent feature of each filtration
+#    ($K = 1, \dots, 5$ in the full run) instead of the most persistent one. The operator's `k`
+#    means "Top-K" (the K most persistent, united); "only the K-th" is a different selection:
+#    `TopoTTA(k=K, only_kth=True)` (see `select_features(..., only_kth=True)`). $K = 1$ is the
+#    default TopoTTA.
 # 2. **Table VI**: sublevel only, superlevel only, and both fused by intersection, union, IoU-style
 #    fusion or EAI, each with and without PCES.
 # 3. **Our own** ablations, which the paper does not report:
@@ -39,7 +40,7 @@
 # **How to read the numbers.** The default data is the embedded synthetic benchmark, not MVTec AD,
 # and our scorers are small offline PaDiM/PatchCore look-alikes. Absolute precision/recall/F1 are
 # therefore not comparable with the paper's; what is comparable is the *ordering* of the settings
-# (does K = 1 win? does the superlevel filtration alone favour recall? does fusion + PCES beat
+# (does $K = 1$ win? does the superlevel filtration alone favour recall? does fusion + PCES beat
 # each filtration alone?). The side-by-side tables put our PatchCore-like rows beside the paper's
 # 2D-PatchCore rows for exactly that reason.
 
@@ -67,8 +68,9 @@ pces_ablation = True  # section 5: PCES one choice at a time, with paired interv
 import matplotlib.pyplot as plt
 import numpy as np
 import pandas as pd
+from IPython.display import Markdown, display
 
-from topotta_lite.data import check_dataset
+from topotta_lite.data import check_dataset, resolve_classes
 from topotta_lite.experiments import (
     MAPS_SCORER,
     build_cells,
@@ -88,7 +90,9 @@ from topotta_lite.experiments import (
 )
 from topotta_lite.method import ACTIVITY_KEYS
 from topotta_lite.outputs import savefig, use_style, write_table
-from topotta_lite.vocabulary import SEG_METRICS
+from topotta_lite.teaching import change_word, plural, subset_note, takeaways
+from topotta_lite.teaching import fmt as num
+from topotta_lite.vocabulary import SCORER_NAMES, SEG_METRICS
 
 use_style()
 # checks the dataset (and your maps) before anything is computed or written
@@ -101,6 +105,11 @@ pd.set_option("display.width", 140)
 data = {"dataset": dataset, "categories": categories, "scorers": scorers, "size": size,
         "seed": seed, "data_root": data_root, "maps_dir": maps_dir}
 DEFAULTS = topotta_defaults()
+all_classes = resolve_classes(dataset, data_root)
+display(Markdown(subset_note(profile, classes=(categories, all_classes),
+                             scorers=(scorers, list(SCORER_NAMES) if maps_dir is None else []))))
+MEAN_OVER = (f"mean over {plural(len(categories), 'class', 'classes')}"
+             + (f" and {plural(len(scorers), 'scorer')}" if len(scorers) > 1 else ""))
 
 
 def run(variants, desc, by, images=None, metrics=SEG_METRICS):
@@ -108,7 +117,7 @@ def run(variants, desc, by, images=None, metrics=SEG_METRICS):
 
     With a list `images`, the per-image rows are appended to it (for the claims report)."""
     cells, labels = build_cells(variants, **data)
-    df, per_image = run_labelled(cells, labels, desc=desc, per_image=True)
+    df, per_image = run_labelled(cells, labels, desc=desc, per_image=True, progress=False)
     if images is not None:
         images.append(per_image)
     return mean_over_classes(df, ["dataset", "scorer", *by], metrics=metrics)
@@ -174,7 +183,7 @@ for ax, metric in zip(axes, ["precision", "recall", "f1"]):
     ax.set_title(metric)
     ax.set_xlabel("K (only the K-th feature)")
     ax.set_xticks(sorted(set(kth_values) | set(paper5["kth_component"])))
-axes[0].set_ylabel("mean over classes")
+axes[0].set_ylabel(f"mean over {plural(len(categories), 'class', 'classes')}")
 axes[-1].legend(fontsize=7, loc="best")
 fig.suptitle("Table V: keeping only the K-th most persistent feature", fontsize=10)
 fig.tight_layout()
@@ -234,7 +243,7 @@ for j, use in enumerate(sorted(view["pces"].unique())):
                 [sub["f1"].get(n, np.nan) for n in names], width,
                 label="with PCES" if use else "pseudo-label only")
 axes[0].set_xticks(x, names, rotation=25, ha="right", fontsize=8)
-axes[0].set_ylabel("F1 (mean over classes and scorers)")
+axes[0].set_ylabel(f"F1 ({MEAN_OVER})")
 axes[0].set_ylim(0, 1.25 * max(view["f1"].max(), 0.05))
 axes[0].legend(fontsize=8, ncol=2, loc="upper left")
 axes[0].set_title("F1 per configuration")
@@ -257,6 +266,17 @@ fig.suptitle("Table VI: which filtration, which fusion, with or without PCES", f
 fig.tight_layout()
 savefig(fig, "ablation_components")
 plt.show()
+same_as = []
+for use in sorted(t6["pces"].unique()):
+    rows = t6[t6["pces"] == use]
+    key = rows[["precision", "recall", "f1", "iou"]].round(6).astype(str).agg("/".join, axis=1)
+    groups = [list(g["configuration"]) for _, g in rows.groupby(key, sort=False) if len(g) > 1]
+    if groups:
+        same_as.append(("with PCES: " if use else "pseudo-labels only: ")
+                       + "; ".join(" = ".join(g) for g in groups))
+display(Markdown(
+    "Configurations with identical scores on this data (the same masks, or masks that differ "
+    "nowhere that matters): " + (" — ".join(same_as) + "." if same_as else "none.")))
 
 # %% [markdown]
 # ## 3 · Our ablations: the mask rule and EAI's target
@@ -264,8 +284,9 @@ plt.show()
 # **Mask rule.** The paper's text describes the pseudo-label of a feature as the structure the
 # feature stands for; we read it as one connected region cut inside the feature's bar (the
 # *region* rule). The authors' released code instead thresholds the *whole* normalised map at the
-# feature's upper value minus a fixed offset (0.47 for the sublevel, 0.30 for the superlevel
-# filtration), which can switch on every pixel above that level, connected or not.
+# feature's upper value minus a fixed offset (`0.47` for the sublevel, `0.30` for the superlevel
+# filtration, constants of that code), which can switch on every pixel above that level,
+# connected or not.
 #
 # **EAI target.** EAI grows the intersection inside the union until its Euler characteristic
 # matches a target. We compare four targets: the union's (default), the sublevel mask's, the
@@ -302,7 +323,7 @@ for ax, table, col, title in [(axes[0], rule_t, "rule", "feature -> mask rule"),
                width, label="with PCES" if use else "pseudo-label only")
     ax.set_xticks(x, values)
     ax.set_title(title)
-axes[0].set_ylabel("F1 (mean over classes and scorers)")
+axes[0].set_ylabel(f"F1 ({MEAN_OVER})")
 axes[0].legend(fontsize=8)
 fig.tight_layout()
 savefig(fig, "ablation_rule_target")
@@ -318,7 +339,7 @@ plt.show()
 # the two, the mask of the more persistent feature, or nothing. Every row is paired with the
 # default on the same images; `fusion_differs`, `nested` and `empty_intersection` say how often
 # the fusion changed anything, how often one mask contained the other, and how often they did not
-# overlap: where `nested` is near 1, EAI and the intersection cannot differ much.
+# overlap: where `nested` is near one, EAI and the intersection cannot differ much.
 
 # %%
 images_fb = []
@@ -369,19 +390,56 @@ if pces_ablation:
 # %% [markdown]
 # ## What to take away
 #
-# * **Table V** tests one claim: F1 is best for K = 1 and falls as K grows, because lower-ranked
-#   features sit closer to the diagonal and are more often background texture. Compare the
-#   *shape* of our F1 curve with the paper's, not its height. The paper's recall *rising* with K
-#   is what a whole-map threshold (the release rule) produces; a region rule gives small
-#   K-th regions instead, so both precision and recall fall.
-# * **Table VI** tests two claims: the superlevel filtration alone favours recall over precision
-#   (it grows from the brightest peak into everything that is merely bright), and the full
+# * **Table V** tests one claim: F1 is best for $K = 1$ and falls as $K$ grows, because
+#   lower-ranked features sit closer to the diagonal and are more often background texture.
+#   Compare the *shape* of our F1 curve with the paper's, not its height. Recall *rising* with
+#   $K$ is what a whole-map threshold (the release rule) produces; a region rule gives small
+#   K-th regions instead.
+# * **Table VI** tests two claims: the superlevel filtration alone favours recall and costs
+#   precision compared with the sublevel one alone (it grows from the brightest peak into
+#   everything that is merely bright), and the full
 #   configuration (both filtrations, EAI, PCES) has the best F1. The pseudo-label-only rows show
-#   how much of each configuration's quality is already in the pseudo-label and how much PCES adds
-#   (or removes) on this data.
+#   how much of each configuration's quality is already in the pseudo-label and how much PCES
+#   adds (or removes) on this data.
 # * **Our ablations** show how much the two readings of the feature-to-mask step differ, and
-#   whether EAI's choice of target changes anything in practice (when the two masks agree on the
-#   topology, all targets pick the same candidate).
+#   whether EAI's choice of target changes anything in practice (when the two masks agree on
+#   the topology, all targets pick the same candidate).
 #
 # The claims report (notebook 13) reads `table5_topk` and `table6_components` and computes the
-# verdicts from them.
+# verdicts from them. The list below is rendered from this run's tables.
+
+# %%
+items = []
+extra = ["preset"] if "preset" in t6.columns else []  # one group per preset when there are several
+extra5 = ["preset"] if "preset" in t5.columns else []
+for (scorer, rule, *rest), g in t5.groupby(["scorer", "rule", *extra5], sort=False):
+    f1 = g.set_index("kth_component")["f1"]
+    items.append(f"Table V ({scorer}, {rule} rule{', ' + str(rest[0]) if rest else ''}): F1 is "
+                 + ("best at K = 1" if f1.idxmax() == min(f1.index) else f"best at K = {f1.idxmax()}")
+                 + " (" + ", ".join(f"K = {k}: {num(v)}" for k, v in f1.items()) + ").")
+for (scorer, *rest), g in t6.groupby(["scorer", *extra], sort=False):
+    scorer = f"{scorer}, {rest[0]}" if rest else scorer
+    by = g.set_index("configuration")
+    if {"superlevel", "sublevel"} <= set(by.index):
+        sup, sub = by.loc["superlevel"], by.loc["sublevel"]
+        trades = sup["recall"] > sub["recall"] and sup["precision"] < sub["precision"]
+        items.append(f"Table VI ({scorer}): from the sublevel filtration alone to the superlevel "
+                     f"one alone, recall {num(sub['recall'])} → {num(sup['recall'])}, precision "
+                     f"{num(sub['precision'])} → {num(sup['precision'])}: the superlevel one "
+                     + ("favours recall and costs precision (means over the images; notebook 13 "
+                        "gives the interval)." if trades else
+                        "does not trade precision for recall here."))
+    best = by["f1"].idxmax()
+    items.append(f"Table VI ({scorer}): the best F1 is {num(by['f1'].max())}, by `{best}`.")
+    base, full = "sub+super+EAI", "sub+super+EAI+PCES"
+    if base in by.index and full in by.index:
+        before, after = by.loc[base, "f1"], by.loc[full, "f1"]
+        items.append(("What does not work here: " if after < before - 5e-4 else "")
+                     + f"PCES {change_word(before, after, tol=5e-4)} the F1 of the fused "
+                     f"pseudo-labels ({scorer}: {num(before)} → {num(after)}).")
+if same_as:
+    items.append(f"Identical scores: {' — '.join(same_as)}.")
+targets = target_t.groupby("pces")["f1"].nunique()
+items.append("EAI's target " + ("changes nothing on this data (all targets give the same F1)."
+                                if (targets == 1).all() else "changes the F1 on this data."))
+display(Markdown(takeaways(items)))

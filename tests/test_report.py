@@ -22,14 +22,14 @@ CHROMEDRIVER = shutil.which("chromedriver")
 
 @pytest.fixture(scope="module")
 def site(tmp_path_factory):
-    """Notebooks 03 (figures, the plotly slider) and 13 (claims) run with the smoke profile,
+    """Notebooks 02 (figures, the plotly slider) and 13 (claims) run with the smoke profile,
     rendered by ``topotta-lite report``."""
     tmp = tmp_path_factory.mktemp("report")
     figs, build, out = tmp / "figures", tmp / "build", tmp / "site"
     mp = pytest.MonkeyPatch()
     mp.setenv("TOPOTTA_FIGURES", str(figs))
     try:
-        results = reproduce("smoke", ["03", "13"], build_dir=build, progress=False)
+        results = reproduce("smoke", ["02", "13"], build_dir=build, progress=False)
     finally:
         mp.undo()
     assert all(r.ok for r in results), [r.error[:500] for r in results]
@@ -42,12 +42,12 @@ def site(tmp_path_factory):
 def test_site_files(site):
     out, figs = site
     pages = sorted(p.name for p in out.glob("*.html"))
-    assert {"index.html", "tables.html", "03_multilevel_filtration.html",
-            "13_claims_report.html", "nb03_filtration_slider.html"} <= set(pages)
+    assert {"index.html", "tables.html", "02_multilevel_filtration.html",
+            "13_claims_report.html", "nb02_filtration_slider.html"} <= set(pages)
     index = (out / "index.html").read_text()
     # the claims table is on the index, and every notebook page, figure and table is linked
     assert "Claims of the paper" in index and "<table" in index and "verdict" in index
-    for page in ("03_multilevel_filtration.html", "13_claims_report.html", "tables.html"):
+    for page in ("02_multilevel_filtration.html", "13_claims_report.html", "tables.html"):
         assert f'href="{page}"' in index
     for png in figs.glob("*.png"):
         assert f"figures/{png.name}" in index and (out / "figures" / png.name).is_file()
@@ -66,7 +66,7 @@ def test_site_files(site):
 
 def test_interactive_view_has_a_static_png_in_the_notebook(site):
     out, _ = site
-    nb = nbformat.read(out.parent / "build" / "smoke" / "03_multilevel_filtration.ipynb", 4)
+    nb = nbformat.read(out.parent / "build" / "smoke" / "02_multilevel_filtration.ipynb", 4)
     bundles = [o.data for c in nb.cells for o in c.get("outputs", [])
                if PLOTLY_MIME in o.get("data", {})]
     assert len(bundles) == 1
@@ -146,7 +146,7 @@ def test_site_in_chromium(served):
         driver.save_screenshot(str(shots / "report_index.png"))
         assert _errors(driver) == []
 
-        driver.get(f"{served}/03_multilevel_filtration.html")
+        driver.get(f"{served}/02_multilevel_filtration.html")
         WebDriverWait(driver, 60).until(
             lambda d: d.execute_script("return document.querySelectorAll('.plotly .main-svg')"
                                        ".length") > 0)
@@ -157,7 +157,7 @@ def test_site_in_chromium(served):
             f"return document.querySelectorAll('script[src=\"{PLOTLY_JS}\"]').length")
         assert n_js == 1
         driver.execute_script("document.querySelector('.plotly').scrollIntoView()")
-        driver.save_screenshot(str(shots / "report_03_multilevel_filtration.png"))
+        driver.save_screenshot(str(shots / "report_02_multilevel_filtration.png"))
         assert _errors(driver) == []
     finally:
         driver.quit()

@@ -17,6 +17,22 @@ from topotta_lite.cli.reproduce import (
 NOTEBOOKS = list_notebooks()
 
 
+def quiet_portable_output_problems(executed: Path, forbidden: list[str]) -> list[str]:
+    """Widgets (tqdm's notebook bars) and absolute paths in an executed notebook's outputs."""
+    import nbformat
+
+    problems = []
+    for i, cell in enumerate(nbformat.read(executed, as_version=4).cells):
+        for out in cell.get("outputs", []):
+            data = out.get("data", {})
+            if "application/vnd.jupyter.widget-view+json" in data:
+                problems.append(f"cell {i}: a widget (a progress bar?)")
+            text = out.get("text", "") + "".join(str(v) for k, v in data.items()
+                                                  if k.startswith("text/"))
+            problems += [f"cell {i}: prints the absolute path {p!r}" for p in forbidden if p in text]
+    return problems
+
+
 def test_every_notebook_has_a_parameters_cell_with_profile():
     assert NOTEBOOKS, "no notebooks found"
     for nb in NOTEBOOKS:
@@ -68,6 +84,10 @@ def test_notebook_runs_with_smoke_profile(notebook, tmp_path, monkeypatch):
     (result,) = reproduce("smoke", [notebook.stem], build_dir=tmp_path / "build", progress=False)
     assert result.ok, f"{notebook.stem} failed: {result.error[:3000]}"
     assert result.output.exists()
+    from topotta_lite.config import repo_root
+
+    problems = quiet_portable_output_problems(result.output, [str(repo_root()), str(tmp_path)])
+    assert not problems, f"{notebook.stem}: " + "; ".join(problems)
     manifest = json.loads((figs / "MANIFEST.json").read_text())
     produced = {Path(f).resolve() for f in result.files}
     listed = {(figs / k).resolve() for k, v in manifest.items() if v["notebook"] == notebook.stem}

@@ -1,4 +1,4 @@
-"""Helpers of the teaching notebooks (01-05): toy maps, stability trials, drawings.
+"""Helpers of the notebooks: toy maps, persistence by hand, stability trials, drawings, results prose.
 
 Nothing in the method depends on this subpackage; it exists so that the notebooks stay thin.
 
@@ -10,12 +10,27 @@ Examples
 (48, 48)
 """
 
+from topotta_lite.teaching.by_hand import ElderRun, elder_rule, interior_components
+from topotta_lite.teaching.prose import (
+    bullets,
+    change_word,
+    fmt,
+    is_monotone,
+    note,
+    plural,
+    subset_note,
+    takeaways,
+)
 from topotta_lite.teaching.stability import (
     MAP_PERTURBATIONS,
     bottleneck,
+    bottleneck_by_matching,
+    bottleneck_gudhi,
     diagram_points,
+    gudhi_bottleneck_case,
     perturb,
     stability_trials,
+    wasserstein,
 )
 from topotta_lite.teaching.toys import fusion_cases, smooth_random_map, toy_score_map, toy_volume
 from topotta_lite.teaching.viz import (
@@ -28,31 +43,50 @@ from topotta_lite.teaching.viz import (
     overlay_mask,
     plot_barcode,
     plot_diagram,
+    plot_signal,
     show_interactive,
     show_map,
+    show_values,
     write_html,
 )
 
 __all__ = [
     "DIM_COLORS",
     "MAP_PERTURBATIONS",
+    "ElderRun",
     "bottleneck",
+    "bottleneck_by_matching",
+    "bottleneck_gudhi",
+    "bullets",
+    "change_word",
     "complex_geometry",
     "diagram_points",
     "draw_complex",
     "draw_elementary_cube",
+    "elder_rule",
     "filtration_slider_figure",
     "filtration_strip",
+    "fmt",
     "fusion_cases",
+    "gudhi_bottleneck_case",
+    "interior_components",
+    "is_monotone",
+    "note",
     "overlay_mask",
     "perturb",
     "plot_barcode",
     "plot_diagram",
+    "plot_signal",
+    "plural",
     "show_interactive",
     "show_map",
+    "show_values",
     "smooth_random_map",
     "stability_trials",
+    "subset_note",
+    "takeaways",
     "toy_score_map",
     "toy_volume",
+    "wasserstein",
     "write_html",
 ]

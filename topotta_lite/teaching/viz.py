@@ -28,8 +28,10 @@ __all__ = [
     "overlay_mask",
     "plot_barcode",
     "plot_diagram",
+    "plot_signal",
     "show_interactive",
     "show_map",
+    "show_values",
     "write_html",
 ]
 
@@ -266,6 +268,111 @@ def show_map(ax, score_map: np.ndarray, *, title: str | None = None, cmap: str =
         cb = ax.figure.colorbar(im, ax=ax, fraction=0.046, pad=0.03)
         cb.set_label(cbar_label)
     return im
+
+
+def show_values(ax, values: np.ndarray, *, title: str | None = None, cmap: str = "magma",
+                fmt: str = "{:g}", highlight=None):
+    """Show a small 2D array as coloured cells with each value written in its cell.
+
+    For images small enough to work with by hand (a 3 x 3 image, a 5 x 5 mask). Rows and
+    columns are labelled with their indices.
+
+    Parameters
+    ----------
+    ax : matplotlib.axes.Axes
+    values : (H, W) array
+    title : str, optional
+    cmap : str
+    fmt : str
+        Format of the written values.
+    highlight : (H, W) bool array, optional
+        Cells to outline (e.g. the pixels of the set at some threshold).
+
+    Returns
+    -------
+    matplotlib.image.AxesImage
+
+    Examples
+    --------
+    >>> import matplotlib.pyplot as plt
+    >>> fig, ax = plt.subplots()
+    >>> _ = show_values(ax, np.arange(9).reshape(3, 3))
+    >>> sorted(t.get_text() for t in ax.texts)[:3]
+    ['0', '1', '2']
+    """
+    from matplotlib.patches import Rectangle
+
+    v = np.asarray(values, dtype=float)
+    if v.ndim != 2:
+        raise ValueError(f"values must be a 2D array, got shape {v.shape}")
+    im = ax.imshow(v, cmap=cmap, interpolation="nearest")
+    lo, hi = float(np.nanmin(v)), float(np.nanmax(v))
+    for (r, c), x in np.ndenumerate(v):
+        light = hi == lo or (x - lo) / (hi - lo) < 0.55
+        ax.text(c, r, fmt.format(x), ha="center", va="center", fontsize=12,
+                color="white" if light else "black")
+    if highlight is not None:
+        for r, c in np.argwhere(np.asarray(highlight, dtype=bool)):
+            ax.add_patch(Rectangle((c - 0.5, r - 0.5), 1, 1, fill=False, lw=2.5,
+                                   edgecolor="#00e5ff"))
+    ax.set_xticks(range(v.shape[1]))
+    ax.set_yticks(range(v.shape[0]))
+    ax.set_xlabel("column")
+    ax.set_ylabel("row")
+    if title is not None:
+        ax.set_title(title)
+    return im
+
+
+def plot_signal(ax, signal, *, threshold: float | None = None, births=(), deaths=(),
+                title: str | None = None):
+    """Draw a 1D signal as bars with their values, optionally with a threshold and events.
+
+    Parameters
+    ----------
+    ax : matplotlib.axes.Axes
+    signal : (N,) array
+    threshold : float, optional
+        Draw the level t as a dashed line and colour the bars of the sublevel set {x <= t}.
+    births, deaths : sequences of int
+        Positions marked as births (circles) and deaths (crosses) of H0 classes.
+    title : str, optional
+
+    Returns
+    -------
+    matplotlib.axes.Axes
+
+    Examples
+    --------
+    >>> import matplotlib.pyplot as plt
+    >>> fig, ax = plt.subplots()
+    >>> _ = plot_signal(ax, [3, 1, 4], threshold=3, births=[1], deaths=[2])
+    >>> len(ax.patches)
+    3
+    """
+    x = np.asarray(signal, dtype=float).ravel()
+    pos = np.arange(x.size)
+    inside = x <= threshold if threshold is not None else np.zeros(x.size, bool)
+    ax.bar(pos, x, width=0.8, color=np.where(inside, "#1f77b4", "#c7c7c7"), edgecolor="0.3")
+    for i, v in enumerate(x):
+        ax.text(i, v, f"{v:g}", ha="center", va="bottom", fontsize=10)
+    if threshold is not None:
+        ax.axhline(threshold, color="#d62728", ls="--", lw=1.2, label=f"t = {threshold:g}")
+    if len(births):
+        ax.scatter(list(births), x[list(births)] / 2, marker="o", s=70, facecolors="none",
+                   edgecolors="k", lw=1.5, zorder=5, label="a piece is born")
+    if len(deaths):
+        ax.scatter(list(deaths), x[list(deaths)] / 2, marker="x", s=70, color="k", zorder=5,
+                   label="a piece dies (merge)")
+    ax.set_xticks(pos)
+    ax.set_xlabel("position")
+    ax.set_ylabel("value")
+    ax.set_ylim(0, 1.18 * max(float(x.max()), 1e-9))
+    if title is not None:
+        ax.set_title(title)
+    if threshold is not None or len(births) or len(deaths):
+        ax.legend(loc="upper left", fontsize=8)
+    return ax
 
 
 def overlay_mask(ax, mask: np.ndarray, *, background: np.ndarray | None = None,
