@@ -670,6 +670,7 @@ class PCES:
                 embed_dim=embed_dim, n_points=n_points, pos_fraction=pos_fraction,
                 neg_dilation=neg_dilation, max_ratio=max_ratio, resolution=resolution).values()
         device, seed = device_name("device", device), seed_value("seed", seed)
+        decision = choice("decision", decision, DECISIONS)
         self.margin, self.epochs, self.lr, self.weight_decay = margin, epochs, lr, weight_decay
         self.hidden, self.embed_dim, self.n_points = hidden, embed_dim, n_points
         self.pos_fraction, self.neg_dilation, self.max_ratio = pos_fraction, neg_dilation, max_ratio
