@@ -502,7 +502,8 @@ def test_an_edited_dataset_is_recomputed_and_a_corrupt_bundle_too(tmp_path):
 
 # ============================================================================ 6: parameters
 def test_unknown_and_mistyped_parameters_are_errors(capsys):
-    assert cli.main(["reproduce", "--only", "03", "-p", "levelz", "64", "--no-progress"]) == 2
+    (filtration,) = [p.stem for p in list_notebooks() if p.stem.endswith("_multilevel_filtration")]
+    assert cli.main(["reproduce", "--only", filtration, "-p", "levelz", "64", "--no-progress"]) == 2
     err = capsys.readouterr().err
     assert "'levelz'" in err and "did you mean 'levels'" in err
     assert cli.main(["reproduce", "--only", "06", "-p", "classes", "brick", "--no-progress"]) == 2
@@ -511,7 +512,7 @@ def test_unknown_and_mistyped_parameters_are_errors(capsys):
     params, changed = resolve_parameters("smoke", sources, {"classes": parse_value('["brick"]')})
     assert params["06_experiments_2d"]["classes"] == ["brick"] and not any(changed.values())
     with pytest.raises(ParameterError, match="levels.*integer"):
-        resolve_parameters("smoke", list_notebooks(["03"]), {"levels": 6.5})
+        resolve_parameters("smoke", list_notebooks([filtration]), {"levels": 6.5})
     with pytest.raises(ParameterError, match="profile"):
         resolve_parameters("smoke", sources, {"profile": "quick"})
     assert set(declared_parameters(sources[0])) >= {"classes", "scorers", "data_root", "profile"}

@@ -294,7 +294,7 @@ def declared_parameters(source: Path) -> dict[str, object]:
 
     Examples
     --------
-    >>> sorted(declared_parameters(notebooks_dir() / "03_multilevel_filtration.py"))[:3]
+    >>> sorted(declared_parameters(next(notebooks_dir().glob("*_multilevel_filtration.py"))))[:3]
     ['alpha', 'construction', 'level_grid']
     """
     text = Path(source).read_text(encoding="utf-8")
