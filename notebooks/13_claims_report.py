@@ -215,7 +215,8 @@ if update_readme_block and here == committed:
     changed = update_readme(folder=here)
     print("README results block", "updated" if changed else "already up to date")
 else:
-    print(f"README left alone: these tables ({here}) are not the committed ones ({committed})")
+    # no absolute path in the output: it would differ on every machine and leak the run's folders
+    print("README left alone: this run's tables are not the committed figures/tables")
 
 # %% [markdown]
 # ## How to read the verdicts
