@@ -147,7 +147,8 @@ def savefig(fig, name: str, *, formats: tuple[str, ...] = ("png", "pdf")) -> lis
 def _fmt(value) -> str:
     if isinstance(value, float):
         return "" if value != value else f"{value:.3f}"
-    return str(value)
+    # a "|" inside a cell would end it: escape it, and keep each row on one line
+    return str(value).replace("|", "\\|").replace("\n", " ")
 
 
 def to_markdown(df) -> str:
@@ -172,6 +173,8 @@ def write_table(df, name: str) -> list[Path]:
     | method | f1 |
     | --- | --- |
     | THR | 0.500 |
+    >>> print(to_markdown(pd.DataFrame({"note": ["a | b"]})).splitlines()[-1])
+    | a \\| b |
     """
     if not name or "/" in name:
         raise ValueError(f"table name must be a plain file stem, got {name!r}")
