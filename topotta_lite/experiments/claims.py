@@ -363,6 +363,11 @@ def _expand_presets(df: pd.DataFrame) -> pd.DataFrame:
     """
     if "preset" not in df.columns:
         return df
+    setting = [c for c in ("modality", "dataset", "scorer", "backbone") if c in df.columns]
+    if setting and df.groupby(setting, dropna=False).ngroups > 1:  # share within a setting only
+        return pd.concat([_expand_presets(g) for _, g in df.groupby(setting, dropna=False,
+                                                                      sort=False)],
+                         ignore_index=True)
     miss = _missing(df["preset"])
     shared, specific = df[miss], df[~miss].assign(preset=lambda d: d["preset"].astype(str))
     presets = sorted(set(specific["preset"]) | ({"paper"} if len(shared) else set()))
