@@ -52,17 +52,14 @@
 profile = "full"
 tables_folder = None  # default: figures/tables of this run
 n_boot = 4000  # bootstrap replicates per (claim, setting)
-update_readme_block = True  # rewrite the README's results block (only for the committed figures)
+update_readme_block = True  # the runner rewrites the README's results block (committed figures only)
 
 # %%
-from pathlib import Path
-
 import matplotlib.pyplot as plt
 import numpy as np
 import pandas as pd
 from IPython.display import Markdown, display
 
-from topotta_lite.config import repo_root, tables_dir
 from topotta_lite.experiments import (
     CLAIMS,
     PER_IMAGE,
@@ -71,7 +68,6 @@ from topotta_lite.experiments import (
     assess_claims,
     load_tables,
     paper_tables,
-    update_readme,
 )
 from topotta_lite.outputs import savefig, use_style, write_table
 from topotta_lite.teaching import plural, takeaways
@@ -206,17 +202,14 @@ else:
 #
 # The README's results table and claims count are generated from these tables
 # (`topotta_lite.experiments.readme`); a test fails when the committed README and the committed
-# tables disagree. The block is rewritten only when this run writes the committed `figures/`.
+# tables disagree. The block is rewritten by `topotta-lite reproduce`, not by this notebook: the
+# notebook writes into the run's staging folder, and `figures/tables` receives its claims only
+# once it has succeeded, so the runner rewrites the block right after publishing them, and only
+# in a profile run that writes the committed `figures/`.
 
 # %%
-committed = (repo_root() / "figures" / "tables").resolve()
-here = Path(tables_folder).resolve() if tables_folder else tables_dir().resolve()
-if update_readme_block and here == committed:
-    changed = update_readme(folder=here)
-    print("README results block", "updated" if changed else "already up to date")
-else:
-    # no absolute path in the output: it would differ on every machine and leak the run's folders
-    print("README left alone: this run's tables are not the committed figures/tables")
+print("the runner rewrites the README block once these claims are published" if update_readme_block
+      else "update_readme_block = False: the README is left alone")
 
 # %% [markdown]
 # ## How to read the verdicts

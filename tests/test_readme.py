@@ -18,7 +18,7 @@ def test_committed_readme_block_matches_the_committed_tables():
     assert block is not None, f"README.md has no {README_MARKERS[0]} ... {README_MARKERS[1]} block"
     assert block == results_block(root / "figures" / "tables"), (
         "the README's results block differs from what figures/tables give: regenerate it with "
-        "notebook 13 (topotta-lite reproduce --profile quick) or "
+        "topotta-lite reproduce --profile quick (the runner rewrites it after notebook 13) or "
         "topotta_lite.experiments.update_readme()")
 
 
@@ -65,3 +65,28 @@ def test_update_readme_replaces_only_the_block(tmp_path):
     readme.write_text("no markers\n")
     with pytest.raises(ValueError, match="results:start"):
         update_readme(readme, tmp_path)
+
+
+def test_runner_rewrites_the_block_after_publishing_into_the_committed_figures_only(tmp_path,
+                                                                                   monkeypatch):
+    # the claims notebook writes into a staging folder: only after publishing do figures/tables
+    # hold its claims, so the block is rewritten by the runner, never from the previous claims
+    from topotta_lite.cli import reproduce as runner
+
+    monkeypatch.setattr(runner, "repo_root", lambda: tmp_path)
+    figures = tmp_path / "figures"
+    (figures / "tables").mkdir(parents=True)
+    write_tables(figures / "tables")
+    readme = tmp_path / "README.md"
+    original = f"intro\n{README_MARKERS[0]}\nold\n{README_MARKERS[1]}\n"
+    readme.write_text(original)
+    lines = []
+    runner._refresh_readme(tmp_path / "elsewhere", {"update_readme_block": True}, lines.append)
+    runner._refresh_readme(figures, {"update_readme_block": False}, lines.append)
+    runner._refresh_readme(figures, {}, lines.append)
+    assert readme.read_text() == original and lines == []
+    runner._refresh_readme(figures, {"update_readme_block": True}, lines.append)
+    assert readme_block(readme) == results_block(figures / "tables")
+    assert lines == ["README results block rewritten from the published tables"]
+    nb13 = next((repo_root() / "notebooks").glob("13_*.py"))
+    assert runner.notebook_defaults(nb13)["update_readme_block"] is True

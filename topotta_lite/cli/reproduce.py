@@ -833,6 +833,8 @@ def reproduce(profile: str = "full", only: list[str] | None = None, overrides: d
                         res.files = publish(res.files, stage, dest)
                         _record(dest, res, profile, params_by_nb[src.stem],
                                 changed_by_nb[src.stem])
+                        _refresh_readme(dest, {**notebook_defaults(src),
+                                               **params_by_nb[src.stem]}, tqdm.write)
                 else:
                     res.discarded, res.files = res.files, []
                 shutil.rmtree(work / src.stem, ignore_errors=True)
@@ -855,6 +857,25 @@ def _remove_dead_runs(runs: Path) -> None:
         pid = d.name.split("-", 1)[0]
         if d.is_dir() and pid.isdigit() and not process_alive(int(pid)):
             shutil.rmtree(d, ignore_errors=True)
+
+
+def _refresh_readme(dest: Path, params: dict, write) -> None:
+    """Rewrite the README's results block from ``dest/tables``, once they are published.
+
+    Only for a notebook that asks for it (``update_readme_block = True``: notebook 13, the claims
+    report) and only when ``dest`` is the committed ``figures/``. It runs here, after publishing,
+    because the notebook itself writes into a staging folder: while it runs, ``figures/tables``
+    still holds the previous run's claims.
+    """
+    if not params.get("update_readme_block"):
+        return
+    if dest.resolve() != (repo_root() / "figures").resolve():
+        return
+    from topotta_lite.experiments.readme import update_readme
+
+    changed = update_readme(repo_root() / "README.md", folder=dest / "tables")
+    write("README results block " + ("rewritten from the published tables" if changed
+                                     else "already matches the published tables"))
 
 
 def _record(dest: Path, res: RunResult, profile: str, params: dict, changed: dict) -> None:
