@@ -33,7 +33,12 @@ What we chose where the paper is silent (all are parameters of :class:`PCES`):
   no cap were above them, more so with a larger budget (F1 difference +0.013 [+0.005, +0.020]
   with 512 points, +0.026 [+0.017, +0.034] with 2048), also on the 2.5D and 3D sets. The budget
   is a speed trade: with 30 epochs, 2048 points made TopoTTA 1.85x slower than TTT4AS on the CPU
-  (``benchmarks/bench_operators.py``, same run), 512 points 0.92x, so the default is 512.
+  (``benchmarks/bench_operators.py``, same run, a busy machine), 512 points 0.92x, so the default
+  is 512. The ratio depends on the load: on an idle machine (load average below 1.6, quick set,
+  three classes, Lite0 features) the same benchmark gave TTT4AS 3.8 ms and TopoTTA 8.3 ms per
+  image (2.17x; 0.32x without PCES). Notebook 12's Table X moved the same way between a busy
+  and an idle quick run (TTT4AS 18 -> 4 ms, TopoTTA 16 -> 8 ms): the idle cores help TTT4AS's
+  SVM more than PCES's training loop, which is about 5.6 of TopoTTA's 8.3 ms (``_pces_engines``).
   Nearest prototype beat trimming the pseudo-label and keeping its area (:data:`DECISIONS`), and
   the grid resolution beat the map's. Notebook 05 re-runs this as a one-at-a-time ablation.
 - **Widths.** ``hidden`` 32 and ``embed_dim`` 16 (the paper gives none). On the quick embedded 2D
