@@ -2,7 +2,8 @@
 
 The README holds one block between :data:`README_MARKERS`; :func:`results_block` writes it from
 ``figures/tables`` (Table I's 2D and 3D rows, the claims report), :func:`update_readme` puts it
-in place (notebook 13 calls it when it writes the committed ``figures/``), and a test fails when
+in place (``topotta-lite reproduce`` calls it once notebook 13's claims are published into the
+committed ``figures/``), and a test fails when
 the committed README and the committed tables disagree.
 
 Examples
@@ -121,7 +122,8 @@ def results_block(folder: str | Path | None = None) -> str:
     folder = Path(folder) if folder is not None else tables_dir()
     lines = [README_MARKERS[0],
              "<!-- generated from figures/tables by topotta_lite.experiments.readme "
-             "(notebook 13); edits by hand are overwritten -->"]
+             "(rewritten by topotta-lite reproduce after notebook 13); edits by hand are "
+             "overwritten -->"]
     rows = _results_rows(folder)
     claims = _read(folder, "claims")
     if not rows and claims is None:
