@@ -384,6 +384,87 @@ def test_concurrent_runs_keep_their_own_logs(notebooks, tmp_path):
         assert len(read_manifest(tmp_path / f"figs{i}")) == 4
 
 
+def _fake_papermill(failures: list[BaseException | None], calls: list[str], *, ran_cells: bool):
+    """Stands in for ``papermill.execute_notebook``: raises the next of ``failures`` (after
+    writing the output notebook, with executed cells when ``ran_cells``), or succeeds."""
+    def fake(inp, out, **kwargs):
+        calls.append(out)
+        nb = json.loads(Path(inp).read_text(encoding="utf-8"))
+        exc = failures.pop(0) if failures else None
+        for c in nb["cells"]:
+            if c["cell_type"] == "code" and (exc is None or ran_cells):
+                c["execution_count"] = 1
+        Path(out).write_text(json.dumps(nb), encoding="utf-8")
+        if exc is not None:
+            raise exc
+    return fake
+
+
+_DIED = "Kernel died before replying to kernel_info"
+
+
+@pytest.mark.parametrize("failures, ran_cells, attempts, ok", [
+    ([RuntimeError(_DIED)], False, 2, True),  # the port race seen in CI: started again
+    ([RuntimeError("Kernel didn't respond in 60 seconds")] * 2, False, 3, True),
+    ([RuntimeError(_DIED)] * 3, False, 3, False),  # gives up after three attempts
+    ([RuntimeError(_DIED)], True, 1, False),  # a cell had run: never run a notebook twice
+    ([ValueError("a cell's own error")], False, 1, False),
+])
+def test_a_kernel_that_never_answered_is_started_again_and_nothing_else_is(
+        notebooks, tmp_path, monkeypatch, failures, ran_cells, attempts, ok):
+    import papermill
+
+    from topotta_lite.cli import reproduce
+
+    calls: list[str] = []
+    first = failures[0]
+    monkeypatch.setattr(papermill, "execute_notebook",
+                        _fake_papermill(list(failures), calls, ran_cells=ran_cells))
+    monkeypatch.setattr(reproduce.time, "sleep", lambda seconds: None)
+    res = reproduce.execute_notebook(notebooks / "01_write.py", {}, tmp_path / "build")
+    assert len(calls) == attempts and res.ok is ok
+    assert len(res.kernel_restarts) == (attempts - 1)
+    lines: list[str] = []
+    reproduce._report(res, lines.append)
+    said = "\n".join(lines)
+    assert said.count("its kernel failed to start") == attempts - 1
+    if attempts > 1:
+        assert f"attempt {attempts} of {reproduce.KERNEL_START_ATTEMPTS}" in said
+    if not ok:
+        assert str(first) in res.error and "FAILED" in said
+
+
+def test_a_real_kernel_that_dies_at_start_is_started_again(notebooks, tmp_path, monkeypatch):
+    """End to end, with real kernels: a kernel spec whose first launch exits at once (as a kernel
+    that lost the port race does), and whose next launch is an ordinary ipykernel."""
+    from topotta_lite.cli import reproduce
+
+    marker = tmp_path / "first-launch-done"
+    launcher = tmp_path / "launch.py"
+    launcher.write_text(textwrap.dedent(f"""\
+        import os, runpy, sys
+        marker = {str(marker)!r}
+        if not os.path.exists(marker):
+            open(marker, "w").close()
+            sys.exit(1)
+        sys.argv = ["ipykernel_launcher", *sys.argv[1:]]
+        runpy.run_module("ipykernel_launcher", run_name="__main__")
+        """))
+    spec = tmp_path / "jupyter" / "kernels" / "dies-once"
+    spec.mkdir(parents=True)
+    (spec / "kernel.json").write_text(json.dumps({
+        "argv": [PY, str(launcher), "-f", "{connection_file}"],
+        "display_name": "dies once", "language": "python"}))
+    monkeypatch.setenv("JUPYTER_PATH", str(tmp_path / "jupyter"))
+    monkeypatch.setenv("PYTHONPATH", str(REPO) + os.pathsep + os.environ.get("PYTHONPATH", ""))
+    res = reproduce.execute_notebook(notebooks / "01_write.py", {"profile": "smoke"},
+                                     tmp_path / "build", kernel="dies-once")
+    assert marker.exists() and res.ok, res.error
+    assert [r.startswith("RuntimeError: Kernel died before replying") for r in
+            res.kernel_restarts] == [True]
+    assert len(res.files) == 4
+
+
 # ============================================================================ 4, 5: datasets on disk
 def _png16(path: Path, arr: np.ndarray) -> None:
     """A 16-bit PNG (grey, or RGB which Pillow cannot write) written by hand."""

@@ -536,6 +536,7 @@ class RunResult:
     cell: int | None = None
     traceback: str = ""
     discarded: list[str] = field(default_factory=list)
+    kernel_restarts: list[str] = field(default_factory=list)
 
 
 @contextmanager
@@ -668,6 +669,24 @@ class _Interrupts:
             raise KeyboardInterrupt("interrupted while publishing (finished first)")
 
 
+# A kernel can die before its first reply when two runs start kernels at the same moment:
+# jupyter_client picks free TCP ports by opening and closing them, and the other run's kernel can
+# take one in between (ZMQError "Address already in use"). No cell has run then, so starting the
+# notebook again is safe; anything else (a cell's error, a kernel that dies mid-run) is not retried.
+KERNEL_START_ATTEMPTS = 3
+_KERNEL_START_ERRORS = ("Kernel died before replying to kernel_info", "Kernel didn't respond in")
+
+
+def _kernel_start_failed(exc: BaseException, executed: Path) -> bool:
+    """True when ``exc`` says the kernel never answered and ``executed`` shows no cell ran."""
+    if not (isinstance(exc, RuntimeError) and str(exc).startswith(_KERNEL_START_ERRORS)):
+        return False
+    if not executed.exists():
+        return True
+    nb = json.loads(executed.read_text(encoding="utf-8"))
+    return not any(c.get("execution_count") or c.get("outputs") for c in nb.get("cells", []))
+
+
 def execute_notebook(source: Path, params: dict, build: Path, kernel: str = "python3", *,
                      stage: Path | None = None, work: Path | None = None,
                      extra_env: dict[str, str] | None = None) -> RunResult:
@@ -694,16 +713,26 @@ def execute_notebook(source: Path, params: dict, build: Path, kernel: str = "pyt
     log.unlink(missing_ok=True)
     start = time.perf_counter()
     error, cell, tb = "", None, ""
+    restarts: list[str] = []
     try:
         # figures appear in the executed notebook (and so in `topotta-lite report`) even when
         # the caller exported MPLBACKEND=Agg, as .ci/run does; savefig's bytes do not change
         with _environment(TOPOTTA_RUN_LOG=str(log), TOPOTTA_STAGE=str(stage),
                           MPLBACKEND=INLINE_BACKEND, **(extra_env or {})):
-            _in_thread(lambda: pm.execute_notebook(
-                str(nb_in), str(nb_run), parameters=params, kernel_name=kernel,
-                cwd=str(source.parent), progress_bar=False,
-                kernel_manager_class=_kernel_manager_class(),
-            ))
+            for attempt in range(1, KERNEL_START_ATTEMPTS + 1):
+                try:
+                    _in_thread(lambda: pm.execute_notebook(
+                        str(nb_in), str(nb_run), parameters=params, kernel_name=kernel,
+                        cwd=str(source.parent), progress_bar=False,
+                        kernel_manager_class=_kernel_manager_class(),
+                    ))
+                    break
+                except Exception as exc:  # noqa: BLE001 - retried or reported below
+                    if attempt == KERNEL_START_ATTEMPTS or not _kernel_start_failed(exc, nb_run):
+                        raise
+                    restarts.append(f"{type(exc).__name__}: {exc}")
+                    # a random pause, so that two runs that raced for a port do not race again
+                    time.sleep(secrets.SystemRandom().uniform(0.5, 2.0))
     except Exception as exc:  # noqa: BLE001 - reported; the other notebooks still run
         error, cell, tb = _describe_failure(exc)
     finally:
@@ -719,7 +748,7 @@ def execute_notebook(source: Path, params: dict, build: Path, kernel: str = "pyt
                 files.append(json.loads(line)["path"])
     files = list(dict.fromkeys(files))
     return RunResult(source.stem, not error, time.perf_counter() - start, nb_out, error, files,
-                     cell, tb)
+                     cell, tb, kernel_restarts=restarts)
 
 
 def publish(files: list[str], stage: Path, dest: Path) -> list[str]:
@@ -887,6 +916,9 @@ def _record(dest: Path, res: RunResult, profile: str, params: dict, changed: dic
 
 
 def _report(res: RunResult, write) -> None:
+    for i, why in enumerate(res.kernel_restarts, start=2):
+        write(f"{res.notebook}: its kernel failed to start ({why}); started again "
+              f"(attempt {i} of {KERNEL_START_ATTEMPTS})")
     if res.ok:
         write(f"{res.notebook}: ok in {res.seconds:.1f} s, {len(res.files)} file(s) published")
         return
