@@ -90,7 +90,7 @@ from topotta_lite.experiments import (
 )
 from topotta_lite.metrics import segmentation_scores
 from topotta_lite.outputs import savefig, use_style, write_table
-from topotta_lite.teaching import fmt, overlay_mask, plural, show_map, subset_note, takeaways
+from topotta_lite.teaching import f1_sentences, fmt, overlay_mask, plural, show_map, subset_note, takeaways
 from topotta_lite.vocabulary import METHOD_NAMES, SCORER_NAMES
 
 use_style()
@@ -306,13 +306,9 @@ plt.show()
 # ## Take-aways
 
 # %%
-group_cols = [c for c in ("dataset", "scorer", "backbone", "preset") if c in table1.columns]
 items = []
-for key, g in table1.groupby(group_cols, sort=False):
-    f1 = g.set_index("method")["f1"]
-    label = " / ".join(str(k) for k in (key if isinstance(key, tuple) else (key,)))
-    items.append(f"{label}: F1 " + ", ".join(f"{m} {fmt(v)}" for m, v in f1.items())
-                 + f"; best: {f1.idxmax()}.")
+for label, g, sentence in f1_sentences(table1, ("dataset", "scorer", "backbone", "preset")):
+    items.append(sentence)
     if "THR" in g["method"].values:
         thr = g[g["method"] == "THR"].iloc[0]
         items.append(f"{label}: THR's precision {fmt(thr['precision'])} against recall "

@@ -81,7 +81,7 @@ from topotta_lite.experiments import (
 )
 from topotta_lite.metrics import segmentation_scores
 from topotta_lite.outputs import savefig, use_style, write_table
-from topotta_lite.teaching import fmt, note, overlay_mask, plural, show_map, subset_note, takeaways
+from topotta_lite.teaching import f1_sentences, note, overlay_mask, plural, show_map, subset_note, takeaways
 from topotta_lite.vocabulary import METHOD_NAMES, SCORER_NAMES
 
 use_style()
@@ -252,13 +252,7 @@ plt.show()
 # ## Take-aways
 
 # %%
-group_cols = [c for c in ("dataset", "scorer", "preset") if c in table1.columns]
-items = []
-for key, g in table1.groupby(group_cols, sort=False):
-    f1 = g.set_index("method")["f1"]
-    label = " / ".join(str(k) for k in (key if isinstance(key, tuple) else (key,)))
-    items.append(f"{label}: F1 " + ", ".join(f"{m} {fmt(v)}" for m, v in f1.items())
-                 + f"; best: {f1.idxmax()}.")
+items = [sentence for _, _, sentence in f1_sentences(table1, ("dataset", "scorer", "preset"))]
 n_same = int(agree["same_best"].sum())
 items.append(f"The best operator agrees with the paper's analogue row in {n_same} of "
              f"{plural(len(agree), 'data set and scorer pair', 'data set and scorer pairs')}.")

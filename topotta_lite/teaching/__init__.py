@@ -14,6 +14,7 @@ from topotta_lite.teaching.by_hand import ElderRun, elder_rule, interior_compone
 from topotta_lite.teaching.prose import (
     bullets,
     change_word,
+    f1_sentences,
     fmt,
     is_monotone,
     note,
@@ -64,6 +65,7 @@ __all__ = [
     "draw_complex",
     "draw_elementary_cube",
     "elder_rule",
+    "f1_sentences",
     "filtration_slider_figure",
     "filtration_strip",
     "fmt",

@@ -20,8 +20,8 @@ from collections.abc import Iterable, Sequence
 
 import numpy as np
 
-__all__ = ["bullets", "change_word", "fmt", "is_monotone", "note", "plural", "subset_note",
-           "takeaways"]
+__all__ = ["bullets", "change_word", "f1_sentences", "fmt", "is_monotone", "note", "plural",
+           "subset_note", "takeaways"]
 
 
 def fmt(value, digits: int = 3) -> str:
@@ -94,6 +94,38 @@ def is_monotone(values: Sequence[float], *, increasing: bool = True, strict: boo
     v = np.asarray(values, dtype=float)
     d = np.diff(v) if increasing else -np.diff(v)
     return bool(np.all(d > tol) if strict else np.all(d >= -tol))
+
+
+def f1_sentences(table, by: Sequence[str]) -> list[tuple[str, object, str]]:
+    """One sentence per group of a results table: each method's F1 and the best method.
+
+    Parameters
+    ----------
+    table : pandas.DataFrame
+        Rows with ``method`` and ``f1`` columns (e.g. a regenerated Table I).
+    by : sequence of str
+        Grouping columns; those absent from ``table`` are skipped.
+
+    Returns
+    -------
+    list of (label, group, sentence)
+        ``label`` joins the group's key with " / "; ``group`` is its rows, for further sentences.
+
+    Examples
+    --------
+    >>> import pandas as pd
+    >>> t = pd.DataFrame({"scorer": ["a", "a"], "method": ["THR", "TopoTTA"], "f1": [0.2, 0.35]})
+    >>> [s for _, _, s in f1_sentences(t, ["dataset", "scorer"])]
+    ['a: F1 THR 0.200, TopoTTA 0.350; best: TopoTTA.']
+    """
+    cols = [c for c in by if c in table.columns]
+    out = []
+    for key, g in table.groupby(cols, sort=False):
+        f1 = g.set_index("method")["f1"]
+        label = " / ".join(str(k) for k in (key if isinstance(key, tuple) else (key,)))
+        out.append((label, g, f"{label}: F1 " + ", ".join(f"{m} {fmt(v)}" for m, v in f1.items())
+                    + f"; best: {f1.idxmax()}."))
+    return out
 
 
 def bullets(items: Iterable[str]) -> str:
