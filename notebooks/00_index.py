@@ -32,7 +32,7 @@
 #
 # Notebooks 01-05 are the course: the mathematics and the method, with examples small enough to
 # check by hand, exercises with collapsed solutions, and take-aways at the end of each. Notebooks
-# 06-13 are the experiments: they put the paper's tables beside ours.
+# 06-14 are the experiments: they put the paper's tables beside ours.
 #
 # **How to read the numbers.** No notebook types a number about its own results into its text:
 # such numbers are printed by the code, or rendered into sentences from the results, and a test
@@ -77,7 +77,7 @@ NOTEBOOKS = [
     ("11", "robustness and failure cases", "Fig. 7, Fig. 8",
      "brightness / noise sweeps; where the upstream signal is too weak"),
     ("12", "runtime", "Table X", "pseudo-label and adaptation cost, memory"),
-    ("13", "claims report", "all of Sec. V",
+    ("14", "claims report", "all of Sec. V",
      "one row per quantitative claim: paper vs ours, verdict computed from results"),
 ]
 index = pd.DataFrame(NOTEBOOKS, columns=["notebook", "topic", "paper", "what you see"])
@@ -179,5 +179,5 @@ display(Markdown(takeaways([
     "The most persistent superlevel features are exactly the blob, the ring and the crack "
     "(asserted above), and their regions need no threshold chosen by hand.",
     "What this page does not show: whether the masks are *right* on real defects. That is the "
-    "job of notebooks 06-13, and their take-aways say where TopoTTA does not win.",
+    "job of notebooks 06-14, and their take-aways say where TopoTTA does not win.",
 ])))

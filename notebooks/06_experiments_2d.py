@@ -299,7 +299,7 @@ plt.show()
 #   notebook 08 (Table VI), not here.
 # * The paper's claim to check here is the ordering (TopoTTA above TTT4AS and THR in F1/IoU on
 #   every scorer). The `same_best` / Kendall's tau columns and the gain table above answer it for
-#   this run, whichever way it falls; notebook 13 turns it into a verdict. With few classes a
+#   this run, whichever way it falls; notebook 14 turns it into a verdict. With few classes a
 #   difference of a few F1 points between two operators is within what one class more or less
 #   can change.
 #

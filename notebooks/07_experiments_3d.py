@@ -247,7 +247,7 @@ plt.show()
 #   the sublevel filtration sees as an H1 hole (notebook 02); the 3D analogue of the 2D ring is
 #   a bright closed shell around a calm core, a superlevel H2 class.
 # * The claim checked here is again the ordering of the operators per data set and scorer;
-#   notebook 13 turns the `same_best` / Kendall's tau columns into a verdict.
+#   notebook 14 turns the `same_best` / Kendall's tau columns into a verdict.
 #
 # ## Take-aways
 

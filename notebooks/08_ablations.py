@@ -405,7 +405,7 @@ if pces_ablation:
 #   whether EAI's choice of target changes anything in practice (when the two masks agree on
 #   the topology, all targets pick the same candidate).
 #
-# The claims report (notebook 13) reads `table5_topk` and `table6_components` and computes the
+# The claims report (notebook 14) reads `table5_topk` and `table6_components` and computes the
 # verdicts from them. The list below is rendered from this run's tables.
 
 # %%
@@ -426,7 +426,7 @@ for (scorer, *rest), g in t6.groupby(["scorer", *extra], sort=False):
         items.append(f"Table VI ({scorer}): from the sublevel filtration alone to the superlevel "
                      f"one alone, recall {num(sub['recall'])} → {num(sup['recall'])}, precision "
                      f"{num(sub['precision'])} → {num(sup['precision'])}: the superlevel one "
-                     + ("favours recall and costs precision (means over the images; notebook 13 "
+                     + ("favours recall and costs precision (means over the images; notebook 14 "
                         "gives the interval)." if trades else
                         "does not trade precision for recall here."))
     best = by["f1"].idxmax()

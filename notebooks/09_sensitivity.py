@@ -218,7 +218,7 @@ plt.show()
 #
 # * The paper's sentences are about where F1 peaks and how flat the curves are around each
 #   default; the first items below read the paper's own tables (including where its Table VIII
-#   is *not* monotone in $n$), the next ones ours. The claims report (notebook 13) computes the
+#   is *not* monotone in $n$), the next ones ours. The claims report (notebook 14) computes the
 #   verdicts from the tables written here.
 # * When the pseudo-label curve is flat in a parameter, that parameter hardly changes the
 #   pseudo-labels on this data, and any movement of the PCES curve comes from PCES itself.

@@ -208,7 +208,7 @@ plt.show()
 #   where its features come from: the topological pseudo-labels carry most of the information.
 #   A drop off the diagonal shows how much the adaptation relies on the features matching the
 #   scorer's.
-# * The claims report (notebook 13) reads `table2_fewshot` and `table4_crossmodel`.
+# * The claims report (notebook 14) reads `table2_fewshot` and `table4_crossmodel`.
 
 # %%
 items = []

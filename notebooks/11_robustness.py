@@ -112,7 +112,7 @@ print(table.pivot_table(index=["kind", "strength"], columns="method", values="f1
 #
 # One panel per corruption, mean F1 over the classes and scorers. The paper shows this as
 # pictures only; it says TopoTTA's masks stay cleaner than TTT4AS's as the map degrades, and
-# that the gain fades when the map is badly corrupted. The claims report (notebook 13) turns
+# that the gain fades when the map is badly corrupted. The claims report (notebook 14) turns
 # both sentences into computed checks on this table.
 
 # %%

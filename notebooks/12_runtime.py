@@ -242,7 +242,7 @@ plt.show()
 # * Compare ratios measured in one run, not seconds across runs. On a GPU (a second device row,
 #   when present) PCES trains a whole batch of images at once (notebook 05).
 # * The paper's overhead is a statement about its GPU implementation and its TTT4AS; the claims
-#   report (notebook 13) checks it against whatever this table measured.
+#   report (notebook 14) checks it against whatever this table measured.
 #
 # ## Take-aways
 

@@ -18,7 +18,7 @@ def test_committed_readme_block_matches_the_committed_tables():
     assert block is not None, f"README.md has no {README_MARKERS[0]} ... {README_MARKERS[1]} block"
     assert block == results_block(root / "figures" / "tables"), (
         "the README's results block differs from what figures/tables give: regenerate it with "
-        "topotta-lite reproduce --profile quick (the runner rewrites it after notebook 13) or "
+        "topotta-lite reproduce --profile quick (the runner rewrites it after notebook 14) or "
         "topotta_lite.experiments.update_readme()")
 
 

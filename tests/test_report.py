@@ -29,7 +29,7 @@ def site(tmp_path_factory):
     mp = pytest.MonkeyPatch()
     mp.setenv("TOPOTTA_FIGURES", str(figs))
     try:
-        results = reproduce("smoke", ["02", "13"], build_dir=build, progress=False)
+        results = reproduce("smoke", ["02", "14"], build_dir=build, progress=False)
     finally:
         mp.undo()
     assert all(r.ok for r in results), [r.error[:500] for r in results]
@@ -43,11 +43,11 @@ def test_site_files(site):
     out, figs = site
     pages = sorted(p.name for p in out.glob("*.html"))
     assert {"index.html", "tables.html", "02_multilevel_filtration.html",
-            "13_claims_report.html", "nb02_filtration_slider.html"} <= set(pages)
+            "14_claims_report.html", "nb02_filtration_slider.html"} <= set(pages)
     index = (out / "index.html").read_text()
     # the claims table is on the index, and every notebook page, figure and table is linked
     assert "Claims of the paper" in index and "<table" in index and "verdict" in index
-    for page in ("02_multilevel_filtration.html", "13_claims_report.html", "tables.html"):
+    for page in ("02_multilevel_filtration.html", "14_claims_report.html", "tables.html"):
         assert f'href="{page}"' in index
     for png in figs.glob("*.png"):
         assert f"figures/{png.name}" in index and (out / "figures" / png.name).is_file()

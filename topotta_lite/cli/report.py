@@ -6,7 +6,7 @@ Reads what ``topotta-lite reproduce`` left behind (the executed notebooks in
 ``build/<profile>/``, the figures, tables and ``MANIFEST.json`` in ``figures/``) and writes a
 folder that any browser opens without a server or a network connection:
 
-* ``index.html``: the claims table (notebook 13), then links to every notebook page, every
+* ``index.html``: the claims table (notebook 14), then links to every notebook page, every
   figure (with a thumbnail and the notebook that made it), every interactive view and table;
 * ``NN_name.html``: one page per executed notebook, code and outputs, rendered by nbconvert;
 * ``tables.html``: every table (CSV and Markdown copies in ``tables/``);
@@ -215,7 +215,7 @@ def build_site(profile: str = "quick", *, build_dir: Path | None = None,
                 "is also listed with the parameters that made it in `MANIFEST.json`.")]
     cells.append(md("## Claims of the paper, with a computed verdict\n\n" + _md_table_or_note(
         tables_src / "claims.md",
-        "*No claims table: notebook 13 did not run in this profile.*")))
+        "*No claims table: notebook 14 did not run in this profile.*")))
     rows = ["| notebook | status |", "| --- | --- |"]
     for pg in pages:
         status = "ran" if pg.ok else f"**failed**: {pg.error}".replace("|", "\\|").replace("\n", " ")

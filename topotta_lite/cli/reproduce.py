@@ -22,7 +22,7 @@
 * A failing notebook is reported (its exception, cell and executed copy) and the others still
   run; the exit code is non-zero at the end. Ctrl-C (or SIGTERM) stops the run.
 * Real data: ``--dataset NAME --data-root DIR [--maps-dir DIR]`` (or the same ``-p`` parameters)
-  reach the experiment notebooks 06-13; a profile's embedded class lists are then dropped (the
+  reach the experiment notebooks 06-14; a profile's embedded class lists are then dropped (the
   notebooks default to the classes found on disk), and the dataset is checked before anything
   runs or is written (:func:`check_data`).
 """
@@ -891,7 +891,7 @@ def _remove_dead_runs(runs: Path) -> None:
 def _refresh_readme(dest: Path, params: dict, write) -> None:
     """Rewrite the README's results block from ``dest/tables``, once they are published.
 
-    Only for a notebook that asks for it (``update_readme_block = True``: notebook 13, the claims
+    Only for a notebook that asks for it (``update_readme_block = True``: notebook 14, the claims
     report) and only when ``dest`` is the committed ``figures/``. It runs here, after publishing,
     because the notebook itself writes into a staging folder: while it runs, ``figures/tables``
     still holds the previous run's claims.
@@ -957,7 +957,7 @@ def configure_parser(parser: argparse.ArgumentParser) -> None:
                              "(default: notebooks/)")
     parser.add_argument("--no-progress", action="store_true", help="hide the progress bar")
     g = parser.add_argument_group(
-        "real data", "run the experiment notebooks (06-13) on a benchmark on disk; the parameter "
+        "real data", "run the experiment notebooks (06-14) on a benchmark on disk; the parameter "
         "names follow the dataset's modality (2D: dataset, data_root, maps_dir; MVTec 3D-AD: "
         "dataset_25d, ...; AnomalyShapeNet: dataset_3d, ...)")
     g.add_argument("--dataset", metavar="NAME",

@@ -2,7 +2,7 @@
 
 The README holds one block between :data:`README_MARKERS`; :func:`results_block` writes it from
 ``figures/tables`` (Table I's 2D and 3D rows, the claims report), :func:`update_readme` puts it
-in place (``topotta-lite reproduce`` calls it once notebook 13's claims are published into the
+in place (``topotta-lite reproduce`` calls it once notebook 14's claims are published into the
 committed ``figures/``), and a test fails when
 the committed README and the committed tables disagree.
 
@@ -96,7 +96,7 @@ def _results_rows(folder: Path) -> list[str]:
         lines.append("| " + " | ".join(cells) + " |")
     if any("*" in line.rsplit("|", 2)[-2] for line in lines[2:]):
         where = ("`figures/tables/paper_sanity.md`" if (folder / "paper_sanity.csv").exists()
-                 else "notebook 13's sanity check of the paper's tables")
+                 else "notebook 14's sanity check of the paper's tables")
         lines += ["", "\\* a paper row its own table cannot hold (IoU above F1, or F1 above "
                   f"2 IoU / (1 + IoU)): see {where}."]
     return lines
@@ -122,7 +122,7 @@ def results_block(folder: str | Path | None = None) -> str:
     folder = Path(folder) if folder is not None else tables_dir()
     lines = [README_MARKERS[0],
              "<!-- generated from figures/tables by topotta_lite.experiments.readme "
-             "(rewritten by topotta-lite reproduce after notebook 13); edits by hand are "
+             "(rewritten by topotta-lite reproduce after notebook 14); edits by hand are "
              "overwritten -->"]
     rows = _results_rows(folder)
     claims = _read(folder, "claims")

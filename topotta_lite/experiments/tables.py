@@ -1,4 +1,4 @@
-"""Table builders shared by the experiment notebooks (06-13): grid records -> long DataFrames.
+"""Table builders shared by the experiment notebooks (06-14): grid records -> long DataFrames.
 
 The experiment grid (:func:`topotta_lite.experiments.grid.run_grid`) returns one *record* per cell: the
 cell's parameters merged with its result (``GridReport.records()``), e.g.::

@@ -11,6 +11,7 @@ Examples
 """
 
 from topotta_lite.teaching.by_hand import ElderRun, elder_rule, interior_components
+from topotta_lite.teaching.exercises import Exercise, check, exercises
 from topotta_lite.teaching.prose import (
     bullets,
     change_word,
@@ -22,6 +23,7 @@ from topotta_lite.teaching.prose import (
     subset_note,
     takeaways,
 )
+from topotta_lite.teaching.references import cite, references
 from topotta_lite.teaching.stability import (
     MAP_PERTURBATIONS,
     bottleneck,
@@ -55,16 +57,20 @@ __all__ = [
     "DIM_COLORS",
     "MAP_PERTURBATIONS",
     "ElderRun",
+    "Exercise",
     "bottleneck",
     "bottleneck_by_matching",
     "bottleneck_gudhi",
     "bullets",
     "change_word",
+    "check",
+    "cite",
     "complex_geometry",
     "diagram_points",
     "draw_complex",
     "draw_elementary_cube",
     "elder_rule",
+    "exercises",
     "f1_sentences",
     "filtration_slider_figure",
     "filtration_strip",
@@ -80,6 +86,7 @@ __all__ = [
     "plot_diagram",
     "plot_signal",
     "plural",
+    "references",
     "show_interactive",
     "show_map",
     "show_values",
