@@ -42,12 +42,15 @@ def _notebook_pages(site: Path, sources, nav_links) -> tuple[list, bool]:
     exp, nav = notebooks.exporter(), markup.nav(nav_links)
     made, needs_plotly = [], False
     for src, (page, _) in zip(sources, nav_links):
+        invalid: dict = {}
         try:
-            nb = nbformat.reads(files.read_text(src), as_version=4)
+            nb = nbformat.reads(files.read_text(src), as_version=4, capture_validation_error=invalid)
         except Exception as exc:  # a corrupt notebook is listed as such, the others go on
             warn(f"notebook {src} could not be read ({type(exc).__name__}); listed as failed")
             made.append(notebooks.NotebookPage(src.stem, page, False, "unreadable notebook file"))
             continue
+        if invalid:
+            warn(f"notebook {src} does not follow the notebook format; shown as far as it can be")
         error = notebooks.first_error(nb)
         needs_plotly |= notebooks.render_notebook(exp, nb, site / page, title=src.stem, nav=nav)
         made.append(notebooks.NotebookPage(src.stem, page, not error, error))

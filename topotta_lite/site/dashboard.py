@@ -156,7 +156,10 @@ def _line(row: dict, settings: Sequence[dict], settings_page: str, presets: bool
             + f"<td>{badge(row.get('verdict', ''))}{reason}</td>"
             f"<td>{long_text(paper, limit=60)}</td><td class=\"num\">{_ours(row)}</td>"
             f"<td class=\"forest\">{forest_svg(intervals(row, settings))}</td>"
-            f'<td><a href="{esc(settings_page)}#{link}">settings</a></td></tr>')
+            + (f'<td><a href="{esc(settings_page)}#{link}">settings</a></td></tr>'
+               if any(s.get("claim", "") == claim and (row.get("preset") is None
+                      or s.get("preset") is None or s.get("preset") == preset) for s in settings)
+               else '<td class="muted">no settings</td></tr>'))
 
 
 def dashboard_html(claims: Sequence[dict] | None, settings: Sequence[dict],

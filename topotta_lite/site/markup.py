@@ -55,7 +55,7 @@ def anchor(*parts: str) -> str:
     'claim---'
     """
     raw = "--".join(str(p) for p in parts if str(p))
-    slug = re.sub(r"[^A-Za-z0-9_-]", "-", raw)[:80]
+    slug = re.sub(r"[^A-Za-z0-9_.-]", "-", raw)[:80]
     if slug != raw:
         slug += "-" + hashlib.sha1(raw.encode("utf-8")).hexdigest()[:6]
     return slug

@@ -43,9 +43,12 @@ _KEPT_MIMES = ("text/plain", "text/html", "text/markdown", "text/latex", "image/
                "image/svg+xml", PLOTLY_MIME)
 _BASE64 = re.compile(r"[A-Za-z0-9+/=\s]*")
 _SAFE_TOKEN = re.compile(r"[A-Za-z0-9_-]{1,64}")
+_HAS_SCHEME = re.compile(r"\s*([A-Za-z][A-Za-z0-9+.-]*:|//)")
 
 
 def _filter_attribute(tag: str, name: str, value: str) -> str | None:
+    if tag == "img" and name == "src" and _HAS_SCHEME.match(value):
+        return None  # images of the site only: nothing is fetched from elsewhere
     if name == "id":
         return "user-" + value
     if name == "href" and value.startswith("#"):
@@ -60,8 +63,8 @@ def clean_html(text) -> str:
     --------
     >>> clean_html('<b id="x">a</b><img src=x onerror=alert(1)><script>bad()</script>')
     '<b id="user-x">a</b><img src="x">'
-    >>> clean_html('<a href="javascript:alert(1)">t</a>')
-    '<a rel="noopener noreferrer">t</a>'
+    >>> clean_html('<a href="javascript:alert(1)">t</a><img src="http://example.org/x.png">')
+    '<a rel="noopener noreferrer">t</a><img>'
     """
     import nh3
 
@@ -163,14 +166,16 @@ def prepare_notebook(nb) -> int:
     """
     nb.metadata.pop("widgets", None)
     n_views = 0
-    for cell in nb.cells:
+    for i, cell in enumerate(nb.cells):
         tags = cell.get("metadata", {}).get("tags", [])
         cell.setdefault("metadata", {})["tags"] = [t for t in tags if isinstance(t, str)
                                                    and _SAFE_TOKEN.fullmatch(t)]
         if "id" in cell and not (isinstance(cell["id"], str) and _SAFE_TOKEN.fullmatch(cell["id"])):
-            del cell["id"]
-        for out in cell.get("outputs", []):
-            n_views += _clean_output(out, n_views)
+            cell["id"] = f"cell-{i}"
+        if "outputs" in cell:
+            for out in cell.outputs:
+                n_views += _clean_output(out, n_views)
+            cell.outputs = [out for out in cell.outputs if out.get("data", True)]
     return n_views
 
 
