@@ -155,7 +155,7 @@ def figures_html(figures: Sequence[Path], pdfs: set[str], made_by: dict, pages: 
         elif nb:
             links.append(f"made by {esc(nb)}")
         cards.append(f'<figure><a href="{url("figures", p.name)}"><img src="{url("figures", p.name)}"'
-                     f' alt="{esc(p.stem)}" loading="lazy"></a><figcaption><strong>{esc(p.stem)}'
+                     f' alt="{esc(p.stem)}"></a><figcaption><strong>{esc(p.stem)}'
                      f"</strong><br>{' · '.join(links)}</figcaption></figure>")
     return f'<div class="figures">{"".join(cards)}</div>'
 
