@@ -539,7 +539,12 @@ def _outside(urls: list[str]) -> list[str]:
 
 
 _LIVE = """
-const ours = ['site.js', 'plotly.min.js', 'MathJax.js', '/mathjax/'];
+const ours = ['/site.js', '/plotly.min.js', '/mathjax/MathJax.js'];
+const isOurs = (src) => {
+  const u = new URL(src, location.href);
+  return u.protocol === location.protocol && u.host === location.host
+    && (ours.some(o => u.pathname.endsWith(o)) || u.pathname.includes('/mathjax/'));
+};
 const live = [];
 for (const el of document.querySelectorAll('*')) {
   for (const a of el.attributes) {
@@ -551,7 +556,7 @@ for (const el of document.querySelectorAll('*')) {
 for (const s of document.scripts) {
   const inert = (s.type === 'application/json' && s.classList.contains('topotta-plotly-figure'))
              || s.type.startsWith('math/tex');
-  if (!inert && !(s.src && ours.some(o => s.src.includes(o))))
+  if (!inert && !(s.src && isOurs(s.src)))
     live.push('script ' + s.outerHTML.slice(0, 80));
 }
 for (const tag of ['iframe', 'object', 'embed', 'form', 'base'])
