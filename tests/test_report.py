@@ -132,6 +132,7 @@ def make_run(root: Path, *, hostile: bool = False, profile: str = "smoke") -> tu
         name = f"01_{HOSTILE_NAMES[0]}"
         cell = nbformat.v4.new_code_cell(f"print('{HOSTILE}')", outputs=_hostile_outputs())
         cells += [md(f"## {HOSTILE}\n\n<script>{XSS}</script> [a](javascript:{XSS}) "
+                     f"$\\href{{javascript:{XSS}}}{{x}}$ $\\style{{color:red}}{{y}}$ "
                      f'<a id="__xss" href="#top">clobber</a> <form action="javascript:{XSS}">'
                      f"<button>x</button></form> <iframe src=\"javascript:{XSS}\"></iframe>"),
                   cell]

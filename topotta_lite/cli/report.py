@@ -50,7 +50,8 @@ def _show(warning: warnings.WarningMessage) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
-    """Build the site; return the exit code (0 ok, 2 nothing to render or a refused --out)."""
+    """Build the site; return the exit code (0 ok, 1 the site could not be written, 2 nothing to
+    render or a refused ``--out``)."""
     with warnings.catch_warnings(record=True) as caught:
         warnings.simplefilter("always", ReportWarning)
         try:
@@ -59,6 +60,9 @@ def run(args: argparse.Namespace) -> int:
         except (FileNotFoundError, ReportFolderError) as exc:
             print(f"topotta-lite report: {exc}", file=sys.stderr)
             return 2
+        except OSError as exc:  # e.g. a read-only or full disk: the previous site is left as it was
+            print(f"topotta-lite report: could not write the site: {exc}", file=sys.stderr)
+            return 1
         finally:
             for w in caught:
                 if issubclass(w.category, ReportWarning):
