@@ -27,8 +27,8 @@ strictly on the claimed side of the threshold; *does not hold* when one is stric
 side; *inconclusive* otherwise (a tie never decides). Over several settings a claim made "in every
 setting" holds when each setting holds (an intersection-union test: no adjustment is needed), and
 is refuted by the settings whose refutation survives :func:`holm` over the settings. Under a
-null of equal means, each way of saying "holds" or "does not hold" errs in at most ``alpha / 2``
-of the data sets (``tests/test_stats_null.py`` simulates it).
+null of equal means, each way of saying "holds" or "does not hold" errs in about ``alpha / 2`` of
+the data sets, and in at most ``alpha`` (``tests/test_stats_null.py`` simulates it).
 
 **Monte-Carlo error.** The intervals come from a finite number of resamples (:data:`N_BOOT`), so
 their ends move a little with the seed. :meth:`ContrastTest.end` estimates that error by batch
