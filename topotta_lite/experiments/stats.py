@@ -83,6 +83,7 @@ __all__ = [
     "effect_label",
     "holm",
     "holm_levels",
+    "number_text",
     "paired_difference",
     "protocol_mean",
     "seed_for",
@@ -271,9 +272,9 @@ class Interval:
         """
         def end(v, err):
             tail = f" ±{err:.1g}" if mc and np.isfinite(err) else ""
-            return _number(v, fmt) + tail
+            return number_text(v, fmt) + tail
 
-        return (f"{_number(self.estimate, fmt)} [{end(self.low, self.mc_low)}, "
+        return (f"{number_text(self.estimate, fmt)} [{end(self.low, self.mc_low)}, "
                 f"{end(self.high, self.mc_high)}]")
 
     @property
@@ -376,7 +377,14 @@ def _first(m: np.ndarray) -> np.ndarray:
     return m[..., 0]
 
 
-def _number(v: float, fmt: str) -> str:
+def number_text(v: float, fmt: str = "{:+.3f}") -> str:
+    """``v`` formatted, with more digits when it is not zero but would print as zero.
+
+    Examples
+    --------
+    >>> number_text(-0.00001), number_text(0.0004), number_text(0.0)
+    ('-1e-05', '+0.0004', '+0.000')
+    """
     text = fmt.format(v)
     if v != 0 and not any(ch in "123456789" for ch in text.split("e")[0]):
         text = f"{v:+.1g}" if abs(v) < 5e-5 else f"{v:+.4f}"

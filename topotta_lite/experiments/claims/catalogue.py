@@ -130,7 +130,7 @@ class Claim:
             limit = f"{math.exp(self.threshold):.2f}x"
             return f"every ratio {side} {limit} (95% interval)"
         what = "every contrast" if self.statistic != "difference" else "the difference"
-        return f"{what} {side} {self.threshold:+.2f} (95% simultaneous interval)"
+        return f"{what} {side} {self.threshold:g} (95% simultaneous interval)"
 
     def fmt(self, value: float) -> str:
         """A value of the claim's statistic as text (ratios for timings)."""

@@ -263,7 +263,8 @@ def _reason(claim: Claim, results, verdict: str, side: str) -> str:
         parts.append(f"the mechanism changes fewer than {ACTIVE_SHARE:.0%} of the masks in every "
                      f"setting ({', '.join(vac)})")
     elif verdict == HOLDS:
-        parts.append(f"{what}s {claim.rule.split(' (')[0]} in every setting ({len(counted)})")
+        parts.append(f"{claim.rule.split(' (')[0]} in every setting ({len(counted)}): every "
+                     f"{what} on the claimed side")
     else:
         groups = (("on the wrong side (after Holm over the settings)",
                    [r for r in counted if r.verdict == FAILS]),

@@ -13,7 +13,7 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from topotta_lite.experiments.stats import ALPHA, MC_BATCHES, N_BOOT, SESOI
+from topotta_lite.experiments.stats import ALPHA, MC_BATCHES, N_BOOT, SESOI, number_text
 
 __all__ = ["claims_markdown", "component_lines", "interval_text", "verdict_cell",
            "write_claims"]
@@ -22,6 +22,8 @@ OPTIMISM_COLUMNS = ("choice", "operator", "chosen", "alternative", "dev_gain", "
                     "eval_low", "eval_high", "n_images")
 """The optimism table notebook 13 writes (development gain of each tuned choice beside its
 gain on the evaluation split)."""
+_ORDER = ("holds", "does not hold", "inconclusive", "borderline", "vacuous (mechanism inactive)",
+          "not testable here")
 _MECHANISM_WORDS = {"pces_helps": "PCES", "eai_beats_intersection": "EAI (where it acts)",
                     "eai_fallback": "EAI's fallback (where it fires)",
                     "superlevel_branch_helps": "the superlevel branch"}
@@ -67,7 +69,7 @@ def interval_text(row, mc: bool = False) -> str:
     ratio = get("scale", "score") == "log time"
 
     def f(v):
-        return f"{math.exp(v):.2f}x" if ratio else f"{v:+.3f}"
+        return f"{math.exp(v):.2f}x" if ratio else number_text(v)
 
     if not np.isfinite(est):
         return "-"
@@ -258,8 +260,12 @@ def claims_markdown(summary: pd.DataFrame, settings: pd.DataFrame,
         *_verdicts_per_preset(summary),
     ]
     if counts is not None:
+        def ordered(c):
+            return sorted(c.items(), key=lambda kv: _ORDER.index(kv[0]) if kv[0] in _ORDER
+                          else len(_ORDER))
+
         lines += ["", "Counts: " + "; ".join(
-            f"{p} preset: " + ", ".join(f"{int(n)} {v}" for v, n in counts[p].items())
+            f"{p} preset: " + ", ".join(f"{int(n)} {v}" for v, n in ordered(counts[p]))
             for p in counts.index.get_level_values(0).unique())]
     lines += ["", "## Mechanisms: does each one act, and does it help?", "",
               *(component_lines(summary, settings) or ["No mechanism verdicts."]),
