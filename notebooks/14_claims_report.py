@@ -141,7 +141,7 @@ display(sanity)
 
 # %%
 summary, settings = report.summary, report.settings
-write_claims(report)
+write_claims(report, tables_folder)
 table = summary.pivot_table(index="claim", columns="preset", values="verdict", aggfunc="first",
                             sort=False).fillna("-")
 table["paper's tables"] = summary.drop_duplicates("claim").set_index("claim")["paper_check"]

@@ -522,3 +522,23 @@ def test_quick_profile_runs_every_verdict_on_at_least_3_classes():
     for nb in ("08_ablations", "09_sensitivity", "10_fewshot_crossmodel", "11_robustness"):
         assert len(quick[nb].get("categories", list_categories("2d"))) >= 3, nb
     assert not {"classes_25d", "classes_3d"} & set(quick["07_experiments_3d"])
+
+
+def test_write_claims_writes_the_interface_files_and_shows_the_optimism(tmp_path, monkeypatch):
+    out, tables = tmp_path / "out", tmp_path / "tables"
+    tables.mkdir()
+    monkeypatch.setenv("TOPOTTA_FIGURES", str(out))
+    pd.DataFrame({"choice": ["fallback"], "operator": ["TopoTTA"], "chosen": ["sub"],
+                  "alternative": ["none"], "dev_gain": [0.04], "eval_gain": [0.02],
+                  "eval_low": [0.0], "eval_high": [0.04], "n_images": [144]}).to_csv(
+        tables / "optimism.csv", index=False)
+    from topotta_lite.experiments.claims import write_claims
+
+    t = {"table1_2d_per_image": long_table({"THR": -0.2, "TTT4AS": 0.0, "TopoTTA": 0.1})}
+    rep = assess_claims(t, paper={}, claims=[BY_ID["beats_ttt4as_f1"]], n_boot=N_BOOT)
+    files = write_claims(rep, tables)
+    assert {p.name for p in files} >= {"claims.csv", "claims_settings.csv", "claims.md"}
+    md = (out / "tables" / "claims.md").read_text()
+    assert md.startswith("# Claims report") and "| fallback | TopoTTA | sub | none | +0.040" in md
+    back = pd.read_csv(out / "tables" / "claims.csv")
+    assert back.loc[back["preset"] == "paper", "n_images"].tolist() == [24]

@@ -34,13 +34,13 @@ def cell(value) -> str:
 
     Examples
     --------
-    >>> cell("a | b"), cell(float("nan")), cell(None), cell(3)
-    ('a \\\\| b', '-', '-', '3')
+    >>> cell("a | b"), cell(float("nan")), cell(None), cell(3), cell("none")
+    ('a \\\\| b', '-', '-', '3', 'none')
     """
     if value is None or (isinstance(value, float) and math.isnan(value)):
         return "-"
     text = str(value)
-    if text.strip().lower() in ("nan", "none", ""):
+    if text.strip() in ("nan", "NaN", "<NA>", ""):
         return "-"
     return text.replace("\\", "\\\\").replace("|", "\\|").replace("\n", " ")
 
@@ -278,12 +278,12 @@ def claims_markdown(summary: pd.DataFrame, settings: pd.DataFrame,
     return text.replace(" nan", " -")
 
 
-def write_claims(report, optimism_path: str | Path | None = None) -> list[Path]:
-    """Write ``claims.csv``, ``claims_settings.csv`` (and their plain ``.md``), then replace
-    ``claims.md`` by :func:`claims_markdown`, and ``paper_sanity``, into the output folder.
+def write_claims(report, tables_folder: str | Path | None = None) -> list[Path]:
+    """Write ``claims.csv``, ``claims_settings.csv``, ``paper_sanity.csv`` (each with its plain
+    ``.md``), then ``claims.md`` (:func:`claims_markdown`), into the output folder.
 
-    ``optimism_path``: the optimism table to show (default ``figures/tables/optimism.csv`` of
-    this checkout, or of the run's output folder when it has one).
+    The optimism table shown beside the mechanism verdicts is read from ``tables_folder`` (the
+    folder the claims' tables came from; default ``figures/tables``).
     """
     from topotta_lite.config import output_dir, tables_dir
     from topotta_lite.outputs import atomic_write, register_output, write_table
@@ -295,18 +295,15 @@ def write_claims(report, optimism_path: str | Path | None = None) -> list[Path]:
     if len(report.sanity.columns):
         files += write_table(report.sanity, "paper_sanity")
     optimism = None
-    candidates = [Path(optimism_path)] if optimism_path else [
-        output_dir() / "tables" / "optimism.csv", tables_dir() / "optimism.csv"]
-    for path in candidates:
-        if path.exists():
-            try:
-                optimism = pd.read_csv(path)
-                break
-            except (pd.errors.EmptyDataError, pd.errors.ParserError):
-                continue
+    path = Path(tables_folder if tables_folder is not None else tables_dir()) / "optimism.csv"
+    if path.exists():
+        try:
+            optimism = pd.read_csv(path)
+        except (pd.errors.EmptyDataError, pd.errors.ParserError):
+            optimism = None
     md = output_dir() / "tables" / "claims.md"
     with atomic_write(md) as tmp:
         tmp.write_text(claims_markdown(report.summary, report.settings, optimism),
                        encoding="utf-8")
     register_output(md, "table")
-    return files
+    return [*files, md]
