@@ -3,11 +3,12 @@
 * :func:`paper_tables`: the paper's tables (``topotta_lite/experiments/paper/*.csv``) under our
   table names and in the long format the claims read; every row keeps a ``_source`` column
   naming the paper row it comes from (``"Table I: MVTec AD/PatchCore/THR"``).
-* :func:`paper_caveats`: the rows we had to reconstruct (Table VI's lost check marks, Table X
-  rearranged), with the reading we chose.
+* :func:`paper_caveats`: the rows we had to reconstruct (Table VI's lost check marks, read both
+  ways; Table X rearranged), with the readings.
 * :func:`paper_sanity`: numbers the paper's tables cannot hold (IoU above F1, F1 above
-  2 IoU / (1 + IoU)), or that disagree across tables. The claims report flags them and leaves
-  the impossible rows out of the paper-side verdicts; it never uses them silently.
+  2 IoU / (1 + IoU)), that disagree across tables, or that go against a monotone sentence of
+  the text (:func:`text_contradictions`, :data:`TEXT_CLAIMS`). The claims report flags them and
+  leaves the impossible rows out of the paper-side verdicts; it never uses them silently.
 
 Examples
 --------
