@@ -452,6 +452,9 @@ def test_paper_side_reads_table_vi_both_ways_and_flags_impossible_rows():
     assert "holds (sub + super + EAI, no PCES)" in pces and "n/a" in pces
     assert "holds (sub + super + IoU fusion + PCES, no EAI)" in eai and "n/a" in eai
     assert "read both ways" in rep.loc["pces_helps", "paper_notes"]
+    # the paper's own margins for "lambda = 0.01 is best" are below the smallest effect of interest
+    assert rep.loc["lambda_peak_0.01", "paper_check"] == \
+        "holds (margin below the smallest effect of interest in every setting)"
     assert "contradicts the text" in rep.loc["levels_256_best", "paper_notes"]
     assert rep.loc["overhead_vs_ttt4as", "paper_value"] == "2D (cuda): 1.12x; 3D (cuda): 1.13x"
     assert rep.loc["crossmodel_beats_ttt4as", "paper_check"] == "n/a"

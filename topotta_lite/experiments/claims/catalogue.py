@@ -4,9 +4,17 @@ One :class:`Claim` per quantitative sentence: its id, the statement in our words
 (``paper``: a sentence of the paper; ``ours``: a comparison we add, e.g. ``thr_worst``), the
 tables it reads, its comparands, the procedure that turns them into contrasts
 (:mod:`.procedures`), the side of the threshold the claim puts them on, and the threshold
-itself: 0 for "better", minus the smallest effect of interest
-(:data:`topotta_lite.experiments.stats.SESOI`) for "never worse", the log of a ratio for the
-timing claim. Nothing here computes anything; :mod:`.evaluate` does.
+itself:
+
+* 0 for "better" (and "best", "lowest", "falls"): such a sentence is about the sign of a
+  difference, so it is tested against equal means, where its error rates are controlled; the
+  smallest effect of interest (:data:`topotta_lite.experiments.stats.SESOI`) then says whether
+  the difference found is one of interest or negligible (the ``effect`` column);
+* minus the smallest effect of interest for "never worse" (non-inferiority: a loss smaller than
+  anything of interest is no loss);
+* the log of :data:`OVERHEAD_LIMIT` for the timing claim (differences of log times).
+
+Nothing here computes anything; :mod:`.evaluate` does.
 """
 
 from __future__ import annotations

@@ -45,7 +45,7 @@ __all__ = [
     "setting_label",
 ]
 
-SETTING_COLS = ("modality", "dataset", "backbone", "scorer", "rule", "map_source",
+SETTING_COLS = ("dataset", "backbone", "scorer", "rule", "map_source",
                 "feature_source")
 """Columns that name a setting (a claim is checked per combination of those present)."""
 PRESETS = ("paper", "release")

@@ -33,6 +33,11 @@ from topotta_lite.experiments.stats import N_BOOT, SESOI
 __all__ = ["ClaimsReport", "assess_claims", "evaluate_claims", "load_tables"]
 
 Tables = Mapping[str, pd.DataFrame]
+SETTINGS_COLUMNS = ("claim", "preset", "side", "setting", "comparands", "estimate", "low", "high",
+                    "mc_low", "mc_high", "p_holds", "p_refutes", "n_images", "n_classes",
+                    "classes", "activity", "effect", "verdict", "leaning", "borderline", "flags",
+                    "scale")
+"""Columns of ``claims_settings`` (present even when no setting could be measured)."""
 
 
 @dataclass
@@ -116,12 +121,26 @@ def _paper_text(claim: Claim, readings) -> tuple[str, str, set]:
             f"{s.label}: {claim.fmt(s.interval.estimate)}"
             + (" [flagged, not counted]" if s.flags else "") for s in res.settings) or res.reason
         texts.append(f"{reading}: {body}" if reading else body)
-        checks.append((reading, res.verdict if res.settings else "n/a"))
+        checks.append((reading, (res.verdict if res.settings else "n/a")
+                       + _small_margins(claim, res)))
         used |= {src for s in res.settings for src in s.comparison.sources}
     verdicts = {v for _, v in checks}
     check = checks[0][1] if len(verdicts) == 1 else "; ".join(
         f"{v} ({r.split(' read as ')[-1]})" for r, v in checks)
     return " | ".join(texts), check, used
+
+
+def _small_margins(claim: Claim, res: ClaimResult) -> str:
+    """A note when the paper's own margins for a claim that holds are below the SESOI."""
+    if claim.scale != "score" or res.verdict != "holds":
+        return ""
+    sign = 1.0 if claim.direction == "above" else -1.0
+    gaps = [sign * (s.interval.estimate - claim.threshold) for s in res.settings if s.counted]
+    small = sum(g < SESOI for g in gaps)
+    if not small:
+        return ""
+    where = "every setting" if small == len(gaps) else f"{small} of {len(gaps)} settings"
+    return f" (margin below the smallest effect of interest in {where})"
 
 
 # ----------------------------------------------------------------------------- rows
@@ -219,7 +238,8 @@ def assess_claims(ours: Tables, paper: Tables | None = None, claims=CLAIMS, *,
             detail += [_setting_row(c, "ours", res.preset, s) for s in res.settings]
         for _, res in readings[:1]:
             detail += [_setting_row(c, "paper", "paper", s) for s in res.settings]
-    return ClaimsReport(_counts(pd.DataFrame(summary)), _counts(pd.DataFrame(detail)), sanity)
+    return ClaimsReport(_counts(pd.DataFrame(summary)),
+                        _counts(pd.DataFrame(detail, columns=SETTINGS_COLUMNS)), sanity)
 
 
 def _counts(df: pd.DataFrame) -> pd.DataFrame:
