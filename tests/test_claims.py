@@ -426,7 +426,9 @@ def test_claims_markdown_shows_presets_mechanisms_optimism_and_no_nan():
         long_table({"TopoTTA": -0.1}).assign(preset="release")]), **mechanisms({1: 0.0})}
     rep = assess_claims(t, paper={}, n_boot=N_BOOT)
     text = claims_markdown(rep.summary, rep.settings)
-    assert "| claim | origin | source | paper preset | release preset |" in text
+    assert "| claim | preset | verdict | deciding setting" in text
+    assert "| `beats_ttt4as_f1` | paper | holds |" in text
+    assert "| `beats_ttt4as_f1` | release | does not hold |" in text
     assert "- EAI (where it acts): inactive" in text and "optimism" in text
     assert "Not available" in text and "nan" not in text.lower().replace("nanometre", "")
     opt = pd.DataFrame({"choice": ["fallback | odd"], "operator": ["TopoTTA"],

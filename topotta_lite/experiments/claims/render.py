@@ -15,8 +15,7 @@ import pandas as pd
 
 from topotta_lite.experiments.stats import ALPHA, MC_BATCHES, N_BOOT, SESOI, number_text
 
-__all__ = ["claims_markdown", "component_lines", "interval_text", "verdict_cell",
-           "write_claims"]
+__all__ = ["cell", "claims_markdown", "component_lines", "interval_text", "write_claims"]
 
 OPTIMISM_COLUMNS = ("choice", "operator", "chosen", "alternative", "dev_gain", "eval_gain",
                     "eval_low", "eval_high", "n_images")
@@ -80,20 +79,6 @@ def interval_text(row, mc: bool = False) -> str:
         tail = f" ±{err:.1g}" if mc and np.isfinite(err) and not ratio else ""
         ends.append(f(v) + tail)
     return f"{f(est)} [{ends[0]}, {ends[1]}]"
-
-
-def verdict_cell(row) -> str:
-    """The verdict, its leaning when borderline, and the deciding setting's interval."""
-    get = row.get if isinstance(row, dict) else (lambda k, d=None: getattr(row, k, d))
-    verdict = cell(get("verdict"))
-    leaning = get("leaning", "")
-    if isinstance(leaning, str) and leaning:
-        verdict += f" (leaning: {leaning})"
-    iv = interval_text(row)
-    setting = get("setting", "")
-    if iv != "-" and isinstance(setting, str) and setting:
-        verdict += f": {iv} at {cell(setting)}"
-    return verdict
 
 
 # ----------------------------------------------------------------------------- mechanisms
@@ -167,16 +152,18 @@ def _table(head, rows) -> list[str]:
 
 
 def _verdicts_per_preset(summary: pd.DataFrame) -> list[str]:
-    presets = [p for p in ("paper", "release", "shared") if p in set(summary["preset"])]
-    head = ["claim", "origin", "source", *(f"{p} preset" for p in presets),
-            "the paper's own tables"]
+    head = ["claim", "preset", "verdict", "deciding setting: estimate [95% interval]", "origin",
+            "source", "the paper's own tables"]
     rows = []
-    for claim, g in summary.groupby("claim", sort=False):
-        by = {r["preset"]: r for r in g.to_dict("records")}
-        first = next(iter(by.values()))
-        rows.append([f"`{cell(claim)}`", cell(first.get("origin")), cell(first.get("source")),
-                     *(verdict_cell(by[p]) if p in by else "-" for p in presets),
-                     cell(first.get("paper_check"))])
+    for r in summary.to_dict("records"):
+        verdict = cell(r.get("verdict"))
+        leaning = r.get("leaning")
+        if isinstance(leaning, str) and leaning:
+            verdict += f" (leaning: {leaning})"
+        iv = interval_text(r)
+        where = f"{cell(r.get('setting'))}: {iv}" if iv != "-" else "-"
+        rows.append([f"`{cell(r['claim'])}`", cell(r.get("preset")), verdict, where,
+                     cell(r.get("origin")), cell(r.get("source")), cell(r.get("paper_check"))])
     return _table(head, rows)
 
 
@@ -238,7 +225,7 @@ def claims_markdown(summary: pd.DataFrame, settings: pd.DataFrame,
     >>> s = pd.DataFrame({"claim": ["c"], "preset": ["paper"], "verdict": ["holds"],
     ...                   "estimate": [0.05], "low": [0.02], "high": [0.08], "setting": ["d"]})
     >>> text = claims_markdown(s, pd.DataFrame(columns=["claim", "preset", "side"]))
-    >>> "holds: +0.050 [+0.020, +0.080] at d" in text, "nan" in text
+    >>> "| `c` | paper | holds | d: +0.050 [+0.020, +0.080] |" in text, "nan" in text
     (True, False)
     """
     counts = summary.groupby("preset")["verdict"].value_counts() if len(summary) else None

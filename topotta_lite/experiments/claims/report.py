@@ -184,8 +184,17 @@ def _summary_row(claim: Claim, res: ClaimResult, paper: tuple[str, str, str]) ->
         "n_classes": len(d.comparison.classes) if d is not None else np.nan,
         "n_settings": len(counted), "n_vacuous": len(res.settings) - len(counted),
         "activity": min(acts) if acts else np.nan,
-        "effect": d.effect if d is not None else "", "scale": claim.scale,
+        "effect": _effect(counted, d), "scale": claim.scale,
         "reason": res.reason}
+
+
+def _effect(counted, decisive) -> str:
+    """The claim's effect: negligible only when every counted setting's is."""
+    effects = {s.effect for s in counted}
+    if effects == {"negligible"}:
+        return "negligible"
+    return decisive.effect if decisive is not None and decisive.effect != "negligible" else (
+        "undetermined" if effects else "")
 
 
 def assess_claims(ours: Tables, paper: Tables | None = None, claims=CLAIMS, *,
