@@ -7,7 +7,13 @@ from topotta_lite.experiments.stats import (
     FAILS,
     HOLDS,
     INCONCLUSIVE,
+    SESOI,
+    bootstrap_means,
     combine_verdicts,
+    contrast_test,
+    effect_label,
+    holm,
+    holm_levels,
     paired_difference,
     protocol_mean,
     seed_for,
@@ -137,3 +143,87 @@ def test_bad_inputs_are_named():
         stratified_bootstrap([[0.1, 0.2], [0.3, 0.4]])
     with pytest.raises(ValueError, match="same images"):
         paired_difference([0.1, 0.2], [0.1])
+
+
+# ----------------------------------------------------------------------------- contrasts
+def test_bootstrap_means_batches_equal_separate_calls():
+    rng = np.random.default_rng(0)
+    x = rng.uniform(0, 1, (3, 2, 36))  # three data sets, two comparands
+    point, reps = bootstrap_means(x, CLASSES, n_boot=300, seed=4)
+    for d in range(3):
+        p1, r1 = bootstrap_means(x[d], CLASSES, n_boot=300, seed=4)
+        np.testing.assert_allclose(point[d], p1)
+        np.testing.assert_allclose(reps[d], r1)
+    assert point.shape == (3, 2) and reps.shape == (3, 300, 2)
+    np.testing.assert_allclose(point, protocol_mean(x, CLASSES))
+
+
+def test_simultaneous_intervals_cover_all_contrasts_together():
+    """Three contrasts with known values: all three intervals cover them in about 95% of runs
+    (each alone would cover more often: the intervals are simultaneous)."""
+    cons = [[1, -1, 0, 0], [1, 0, -1, 0], [1, 0, 0, -1]]
+    truth = np.array([0.02, 0.0, 0.04])
+    together, alone = 0, 0
+    for r in range(150):
+        rng = np.random.default_rng(900 + r)
+        base = rng.uniform(0.2, 0.7, 36)
+        x = np.stack([base + 0.04, base + 0.02, base + 0.04, base]) + rng.normal(0, 0.08, (4, 36))
+        t = contrast_test(x, CLASSES, cons, n_boot=1000, seed=r)
+        inside = (t.low <= truth) & (truth <= t.high)
+        together += inside.all()
+        alone += inside[0]
+    assert 0.89 <= together / 150 <= 0.995
+    assert alone >= together
+
+
+def test_contrast_test_verdict_ingredients():
+    rng = np.random.default_rng(1)
+    base = rng.uniform(0.2, 0.6, 36)
+    x = np.stack([base + 0.1 + rng.normal(0, 0.02, 36), base])
+    t = contrast_test(x, CLASSES, [[1, -1]], ["a - b"], n_boot=2000, seed=0)
+    assert t.p_holds <= 0.05 and t.p_refutes == 1.0 and t.low[0] > 0
+    below = contrast_test(x, CLASSES, [[1, -1]], threshold=0.2, direction="below", n_boot=2000)
+    assert below.p_holds <= 0.05 and below.high[0] < 0.2  # 0.1 is below 0.2
+    # an exact tie: no interval width, and no verdict either way
+    tie = contrast_test(np.stack([base, base]), CLASSES, [[1, -1]], n_boot=500)
+    assert (tie.low[0], tie.high[0], tie.p_holds, tie.p_refutes) == (0.0, 0.0, 1.0, 1.0)
+    # the interval ends and the p-values agree: an end beyond the threshold <=> p <= alpha
+    for shift in np.linspace(-0.15, 0.05, 9):
+        s = contrast_test(x + np.array([[shift], [0.0]]), CLASSES, [[1, -1]], n_boot=1000,
+                          seed=2)
+        assert (s.low[0] > 0) == (s.p_holds <= 0.05)
+        assert (s.high[0] < 0) == (s.p_refutes <= 0.05)
+    with pytest.raises(ValueError, match="columns"):
+        contrast_test(x, CLASSES, [[1, -1, 0]])
+
+
+def test_monte_carlo_error_of_an_end_shrinks_with_resamples():
+    rng = np.random.default_rng(3)
+    base = rng.uniform(0.2, 0.6, 36)
+    x = np.stack([base + 0.03 + rng.normal(0, 0.05, 36), base])
+    errs = []
+    for b in (2000, 20000):
+        t = contrast_test(x, CLASSES, [[1, -1]], n_boot=b, seed=1)
+        value, err = t.end(0, "claimed")
+        assert value == pytest.approx(t.low[0])
+        errs.append(err)
+    assert 0 < errs[1] < errs[0]
+    # the seed moves the end by about that error, not more
+    ends = [contrast_test(x, CLASSES, [[1, -1]], n_boot=20000, seed=s).low[0] for s in range(4)]
+    assert np.ptp(ends) < 4 * errs[1]
+    iv = t.interval(0, 36, 3)
+    assert np.isfinite(iv.mc_low) and "±" in iv.text(mc=True)
+
+
+def test_holm_and_effect_labels():
+    rejected, adjusted = holm([0.01, 0.04, 0.03])
+    assert rejected.tolist() == [True, False, False]
+    assert adjusted.tolist() == pytest.approx([0.03, 0.06, 0.06])
+    assert holm([[0.001, 0.2], [0.03, 0.04]])[0].tolist() == [[True, False], [False, False]]
+    assert holm_levels([0.01, 0.04, 0.03]).tolist() == pytest.approx([0.05 / 3, 0.05, 0.025])
+    assert SESOI == 0.01
+    assert effect_label(0.012, 0.05) == "of interest"
+    assert effect_label(-0.05, -0.02) == "of interest, against"
+    assert effect_label(-0.009, 0.009) == "negligible"
+    assert effect_label(0.001, 0.05) == "undetermined"
+    assert effect_label(1.0, 1.2, threshold=1.25, direction="below") == "of interest"

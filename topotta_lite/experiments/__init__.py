@@ -8,10 +8,12 @@
 :mod:`.tables`             records -> tables, side by side with the paper's numbers
 :mod:`.robustness`         perturbed maps and failure diagnosis (Fig. 7, Fig. 8)
 :mod:`.runtime`            interleaved timing and memory of the operators (Table X)
-:mod:`.stats`              paired differences with a stratified bootstrap interval, three-way
-                           verdicts (holds / does not hold / inconclusive)
-:mod:`.claims`             every quantitative claim of the paper: intervals, verdicts, and a
-                           sanity check of the paper's own tables
+:mod:`.stats`              paired resampling within classes, simultaneous (max-t) intervals,
+                           Holm, the verdict rules, Monte-Carlo errors, the smallest effect of
+                           interest
+:mod:`.claims`             every quantitative claim (a package: the claims as data, their
+                           measurements, their evaluation per preset, their text)
+:mod:`.paper_checks`       the paper's tables, their sanity and the text's monotone statements
 :mod:`.readme`             the README's generated results block
 ``paper/``                 the paper's own tables (CSV), shipped with the package
 =========================  ======================================================================
