@@ -75,20 +75,22 @@ import numpy as np
 import pandas as pd
 from IPython.display import Markdown, display
 
-from topotta_lite.experiments.claims import (
+from topotta_lite.experiments import (
     ACTIVE_SHARE,
+    ALPHA,
     CLAIMS,
     PER_IMAGE,
+    SESOI,
     TABLE_NOTEBOOK,
     VERDICT_ORDER,
     assess_claims,
     claims_markdown,
+    component_lines,
+    interval_text,
     load_tables,
     paper_tables,
     write_claims,
 )
-from topotta_lite.experiments.claims.render import component_lines, interval_text
-from topotta_lite.experiments.stats import ALPHA, SESOI
 from topotta_lite.outputs import savefig, use_style
 from topotta_lite.teaching import plural, takeaways
 

@@ -40,7 +40,12 @@ from topotta_lite.experiments.claims.frames import (
     normalise,
 )
 from topotta_lite.experiments.claims.mechanisms import ACTIVE_SHARE, MECHANISMS
-from topotta_lite.experiments.claims.render import claims_markdown, write_claims
+from topotta_lite.experiments.claims.render import (
+    claims_markdown,
+    component_lines,
+    interval_text,
+    write_claims,
+)
 from topotta_lite.experiments.claims.report import (
     ClaimsReport,
     assess_claims,
@@ -76,7 +81,9 @@ __all__ = [
     "assess_claims",
     "assign_presets",
     "claims_markdown",
+    "component_lines",
     "evaluate_claims",
+    "interval_text",
     "load_tables",
     "normalise",
     "paper_caveats",
