@@ -159,7 +159,7 @@ def references(*keys: str, heading: str = "## References") -> str:
     Examples
     --------
     >>> text = references("bubenik2015statistical", heading="**Read more**")
-    >>> print(text[:60])
+    >>> print(text[:61])
     **Read more**
     <BLANKLINE>
     1. P. Bubenik (2015). *Statistical Topological
