@@ -99,7 +99,7 @@ def test_broken_dataset_names_the_first_problem(dataset, tmp_path, breakage, mes
     ("shape", r"score map .*000\.tiff has shape \(30, 48\) but its image .* is 48x48"),
     ("ndim", r"000\.tiff has 2 channels \(shape \(48, 48, 2\)\).*never read as depth"),
     ("volume", r"has shape \(5, 48, 48\); a 2d map must have 2 dimensions"),
-    ("empty", r"score map .*scratch/000\.npy: \.npy file .*000\.npy is empty"),
+    ("empty", r"coffee: score map .*scratch/000\.npy is empty \(0 bytes\)"),
     ("lying", r"000\.npy is truncated or its header lies: the header promises shape "
               r"\(200000, 200000\)"),
 ])

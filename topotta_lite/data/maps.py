@@ -86,10 +86,7 @@ def _layout(p: Path, max_pixels: int | None) -> tuple[tuple[int, ...], int | Non
     """(shape as stored, channel axis) of a map file, from its header; pixel limit checked."""
     suffix = p.suffix.lower()
     if suffix == ".npy":
-        try:
-            shape, _ = npy_header(p)
-        except ValueError as e:
-            raise ValueError(f"score map {p}: {e}") from None
+        shape, _ = npy_header(p, what="score map")
         axis = _channel_axis(shape)
         check_pixels([n for i, n in enumerate(shape) if i != axis], p, max_pixels,
                      what="score map")

@@ -63,8 +63,11 @@ def check_pixels(shape: Sequence[int], path, max_pixels: int | None = MAX_PIXELS
                          "a lying header; if the file is genuine, raise max_pixels / --max-pixels)")
 
 
-def npy_header(path: str | os.PathLike) -> tuple[tuple[int, ...], np.dtype]:
+def npy_header(path: str | os.PathLike, *, what: str = ".npy file"
+               ) -> tuple[tuple[int, ...], np.dtype]:
     """Shape and dtype of a ``.npy`` file, read from its header, checked against the file size.
+
+    ``what`` is how the file is called in error messages.
 
     Raises
     ------
@@ -87,27 +90,27 @@ def npy_header(path: str | os.PathLike) -> tuple[tuple[int, ...], np.dtype]:
     p = Path(path)
     size = p.stat().st_size
     if size == 0:
-        raise ValueError(f".npy file {p} is empty (0 bytes)")
+        raise ValueError(f"{what} {p} is empty (0 bytes)")
     fmt = np.lib.format
     with open(p, "rb") as fh:
         try:
             version = fmt.read_magic(fh)
         except (ValueError, EOFError) as e:
-            raise ValueError(f"{p} is not an .npy file ({e})") from None
+            raise ValueError(f"{what} {p} is not an .npy file ({e})") from None
         try:
             if version == (1, 0):
                 shape, _, dtype = fmt.read_array_header_1_0(fh)
             else:
                 shape, _, dtype = fmt.read_array_header_2_0(fh)
         except (ValueError, EOFError, SyntaxError, TypeError) as e:
-            raise ValueError(f".npy file {p} has a header numpy cannot read ({e})") from None
+            raise ValueError(f"{what} {p} has a header numpy cannot read ({e})") from None
         offset = fh.tell()
     if dtype.hasobject:
-        raise ValueError(f".npy file {p} holds Python objects (it was saved with pickle, which "
+        raise ValueError(f"{what} {p} holds Python objects (it was saved with pickle, which "
                          "is never loaded: save a numeric array)")
     need = offset + math.prod(shape) * dtype.itemsize
     if size < need:
-        raise ValueError(f".npy file {p} is truncated or its header lies: the header promises "
+        raise ValueError(f"{what} {p} is truncated or its header lies: the header promises "
                          f"shape {tuple(shape)} of {dtype} ({need:,} bytes) but the file has "
                          f"{size:,} bytes")
     return tuple(int(s) for s in shape), dtype
@@ -134,7 +137,7 @@ def read_npy(path: str | os.PathLike, *, max_pixels: int | None = MAX_PIXELS, le
     >>> read_npy(p, max_pixels=25, leading=1).shape
     (8, 5, 5)
     """
-    shape, _ = npy_header(path)
+    shape, _ = npy_header(path, what=what)
     check_pixels(shape[leading:], path, max_pixels, what=what)
     try:
         return np.load(path, allow_pickle=False)
