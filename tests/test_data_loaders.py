@@ -8,6 +8,7 @@ import json
 import numpy as np
 import pytest
 import tifffile
+from hostile_files import lying_npy, png_bomb, tiff_bomb, truncate
 from PIL import Image
 
 from topotta_lite.data import (
@@ -23,9 +24,11 @@ from topotta_lite.data import (
     load_score_maps,
     load_visa,
     read_pcd,
+    read_score_map,
     save_score_maps,
     voxelise,
 )
+from topotta_lite.data.loaders import read_mask, read_rgb
 
 H, W = 16, 20
 
@@ -400,6 +403,9 @@ def test_score_maps_errors(mvtec, tmp_path):
     np.save(paths[1], np.zeros((H + 1, W)))
     with pytest.raises(ValueError, match=r"shape \(17, 20\)"):
         load_score_maps(d, cs)
+    with pytest.raises(ValueError, match=r"shape \(17, 20\).*another aspect ratio"):
+        load_score_maps(d, cs, resize=True)  # interpolated only when only the scale differs
+    np.save(paths[1], np.zeros((2 * H, 2 * W)))
     assert load_score_maps(d, cs, resize=True)[1].shape == (H, W)
     np.save(paths[1], np.array([{"a": 1}], dtype=object), allow_pickle=True)
     with pytest.raises(ValueError, match="pickle"):
@@ -425,3 +431,90 @@ def test_score_maps_3d(tmp_path):
     np.save(d / "bag00.npy", np.ones((8, 8, 8), np.float32))
     (m,) = load_score_maps(tmp_path / "maps", cs, match="index")
     assert m.shape == (8, 8, 8)
+
+
+# ----------------------------------------------------------------------------- hostile files
+
+
+def test_two_files_of_one_sample_name_are_an_error_naming_both(mvtec):
+    root, _, _ = mvtec
+    test_dir = root / "bottle" / "test" / "broken_large"
+    Image.open(test_dir / "000.png").convert("RGB").save(test_dir / "000.jpg")
+    with pytest.raises(ValueError, match=r"broken_large_000.*000\.jpg and .*000\.png"):
+        load_mvtec_ad(root, "bottle", lazy=True)
+    (test_dir / "000.jpg").unlink()
+    train = root / "bottle" / "train" / "good"
+    (train / "003.bmp").write_bytes((train / "003.png").read_bytes())
+    with pytest.raises(ValueError, match=r"good_003.*003\.bmp and .*003\.png"):
+        load_mvtec_ad(root, "bottle")
+
+
+@pytest.mark.parametrize("breakage, reason", [
+    ("empty", r"good_000\.npy is empty"),
+    ("text", r"good_000\.npy is not an \.npy file"),
+    ("lying", r"good_000\.npy is truncated or its header lies.*\(200000, 200000\)"),
+    ("truncated", r"good_000\.npy is truncated"),
+    ("bomb", r"good_000\.tiff: 30000x30000 = 900,000,000 pixels, over the limit"),
+    ("truncated_tiff", r"good_000\.tiff is truncated"),
+])
+def test_bad_map_files_name_the_file_and_the_reason(mvtec, tmp_path, breakage, reason):
+    root, _, _ = mvtec
+    cs = load_mvtec_ad(root, "bottle", resize=None)
+    d = tmp_path / "maps"
+    paths = save_score_maps([np.ones((H, W))] * 3, cs, d)
+    bad = paths[2]  # good_000.npy
+    if breakage == "empty":
+        bad.write_bytes(b"")
+    elif breakage == "text":
+        bad.write_text("0.1 0.2\n")
+    elif breakage == "lying":
+        lying_npy(bad)
+    elif breakage == "truncated":
+        truncate(bad, 0.8)
+    else:
+        bad.unlink()
+        bad = bad.with_suffix(".tiff")
+        if breakage == "bomb":
+            tiff_bomb(bad)
+        else:
+            tifffile.imwrite(bad, np.ones((H, W), np.float32))
+            truncate(bad, 0.6)
+    with pytest.raises(ValueError, match=reason):
+        load_score_maps(d, cs)
+
+
+def test_channels_are_never_depth(tmp_path):
+    rgb = np.random.default_rng(0).random((H, W, 3)).astype(np.float32)
+    tifffile.imwrite(tmp_path / "f3.tiff", rgb, photometric="rgb")
+    tifffile.imwrite(tmp_path / "u2.tiff", np.zeros((H, W, 2), np.uint8))  # stored as H pages
+    np.save(tmp_path / "c4.npy", np.zeros((H, W, 4)))
+    for name, n in (("f3.tiff", 3), ("u2.tiff", 2), ("c4.npy", 4)):
+        with pytest.raises(ValueError, match=rf"{name} has {n} channels"):
+            read_score_map(tmp_path / name)
+        assert read_score_map(tmp_path / name, channels="first").shape == (H, W)
+    np.testing.assert_allclose(read_score_map(tmp_path / "f3.tiff", channels="mean"),
+                               rgb.astype(np.float64).mean(axis=-1))
+    tifffile.imwrite(tmp_path / "one.tiff", rgb[..., :1])  # one channel: squeezed
+    assert read_score_map(tmp_path / "one.tiff").shape == (H, W)
+    np.save(tmp_path / "vol.npy", np.zeros((6, H, W)))  # volumes from .npy and multi-page TIFF
+    tifffile.imwrite(tmp_path / "vol.tiff", np.zeros((6, H, W), np.float32))
+    assert read_score_map(tmp_path / "vol.npy").shape == read_score_map(tmp_path / "vol.tiff").shape
+
+
+def test_images_and_masks_over_the_pixel_limit_are_refused_before_decoding(tmp_path):
+    png_bomb(tmp_path / "bomb.png")  # over Pillow's own limit
+    png_bomb(tmp_path / "big.png", 10000, 9000)  # under Pillow's, over ours
+    tiff_bomb(tmp_path / "bomb.tiff")
+    for name in ("bomb.png", "big.png", "bomb.tiff"):
+        with pytest.raises(ValueError, match=rf"{name}.*pixels"):
+            read_rgb(tmp_path / name)
+    with pytest.raises(ValueError, match=r"mask .*big\.png: 9000x10000 = 90,000,000 pixels"):
+        read_mask(tmp_path / "big.png")
+    _rgb(tmp_path / "ok.png", 0)
+    assert read_rgb(tmp_path / "ok.png").shape == (H, W, 3)
+    with pytest.raises(ValueError, match=r"ok\.png: 16x20 = 320 pixels, over the limit of 100"):
+        read_rgb(tmp_path / "ok.png", max_pixels=100)
+    _mask(tmp_path / "m.png", (2, 6, 3, 9))
+    truncate(tmp_path / "m.png", 0.7)
+    with pytest.raises(ValueError, match=r"cannot read mask .*m\.png"):
+        read_mask(tmp_path / "m.png")

@@ -11,6 +11,7 @@ import numpy as np
 import pandas as pd
 import pytest
 import tifffile
+from hostile_files import lying_npy, truncate
 from PIL import Image
 from realdata_fixture import SIZE, fake_map, write_maps, write_mvtec
 
@@ -96,7 +97,11 @@ def test_broken_dataset_names_the_first_problem(dataset, tmp_path, breakage, mes
     ("missing", r"1 of 6 score maps missing(.|\n)*scratch_001"),
     ("extra", r"1 extra score map\(s\) in .*coffee match no test image: test/scratch/007\.tiff"),
     ("shape", r"score map .*000\.tiff has shape \(30, 48\) but its image .* is 48x48"),
-    ("ndim", r"has shape \(48, 48, 2\); a 2d map must have 2 dimensions"),
+    ("ndim", r"000\.tiff has 2 channels \(shape \(48, 48, 2\)\).*never read as depth"),
+    ("volume", r"has shape \(5, 48, 48\); a 2d map must have 2 dimensions"),
+    ("empty", r"coffee: score map .*scratch/000\.npy is empty \(0 bytes\)"),
+    ("lying", r"000\.npy is truncated or its header lies: the header promises shape "
+              r"\(200000, 200000\)"),
 ])
 def test_broken_maps_are_refused_before_anything_runs(dataset, tmp_path, breakage, message):
     root, _ = dataset
@@ -111,8 +116,51 @@ def test_broken_maps_are_refused_before_anything_runs(dataset, tmp_path, breakag
     elif breakage == "ndim":
         tifffile.imwrite(target / "000.tiff", np.zeros((SIZE, SIZE, 2), np.float32),
                          photometric="minisblack", planarconfig="contig")
+    elif breakage == "volume":
+        tifffile.imwrite(target / "000.tiff", np.zeros((5, SIZE, SIZE), np.float32))
+    elif breakage in ("empty", "lying"):  # an .npy in place of the .tiff
+        (target / "000.tiff").unlink()
+        if breakage == "empty":
+            (target / "000.npy").write_bytes(b"")
+        else:
+            lying_npy(target / "000.npy")
     with pytest.raises(DatasetError, match=message):
         check_dataset("mvtec_ad", root / "mvtec", maps_dir=maps)
+
+
+@pytest.mark.parametrize("breakage, message", [
+    ("black_mask", r"coffee: the ground truth of anomalous image .*stain/001\.png is all black "
+                   r"\(.*stain/001_mask\.png\)"),
+    ("truncated_mask", r"coffee: cannot read mask .*scratch/001_mask\.png"),
+    ("two_files_one_name", r"sample 'dent_000': .*dent/000\.jpg and .*dent/000\.png"),
+])
+def test_masks_are_decoded_and_samples_have_one_file(dataset, tmp_path, breakage, message):
+    root, _ = dataset
+    ds = _copy(root / "mvtec", tmp_path / "ds")
+    if breakage == "black_mask":
+        Image.fromarray(np.zeros((SIZE, SIZE), np.uint8)).save(
+            ds / "coffee" / "ground_truth" / "stain" / "001_mask.png")
+    elif breakage == "truncated_mask":
+        truncate(ds / "coffee" / "ground_truth" / "scratch" / "001_mask.png", 0.6)
+    else:
+        Image.open(ds / "rocket" / "test" / "dent" / "000.png").save(
+            ds / "rocket" / "test" / "dent" / "000.jpg")
+    with pytest.raises(DatasetError, match=message):
+        check_dataset("mvtec_ad", ds)
+
+
+def test_a_float_tiff_image_the_loader_reads_passes_the_check(dataset, tmp_path):
+    root, _ = dataset
+    ds = _copy(root / "mvtec", tmp_path / "ds")
+    png = ds / "coffee" / "test" / "scratch" / "000.png"
+    rgb = np.asarray(Image.open(png), np.float32) / 255
+    png.unlink()
+    tifffile.imwrite(png.with_suffix(".tiff"), rgb, photometric="rgb")
+    report = check_dataset("mvtec_ad", ds, ["coffee"], maps_dir=root / "maps_tiff")
+    assert report.counts["coffee"]["test_anomalous"] == 4
+    sample = next(s for s in load_mvtec_ad(ds, "coffee", resize=None).test
+                  if s.name == "scratch_000")
+    np.testing.assert_allclose(sample.image, rgb, atol=1e-6)
 
 
 def test_maps_at_a_lower_resolution_are_accepted_and_interpolated(dataset, tmp_path):
@@ -232,6 +280,20 @@ def test_reproduce_on_a_broken_folder_fails_before_writing(dataset, tmp_path, mo
     assert rc == 2
     err = capsys.readouterr().err
     assert "rocket" in err and "001_mask.png" in err and "nothing was run or written" in err
+    assert not figs.exists() and not build.exists()
+
+
+def test_reproduce_names_an_empty_map_file_before_running(dataset, tmp_path, capsys):
+    root, _ = dataset
+    maps = _copy(root / "maps_npy", tmp_path / "maps")
+    (maps / "rocket" / "test" / "dent" / "001.npy").write_bytes(b"")
+    figs, build = tmp_path / "figures", tmp_path / "build"
+    rc = cli.main(["reproduce", "--profile", "smoke", "--only", "06", "--no-progress",
+                   "--dataset", "mvtec_ad", "--data-root", str(root / "mvtec"),
+                   "--maps-dir", str(maps), "--figures-dir", str(figs), "--build-dir", str(build)])
+    assert rc == 2
+    err = capsys.readouterr().err
+    assert "dent/001.npy is empty" in err and "EOFError" not in err
     assert not figs.exists() and not build.exists()
 
 

@@ -190,3 +190,76 @@ def file_lock(path: str | os.PathLike, *, blocking: bool = True) -> Iterator[Non
             fcntl.flock(fd, fcntl.LOCK_UN)
     finally:
         os.close(fd)
+
+
+# ------------------------------------------------------------------------------------------------
+# Added by the segment work package: writing into a user's folder (``topotta-lite segment --out``).
+# Nothing above this line was changed; these two functions only build on :func:`atomic_write`.
+
+__all__ += ["atomic_write_in", "probe_writable"]
+
+
+@contextmanager
+def atomic_write_in(folder: str | os.PathLike, name: str, *, suffix: str = "") -> Iterator[Path]:
+    """:func:`atomic_write` of ``folder / name``, refusing to replace a link or a non-file.
+
+    ``name`` must be a plain file name (no folder part), so the file lands in ``folder`` itself.
+    An existing ``folder / name`` that is a symbolic link (even one pointing back into ``folder``)
+    or anything but a regular file is an error: it is neither followed nor replaced.
+
+    Raises
+    ------
+    ValueError
+        For a name with a folder part, or a target that is a link, a folder or a device.
+
+    Examples
+    --------
+    >>> import tempfile
+    >>> d = Path(tempfile.mkdtemp())
+    >>> with atomic_write_in(d, "mask.png") as tmp:
+    ...     _ = tmp.write_bytes(b"png")
+    >>> (d / "link.png").symlink_to(d / "mask.png")
+    >>> with atomic_write_in(d, "link.png") as tmp:  # doctest: +ELLIPSIS
+    ...     _ = tmp.write_bytes(b"x")
+    Traceback (most recent call last):
+    ValueError: .../link.png is a symbolic link: it is neither followed nor replaced ...
+    """
+    import stat
+
+    if (not name or name in (".", "..") or "/" in name or "\0" in name
+            or (os.sep in name) or (os.altsep and os.altsep in name)):
+        raise ValueError(f"not a plain file name: {name!r}")
+    target = Path(folder) / name
+    try:
+        mode = os.lstat(target).st_mode
+    except FileNotFoundError:
+        mode = None
+    if mode is not None and stat.S_ISLNK(mode):
+        raise ValueError(f"{target} is a symbolic link: it is neither followed nor replaced "
+                         "(remove the link to write this file)")
+    if mode is not None and not stat.S_ISREG(mode):
+        raise ValueError(f"{target} exists and is not a regular file")
+    with atomic_write(target, suffix=suffix) as tmp:
+        yield tmp
+
+
+def probe_writable(folder: str | os.PathLike) -> None:
+    """Create, write and remove a hidden temporary file in ``folder``: raise ``OSError`` if it fails.
+
+    Run before a long computation, so that an unwritable output folder stops it at the start.
+
+    Examples
+    --------
+    >>> import tempfile
+    >>> d = Path(tempfile.mkdtemp())
+    >>> probe_writable(d); sorted(d.iterdir())
+    []
+    """
+    probe = temporary_name(Path(folder) / ".write-probe")
+    fd = os.open(probe, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+    try:
+        os.write(fd, b"0")
+        os.fsync(fd)
+    finally:
+        os.close(fd)
+        probe.unlink(missing_ok=True)

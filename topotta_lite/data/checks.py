@@ -3,18 +3,21 @@
 A real benchmark copied by hand often has one thing wrong: a class folder without ground truth,
 a mask renamed, masks saved at another resolution, score maps for half the images. Without a
 check, the experiment notebooks would run for minutes and die half-way, after some tables were
-written. :func:`check_dataset` looks at the files only (sizes are read from image headers, no
-pixel is decoded) and raises :class:`DatasetError` naming the **first** problem:
+written. :func:`check_dataset` reads image and map sizes from their headers (images and maps are
+not decoded; ground-truth masks are, since they are small and an all-black or truncated mask
+would silently change every metric) and raises :class:`DatasetError` naming the **first** problem:
 
 1. the root folder exists and the dataset name is known;
 2. the classes: explicit ones must exist on disk; otherwise every class found on disk is used
    (:func:`resolve_classes`);
-3. each class loads in its dataset's layout (see :mod:`topotta_lite.data.loaders`);
+3. each class loads in its dataset's layout (see :mod:`topotta_lite.data.loaders`; two files of
+   one sample name, such as ``000.png`` and ``000.jpg``, are an error);
 4. each class has at least one anomalous test image with a ground-truth mask;
-5. every mask has the size of its image;
-6. with ``maps_dir``: one map per test image (no missing, no extra file) whose shape is the
-   image's size, or the same aspect ratio (a map scored at a lower resolution, interpolated
-   later), or the voxel grid for 3D data.
+5. every mask decodes, has the size of its image, and marks at least one pixel;
+6. with ``maps_dir``: one map per test image (no missing, no extra file) whose header is
+   readable (an empty or truncated ``.npy`` is named) and whose shape is the image's size, or the
+   same aspect ratio (a map scored at a lower resolution, interpolated later), or the voxel grid
+   for 3D data.
 
 The embedded benchmark (``"embedded-2d"``, ``"embedded-2.5d"``, ``"embedded-3d"``) is generated,
 so only its class names are checked.
@@ -30,8 +33,8 @@ from pathlib import Path
 import numpy as np
 
 from .embedded import list_categories
-from .loaders import DATASETS, find_categories, load_dataset
-from .maps import _map_shape, find_extra_maps, match_score_maps
+from .loaders import DATASETS, find_categories, image_size, load_dataset, read_mask
+from .maps import ASPECT_TOLERANCE, find_extra_maps, map_shape, match_score_maps, same_aspect
 from .types import LazySamples, Sample
 
 __all__ = [
@@ -43,11 +46,6 @@ __all__ = [
     "is_embedded",
     "resolve_classes",
 ]
-
-#: Relative difference of aspect ratios (height / width) up to which a map of another size
-#: than its image is accepted and interpolated to the working grid.
-ASPECT_TOLERANCE = 0.02
-
 
 class DatasetError(ValueError):
     """A dataset (or score-map folder) on disk that the experiments cannot use."""
@@ -171,16 +169,13 @@ def resolve_classes(dataset: str, data_root: str | os.PathLike | None = None,
 
 
 def _image_size(path: Path) -> tuple[int, int] | None:
-    """(H, W) from an image header, or None for a file that is not a 2D image."""
-    from PIL import Image
-
+    """(H, W) from an image header (as the loaders read it), or None for a point cloud."""
     if Path(path).suffix.lower() in (".pcd", ".txt", ".npy"):
         return None
     try:
-        with Image.open(path) as im:
-            return im.size[1], im.size[0]
-    except OSError as e:
-        raise DatasetError(f"cannot read image {path}: {e}") from e
+        return image_size(path)
+    except ValueError as e:
+        raise DatasetError(str(e)) from e
 
 
 def _mask_files(gt) -> list[Path]:
@@ -196,11 +191,6 @@ def _light_sample(record, modality: str) -> Sample:
     return Sample(None, np.zeros((0,) * (3 if modality == "3d" else 2), bool),
                   int(defect != "good"), f"{defect}_{stem}", defect,
                   meta={"stem": stem, "path": str(record[2])})
-
-
-def _same_aspect(a: Sequence[int], b: Sequence[int]) -> bool:
-    ra, rb = a[0] / a[1], b[0] / b[1]
-    return abs(ra - rb) <= ASPECT_TOLERANCE * rb
 
 
 def check_score_maps(maps_dir: str | os.PathLike, dataset: str, category: str,
@@ -231,7 +221,7 @@ def check_score_maps(maps_dir: str | os.PathLike, dataset: str, category: str,
     want_dims = 3 if modality == "3d" else 2
     for rec, path in zip(records, paths):
         try:
-            shape = _map_shape(path)
+            shape = map_shape(path)
         except ValueError as e:
             raise DatasetError(f"{dataset}/{category}: {e}") from e
         if len(shape) != want_dims:
@@ -239,7 +229,7 @@ def check_score_maps(maps_dir: str | os.PathLike, dataset: str, category: str,
                                f"a {modality} map must have {want_dims} dimensions")
         if want_dims == 2:
             size = _image_size(Path(rec[2]))
-            if size is not None and shape != size and not _same_aspect(shape, size):
+            if size is not None and shape != size and not same_aspect(shape, size):
                 raise DatasetError(
                     f"{dataset}/{category}: score map {path} has shape {shape} but its image "
                     f"{rec[2]} is {size[0]}x{size[1]} (H x W): a map must have the image's size "
@@ -268,12 +258,22 @@ def _check_class(dataset: str, root: Path, category: str, maps_dir) -> dict[str,
         size = _image_size(Path(rec[2]))
         if size is None:
             continue
+        marked = 0
         for mpath in _mask_files(rec[-1]):
-            msize = _image_size(mpath)
-            if msize is not None and msize != size:
+            try:
+                mask = read_mask(mpath)
+            except ValueError as e:
+                raise DatasetError(f"{dataset}/{category}: {e}") from e
+            if mask.shape != size:
                 raise DatasetError(
-                    f"{dataset}/{category}: mask {mpath} is {msize[0]}x{msize[1]} (H x W) but "
-                    f"its image {rec[2]} is {size[0]}x{size[1]}")
+                    f"{dataset}/{category}: mask {mpath} is {mask.shape[0]}x{mask.shape[1]} "
+                    f"(H x W) but its image {rec[2]} is {size[0]}x{size[1]}")
+            marked += int(np.count_nonzero(mask))
+        if not marked:
+            raise DatasetError(
+                f"{dataset}/{category}: the ground truth of anomalous image {rec[2]} is all black "
+                f"({', '.join(str(m) for m in _mask_files(rec[-1]))}): no pixel is marked, so "
+                "every metric of this image would be 0; fix the mask or move the image to good")
     if maps_dir is not None:
         check_score_maps(maps_dir, dataset, category, records, modality=split.modality)
     return {"train": n_train, "test_good": len(records) - len(anomalous),

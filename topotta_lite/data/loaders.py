@@ -33,6 +33,11 @@ What the loaders refuse rather than guess:
   the loader is given ``resize_masks=True`` (the mask is then resized to the image, nearest).
 - Each split records the files it reads (``ClassSplit.files``); :func:`dataset_fingerprint`
   hashes their paths, sizes and modification times, so caches notice an edited dataset.
+- Two files that would become samples of one name (``000.png`` and ``000.jpg`` in one folder)
+  are an error naming both.
+- Files are read header first (:mod:`topotta_lite.data.safe_read`): an image or mask of more than
+  ``max_pixels`` pixels (default :data:`~topotta_lite.data.safe_read.MAX_PIXELS`) is refused
+  before it is decoded, and a truncated file is a ``ValueError`` naming it.
 """
 
 from __future__ import annotations
@@ -47,6 +52,7 @@ from pathlib import Path
 
 import numpy as np
 
+from .safe_read import MAX_PIXELS, open_image, tiff_header
 from .types import ClassSplit, LazySamples, Sample
 
 __all__ = [
@@ -54,6 +60,7 @@ __all__ = [
     "dataset_fingerprint",
     "files_fingerprint",
     "find_categories",
+    "image_size",
     "load_anomaly_shapenet",
     "load_dataset",
     "load_mvtec_3d",
@@ -100,18 +107,20 @@ def _images_in(folder: Path) -> list[Path]:
     return sorted(p for p in folder.iterdir() if p.is_file() and p.suffix.lower() in _IMG_EXT)
 
 
-def read_rgb(path: str | os.PathLike, resize=None) -> np.ndarray:
+def read_rgb(path: str | os.PathLike, resize=None, *, max_pixels: int | None = MAX_PIXELS
+             ) -> np.ndarray:
     """Read an image as (H, W, 3) float32 in [0, 1], optionally resized (bilinear).
 
     8-bit images are divided by 255, 16-bit ones (PNG ``I;16``, TIFF ``uint16``) by 65535; a float
     TIFF is taken as it is and must lie in [0, 1]. Grey images are repeated on three channels, an
-    alpha channel is dropped.
+    alpha channel is dropped. An image of more than ``max_pixels`` pixels is refused before it is
+    decoded.
 
     Raises
     ------
     ValueError
-        Naming the file, when it cannot be read or its pixel type has no known scale (32-bit
-        integers, floats outside [0, 1], NaN).
+        Naming the file, when it cannot be read (empty, truncated, over the pixel limit) or its
+        pixel type has no known scale (32-bit integers, floats outside [0, 1], NaN).
 
     Examples
     --------
@@ -129,30 +138,28 @@ def read_rgb(path: str | os.PathLike, resize=None) -> np.ndarray:
 
     size = _size(resize)
     if Path(path).suffix.lower() in (".tif", ".tiff"):
-        return _read_tiff_rgb(path, size)
-    try:
-        with Image.open(path) as im:
-            if im.mode in ("I;16", "I;16B", "I;16L", "I;16N", "I", "F"):
-                arr = np.asarray(im)
-                if im.mode == "I" and im.format != "PNG":
-                    raise ValueError(f"image {path} holds 32-bit integers; convert it to 8 or "
-                                     "16 bits per channel")
-                return _scaled_rgb(arr, path, size, sixteen_bit=True)
-            im = im.convert("RGB")
-            if size is not None and im.size != (size[1], size[0]):
-                im = im.resize((size[1], size[0]), Image.BILINEAR)
-            return np.asarray(im, dtype=np.float32) / np.float32(255)
-    except OSError as e:
-        raise ValueError(f"cannot read image {path}: {e}") from e
+        return _read_tiff_rgb(path, size, max_pixels)
+    with open_image(path, max_pixels) as im:
+        if im.mode in ("I;16", "I;16B", "I;16L", "I;16N", "I", "F"):
+            arr = np.asarray(im)
+            if im.mode == "I" and im.format != "PNG":
+                raise ValueError(f"image {path} holds 32-bit integers; convert it to 8 or "
+                                 "16 bits per channel")
+            return _scaled_rgb(arr, path, size, sixteen_bit=True)
+        im = im.convert("RGB")
+        if size is not None and im.size != (size[1], size[0]):
+            im = im.resize((size[1], size[0]), Image.BILINEAR)
+        return np.asarray(im, dtype=np.float32) / np.float32(255)
 
 
-def _read_tiff_rgb(path, size) -> np.ndarray:
+def _read_tiff_rgb(path, size, max_pixels: int | None = MAX_PIXELS) -> np.ndarray:
     import tifffile
 
+    tiff_header(path, max_pixels, what="image")
     try:
         arr = np.asarray(tifffile.imread(path))
     except Exception as e:  # tifffile raises several types
-        raise ValueError(f"cannot read image {path}: {e}") from e
+        raise ValueError(f"cannot read image {path}: {type(e).__name__}: {e}") from e
     if arr.ndim == 3 and arr.shape[0] in (3, 4) and arr.shape[-1] not in (3, 4):
         arr = np.moveaxis(arr, 0, -1)  # planar (C, H, W)
     return _scaled_rgb(arr, path, size)
@@ -201,26 +208,31 @@ def _scaled_rgb(arr: np.ndarray, path, size, sixteen_bit: bool = False) -> np.nd
     return np.ascontiguousarray(np.clip(out, 0.0, 1.0), dtype=np.float32)
 
 
-def _image_size(path) -> tuple[int, int]:
-    """(H, W) of an image file, read from its header."""
-    from PIL import Image
+def image_size(path: str | os.PathLike, max_pixels: int | None = MAX_PIXELS) -> tuple[int, int]:
+    """(H, W) of an image file, read from its header (Pillow, or tifffile for a TIFF).
 
+    Raises
+    ------
+    ValueError
+        Naming the file, when its header cannot be read or it is over the pixel limit.
+
+    Examples
+    --------
+    >>> import tempfile, PIL.Image
+    >>> p = Path(tempfile.mkdtemp()) / "a.png"
+    >>> PIL.Image.new("RGB", (5, 4)).save(p)
+    >>> image_size(p)
+    (4, 5)
+    """
     if Path(path).suffix.lower() in (".tif", ".tiff"):
-        import tifffile
-
-        try:
-            with tifffile.TiffFile(path) as tf:
-                shape = tf.pages[0].shape
-        except Exception as e:  # tifffile raises several types
-            raise ValueError(f"cannot read image {path}: {e}") from e
+        shape, axes, _ = tiff_header(path, max_pixels, what="image")
+        if "Y" in axes and "X" in axes:
+            return shape[axes.index("Y")], shape[axes.index("X")]
         if len(shape) == 3 and shape[0] in (3, 4) and shape[-1] not in (3, 4):
             shape = shape[1:]
         return int(shape[0]), int(shape[1])
-    try:
-        with Image.open(path) as im:
-            return im.size[1], im.size[0]
-    except OSError as e:
-        raise ValueError(f"cannot read image {path}: {e}") from e
+    with open_image(path, max_pixels) as im:
+        return im.size[1], im.size[0]
 
 
 def _checked_mask(gt, image_path, image_hw, out_hw, resize_masks: bool) -> np.ndarray:
@@ -247,8 +259,12 @@ def _resize_nearest(arr: np.ndarray, size) -> np.ndarray:
     return arr[ri][:, ci]
 
 
-def read_mask(path: str | os.PathLike, resize=None) -> np.ndarray:
+def read_mask(path: str | os.PathLike, resize=None, *, max_pixels: int | None = MAX_PIXELS
+              ) -> np.ndarray:
     """Read a GT mask (any nonzero pixel = anomalous) as (H, W) bool, resized nearest.
+
+    The whole file is decoded (a truncated mask is an error naming it); a mask of more than
+    ``max_pixels`` pixels is refused before decoding.
 
     Examples
     --------
@@ -258,13 +274,8 @@ def read_mask(path: str | os.PathLike, resize=None) -> np.ndarray:
     >>> int(read_mask(p, 2).sum())
     4
     """
-    from PIL import Image
-
-    try:
-        with Image.open(path) as im:
-            arr = np.asarray(im)
-    except OSError as e:
-        raise ValueError(f"cannot read mask {path}: {e}") from e
+    with open_image(path, max_pixels, what="mask") as im:
+        arr = np.asarray(im)
     if arr.ndim == 3:
         arr = arr[..., :3].any(axis=-1) if arr.shape[-1] >= 3 else arr.any(axis=-1)
     return np.ascontiguousarray(_resize_nearest(arr > 0, resize))
@@ -311,7 +322,35 @@ def _record_files(records: Iterable, extra: Iterable = ()) -> tuple[Path, ...]:
     return tuple(sorted(out))
 
 
+def _unique_names(groups: dict[str, list]) -> None:
+    """Refuse two records that would become samples of one name (``000.png`` and ``000.jpg``).
+
+    Names must be unique within each split (``groups``: split label -> records), and two files of
+    one folder may not share a stem (which would also catch a pair split between train and the
+    validation carved from it).
+    """
+    def clash(key, a, b, what):
+        first, second = sorted([str(a), str(b)])
+        raise ValueError(f"two {what} files would both be sample {key!r}: {first} and {second}; "
+                         "keep one of them")
+
+    by_folder: dict[tuple, Path] = {}
+    for what, records in groups.items():
+        seen: dict[str, Path] = {}
+        for rec in records:
+            name, path = f"{rec[0]}_{rec[1]}", Path(rec[2])
+            if name in seen:
+                clash(name, seen[name], path, what)
+            seen[name] = path
+            key = (path.parent, rec[1])
+            if key in by_folder and by_folder[key] != path:
+                clash(name, by_folder[key], path, what)
+            by_folder[key] = path
+
+
 def _split(dataset, category, modality, train, val, test, build, lazy, index=()) -> ClassSplit:
+    _unique_names({f"{dataset}/{category} {part}": recs
+                   for part, recs in (("train", train), ("validation", val), ("test", test))})
     return ClassSplit(
         dataset=dataset,
         category=category,
@@ -407,7 +446,7 @@ def _mvtec_like(root, category, resize, val_fraction, seed, lazy, loco: bool,
         img = read_rgb(path, size)
         mask = np.zeros(img.shape[:2], bool)
         if gt is not None:
-            native = _image_size(path)
+            native = image_size(path)
             for mp in _images_in(gt) if gt.is_dir() else [gt]:
                 mask |= _checked_mask(mp, path, native, img.shape[:2], resize_masks)
         return Sample(
@@ -471,7 +510,7 @@ def _rgb_sample(defect: str, stem: str, path: Path, gt: Path | None, size,
     """An RGB sample with its (possibly absent, then empty) single-file GT mask."""
     image = read_rgb(path, size)
     mask = (np.zeros(image.shape[:2], bool) if gt is None else
-            _checked_mask(gt, path, _image_size(path), image.shape[:2], resize_masks))
+            _checked_mask(gt, path, image_size(path), image.shape[:2], resize_masks))
     return Sample(image, mask, int(defect != "good"), f"{defect}_{stem}", defect,
                   meta={"path": str(path), "stem": stem})
 
@@ -553,6 +592,7 @@ def read_xyz(path: str | os.PathLike) -> np.ndarray:
     """Read an MVTec 3D-AD point map TIFF as (H, W, 3) float32."""
     import tifffile
 
+    tiff_header(path, what="xyz TIFF")
     try:
         arr = np.asarray(tifffile.imread(path), dtype=np.float32)
     except Exception as e:  # tifffile raises several types
@@ -610,7 +650,7 @@ def load_mvtec_3d(
         image = read_rgb(path, size)
         xyz = _resize_nearest(read_xyz(xyz_path), image.shape[:2])
         mask = (np.zeros(image.shape[:2], bool) if gt is None else
-                _checked_mask(gt, path, _image_size(path), image.shape[:2], resize_masks))
+                _checked_mask(gt, path, image_size(path), image.shape[:2], resize_masks))
         return Sample(
             image,
             mask,

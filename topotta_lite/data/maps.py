@@ -12,7 +12,15 @@ image, the format of MVTec AD's and MVTec AD 2's official evaluation (a multi-pa
 - by index, the TopoTTA authors' layout: ``<maps_dir>/<category>/<category><index>.npy`` where
   ``index`` is the position in the test list (0- or 1-based, detected).
 
-Files are checked (2D/3D, finite, shape = GT shape).
+Files are checked (2D/3D, finite, shape = GT shape) and read safely (:mod:`.safe_read`: the header
+first, at most :data:`~topotta_lite.data.safe_read.MAX_PIXELS` pixels, no pickle).
+
+Channels are never guessed to be depth. A TIFF's samples (``S`` axis: RGB, grey + alpha, ...) and,
+in any format, a trailing axis of 1 to 4 entries are a channel axis: one channel is dropped, two or
+more are refused unless ``channels="mean"`` (their average) or ``"first"`` (channel 0) is asked
+for. A volume ``(D, H, W)`` therefore comes from an ``.npy`` or a multi-page TIFF with one sample per
+pixel and more than 4 voxels along its last axis. Tifffile stores an ``(H, W, 2)`` uint8 array as H
+pages of ``H x 2``, which is why the trailing-axis rule covers TIFF pages too.
 """
 
 from __future__ import annotations
@@ -24,10 +32,15 @@ from pathlib import Path
 import numpy as np
 
 from .._validation import as_score_map
+from .safe_read import MAX_PIXELS, check_pixels, npy_header, read_npy, tiff_header
 from .types import ClassSplit, Sample
 
 __all__ = [
+    "ASPECT_TOLERANCE",
+    "CHANNEL_RULES",
     "MAP_SUFFIXES",
+    "map_shape",
+    "same_aspect",
     "find_extra_maps",
     "load_score_maps",
     "match_score_maps",
@@ -38,18 +51,109 @@ __all__ = [
 #: File suffixes read as score maps, in the order they are tried.
 MAP_SUFFIXES = (".npy", ".tiff", ".tif")
 
+#: How a map file with several channels is read: refused, their mean, or the first channel.
+CHANNEL_RULES = ("refuse", "mean", "first")
 
-def read_score_map(path: str | os.PathLike) -> np.ndarray:
-    """Read one score map file (``.npy`` or float ``.tif`` / ``.tiff``) as a float64 array.
+#: Relative difference of aspect ratios up to which a map of another size than its image (or GT)
+#: is accepted and interpolated to the working grid.
+ASPECT_TOLERANCE = 0.02
 
-    A TIFF with a trailing single channel ``(H, W, 1)`` is squeezed to ``(H, W)``; a multi-page
-    TIFF is a ``(D, H, W)`` volume. The map is checked to be 2D or 3D, real and finite.
+
+def same_aspect(a: Sequence[int], b: Sequence[int], tol: float = ASPECT_TOLERANCE) -> bool:
+    """Whether two grids differ only by a scale (each axis' ratio within ``tol`` of the last's).
+
+    Examples
+    --------
+    >>> same_aspect((24, 20), (48, 40)), same_aspect((30, 60), (48, 40))
+    (True, False)
+    """
+    if len(a) != len(b) or not all(int(x) > 0 for x in (*a, *b)):
+        return False
+    ratios = [int(x) / int(y) for x, y in zip(a, b)]
+    return all(abs(r / ratios[-1] - 1) <= tol for r in ratios)
+
+
+def _channel_axis(shape: tuple[int, ...], axes: str = "") -> int | None:
+    """The channel axis of a map file: a TIFF's samples, else a trailing axis of 1-4 entries."""
+    if "S" in axes:
+        return axes.index("S")
+    if len(shape) >= 3 and shape[-1] <= 4:
+        return len(shape) - 1
+    return None
+
+
+def _layout(p: Path, max_pixels: int | None) -> tuple[tuple[int, ...], int | None]:
+    """(shape as stored, channel axis) of a map file, from its header; pixel limit checked."""
+    suffix = p.suffix.lower()
+    if suffix == ".npy":
+        shape, _ = npy_header(p, what="score map")
+        axis = _channel_axis(shape)
+        check_pixels([n for i, n in enumerate(shape) if i != axis], p, max_pixels,
+                     what="score map")
+        return shape, axis
+    if suffix in (".tif", ".tiff"):
+        shape, axes, _ = tiff_header(p, max_pixels, what="score map TIFF")
+        return shape, _channel_axis(shape, axes)
+    raise ValueError(f"score map {p}: unknown suffix {p.suffix!r}; use one of {MAP_SUFFIXES}")
+
+
+def _check_channels(p: Path, shape, axis, channels: str) -> None:
+    if channels not in CHANNEL_RULES:
+        raise ValueError(f"channels must be one of {CHANNEL_RULES}, got {channels!r}")
+    if axis is not None and shape[axis] > 1 and channels == "refuse":
+        raise ValueError(
+            f"score map {p} has {shape[axis]} channels (shape {tuple(shape)}); a score map has one "
+            "channel, and channels are never read as depth. Save the raw scores as one float "
+            "channel (tifffile.imwrite(path, amap.astype('float32')) or np.save), or pass "
+            "channels='mean' or 'first' (topotta-lite segment --channels mean|first)")
+
+
+def map_shape(path: str | os.PathLike, *, channels: str = "refuse",
+              max_pixels: int | None = MAX_PIXELS) -> tuple[int, ...]:
+    """The shape :func:`read_score_map` will return, read from the file's header only.
 
     Raises
     ------
     ValueError
-        On an unreadable file, a pickled / object ``.npy``, a colour image, NaN or inf, or an
-        unknown suffix.
+        As :func:`read_score_map`, for everything that can be told without decoding.
+
+    Examples
+    --------
+    >>> import tempfile, tifffile
+    >>> p = Path(tempfile.mkdtemp()) / "m.tiff"
+    >>> tifffile.imwrite(p, np.zeros((5, 6, 3), np.float32), photometric="rgb")
+    >>> map_shape(p, channels="mean")
+    (5, 6)
+    """
+    p = Path(path)
+    shape, axis = _layout(p, max_pixels)
+    _check_channels(p, shape, axis, channels)
+    return shape if axis is None else shape[:axis] + shape[axis + 1:]
+
+
+def read_score_map(path: str | os.PathLike, *, channels: str = "refuse",
+                   max_pixels: int | None = MAX_PIXELS) -> np.ndarray:
+    """Read one score map file (``.npy`` or float ``.tif`` / ``.tiff``) as a float64 array.
+
+    The header is read first: an empty, truncated or pickled file, a lying header and a file of
+    more than ``max_pixels`` pixels (voxels) are refused before any pixel is decoded. A 2D map is
+    ``(H, W)``, a volume ``(D, H, W)`` (an ``.npy``, or a multi-page TIFF); channels are handled
+    as the module docstring says. The map is checked to be 2D or 3D, real and finite.
+
+    Parameters
+    ----------
+    path : path
+    channels : {"refuse", "mean", "first"}
+        What to do with a map of two or more channels.
+    max_pixels : int or None
+        Refuse files of more pixels (:data:`topotta_lite.data.safe_read.MAX_PIXELS`).
+
+    Raises
+    ------
+    ValueError
+        Naming the file, with the reason: unreadable, empty, truncated, a lying header, a pickled
+        / object ``.npy``, over the pixel limit, several channels (``channels="refuse"``), NaN or
+        inf, or an unknown suffix.
 
     Examples
     --------
@@ -60,45 +164,27 @@ def read_score_map(path: str | os.PathLike) -> np.ndarray:
     (3, 3)
     """
     p = Path(path)
-    suffix = p.suffix.lower()
-    if suffix == ".npy":
-        try:
-            arr = np.load(p, allow_pickle=False)
-        except ValueError as e:
-            raise ValueError(f"cannot load score map {p} without pickle: {e}") from e
-    elif suffix in (".tif", ".tiff"):
+    shape, axis = _layout(p, max_pixels)
+    _check_channels(p, shape, axis, channels)
+    if p.suffix.lower() == ".npy":
+        arr = read_npy(p, max_pixels=None, what="score map")
+    else:
         import tifffile
 
         try:
-            arr = np.asarray(tifffile.imread(p))
-        except Exception as e:  # tifffile raises several types
-            raise ValueError(f"cannot read score map TIFF {p}: {e}") from e
-        if arr.ndim == 3 and arr.shape[-1] == 1:
-            arr = arr[..., 0]
-        if arr.ndim == 3 and arr.shape[-1] in (3, 4) and arr.dtype.kind == "u":
-            raise ValueError(f"score map TIFF {p} is a colour image {arr.shape}: write the raw "
-                             "scores as one float channel (e.g. tifffile.imwrite(path, "
-                             "map.astype('float32')))")
-    else:
-        raise ValueError(f"score map {p}: unknown suffix {p.suffix!r}; use one of {MAP_SUFFIXES}")
+            with tifffile.TiffFile(p) as tif:
+                arr = np.asarray(tif.series[0].asarray())
+        except Exception as e:  # tifffile / its codecs raise several types
+            raise ValueError(f"cannot read score map TIFF {p}: {type(e).__name__}: {e}") from None
+    if arr.shape != shape:
+        raise ValueError(f"score map {p}: the header says shape {shape} but the data has "
+                         f"{arr.shape}")
+    if axis is not None:
+        if shape[axis] == 1 or channels == "first":
+            arr = np.take(arr, 0, axis=axis)
+        else:
+            arr = np.asarray(arr, dtype=np.float64).mean(axis=axis)
     return as_score_map(arr, name=f"score map {p}")
-
-
-def _map_shape(path: Path) -> tuple[int, ...]:
-    """The shape of a map file, read from its header only."""
-    if path.suffix.lower() == ".npy":
-        try:
-            return tuple(np.load(path, mmap_mode="r", allow_pickle=False).shape)
-        except ValueError as e:
-            raise ValueError(f"cannot load score map {path} without pickle: {e}") from e
-    import tifffile
-
-    try:
-        with tifffile.TiffFile(path) as tif:
-            shape = tuple(tif.series[0].shape)
-    except Exception as e:  # tifffile raises several types
-        raise ValueError(f"cannot read score map TIFF {path}: {e}") from e
-    return shape[:-1] if len(shape) == 3 and shape[-1] == 1 else shape
 
 
 def _stem(sample: Sample) -> str:
@@ -258,7 +344,8 @@ def load_score_maps(
     pattern : str
         File name of the index layout (``.tiff`` / ``.tif`` are tried when the ``.npy`` is absent).
     resize : bool
-        Resize maps whose shape differs from the GT (linear interpolation) instead of failing.
+        Resize maps whose shape differs from the GT by a scale only (the same aspect ratio, within
+        :data:`ASPECT_TOLERANCE`; linear interpolation) instead of failing.
     extra : {"ignore", "error"}
         "error": fail when ``<maps_dir>/<category>/`` holds map files that match no sample
         (see :func:`find_extra_maps`).
@@ -300,6 +387,10 @@ def load_score_maps(
         arr = read_score_map(p)
         want = s.mask.shape
         if arr.shape != want:
+            if arr.ndim == len(want) and resize and not same_aspect(arr.shape, want):
+                raise ValueError(
+                    f"score map {p} has shape {arr.shape} but sample {s.name!r} has GT shape "
+                    f"{want}: another aspect ratio, so the map cannot be interpolated to it")
             if arr.ndim == len(want) and resize:
                 from skimage.transform import resize as _resize
 
