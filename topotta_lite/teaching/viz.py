@@ -74,8 +74,10 @@ def plot_diagram(
     """Draw a persistence diagram: one point (birth, death) per feature, coloured by dimension.
 
     Sublevel features lie above the diagonal (death > birth); superlevel features lie below it
-    (birth >= death, in the map's units). The distance of a point from the diagonal is its
-    persistence. Essential classes are drawn as triangles at their stored (end-of-range) death.
+    (birth >= death, in the map's units). A point's persistence is death - birth in the sweep's
+    own order (birth - death for a superlevel point), its vertical distance to the diagonal; its
+    L-infinity distance to the diagonal is half of that. Essential classes are drawn as triangles
+    at their stored (end-of-range) death.
 
     Parameters
     ----------
@@ -89,7 +91,8 @@ def plot_diagram(
         Axis limits for both axes; default: the range of the diagram's values with a margin.
     band : float, optional
         If given, shade the strip of points whose persistence |death - birth| is below ``band``
-        (e.g. ``2 * eps`` for noise of size ``eps``: what the stability lemma cannot vouch for).
+        (e.g. ``2 * eps`` for noise of size ``eps``: the points within ``eps`` of the diagonal in
+        the L-infinity distance, which the stability lemma cannot vouch for).
     title : str, optional
         Axes title.
     label_prefix : str
