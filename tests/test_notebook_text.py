@@ -179,7 +179,7 @@ def persistence_phrasing_problems(text: str) -> list[str]:
         for m in re.finditer(pattern, text, re.I):
             found.append(f"{text[max(m.start() - 20, 0):m.end() + 20].strip()}: {why}")
     if re.search(r"within\s+\$?[^$]{0,30}\$?\s+of the diagonal", text, re.I) and not re.search(
-            r"(?:2|two)\s*(?:\\,|\s)*(?:\\varepsilon|\\epsilon|ε|eps)", text):
+            r"(?:2|two)\s*(?:\*|\\,|\\cdot|\s)*(?:\\varepsilon|\\epsilon|ε|eps)", text):
         m = re.search(r"within\s+\$?[^$]{0,30}\$?\s+of the diagonal", text, re.I)
         found.append(f"{m.group(0)}: say what it means (persistence at most 2 epsilon) in the same "
                      "cell")
