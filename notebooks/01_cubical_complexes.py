@@ -217,7 +217,7 @@ print(pd.DataFrame(checks, columns=["complex", "construction", "k", "non-zeros i
 # **How gudhi is asked.** gudhi computes the persistence of a *filtration*: a nested family of
 # complexes, $K_a \subseteq K_b$ whenever $a \le b$. A binary image is the special case of two
 # levels: on pixels get the value $0$, off pixels the value $1$, so $K_0$ is our complex and
-# $K_1$ the whole grid. gudhi answers with **persistent Betti numbers**: $\beta_k^{a,b}$ is the
+# $K_1$ the whole grid. We ask gudhi for **persistent Betti numbers**: $\beta_k^{a,b}$ is the
 # number of independent k-dimensional classes of $K_a$ (pieces, holes) that are still alive in
 # $K_b$; formally, the rank of the map $H_k(K_a) \to H_k(K_b)$ that the inclusion
 # $K_a \subseteq K_b$ induces. With $a = b$ there is nothing to survive, and

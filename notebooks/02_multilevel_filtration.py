@@ -67,6 +67,7 @@ import numpy as np
 import pandas as pd
 from gtda.diagrams import BettiCurve, PersistenceImage, PersistenceLandscape
 from IPython.display import Markdown, display
+from matplotlib.colors import TwoSlopeNorm
 
 from topotta_lite.method import default_dims, feature_region, pseudo_label_mask, select_features
 from topotta_lite.outputs import savefig, use_style, write_table
@@ -603,11 +604,14 @@ assert alive == int(in_quadrant.sum())  # the Fundamental Lemma, on the toy map,
 fig, axes = plt.subplots(1, 3, figsize=(16, 4.9), gridspec_kw={"width_ratios": [1, 1, 1.1]})
 overlay_mask(axes[0], at_s, background=x, color="#1f77b4", alpha=0.7, outline=False)
 axes[0].set_title(f"K_s: x ≤ {s_level}\n{plural(betti_numbers(at_s, construction)[0], 'piece')}")
-overlay_mask(axes[1], at_t & (alive_labels == 0), background=x, color="#9ecae1", alpha=0.6,
+overlay_mask(axes[1], at_t & (alive_labels == 0), background=x, color="#bdbdbd", alpha=0.6,
              outline=False)
-overlay_mask(axes[1], alive_labels > 0, color="#08519c", alpha=0.7, outline=False)
-axes[1].set_title(f"K_t: x ≤ {t_level}; dark: its pieces that meet K_s\n"
-                  f"β0(s, t) = {alive}")
+piece_colours = ["#08519c", "#31a354", "#e6550d", "#756bb1", "#dd1c77"]
+for k in range(1, alive + 1):
+    overlay_mask(axes[1], alive_labels == k, color=piece_colours[(k - 1) % len(piece_colours)],
+                 alpha=0.7, outline=False)
+axes[1].set_title(f"K_t: x ≤ {t_level}; its pieces that meet K_s, one colour\n"
+                  f"each (grey: the others): β0(s, t) = {alive}")
 plot_diagram(h0, axes[2], value_range=(-0.03, 1.03), legend=False,
              title=f"sublevel H0 diagram: {int(in_quadrant.sum())} points with\n"
                    f"birth ≤ {s_level} and death > {t_level} (the shaded quadrant)")
@@ -664,8 +668,9 @@ display(Markdown(
 # ### Exercise 4 · A persistent Betti number from a barcode
 #
 # The sublevel bars of the lesson's signal $3, 1, 4, 1, 5, 9, 2, 6$ are $[1, 4)$, $[1, \infty)$
-# and $[2, 9)$ (section 1). What is $\beta_0^{2,4}$: how many pieces of the sublevel set at $2$
-# are still alive, as separate classes, at $4$?
+# and $[2, 9)$ (section 1). What is $\beta_0^{2,4}$: how many independent classes of the
+# sublevel set at $2$ survive to $4$, i.e. how many pieces of the sublevel set at $4$ contain a
+# piece of the one at $2$?
 
 # %%
 # Exercise 4 · your answer: beta_0^{2,4} of the lesson's signal
@@ -721,13 +726,12 @@ display(Markdown(
 fc = filtered_complex(image, "sublevel", "V")
 D = fc.boundary_matrix()
 red = reduce_boundary(D)
-fig, axes = plt.subplots(1, 2, figsize=(15, 7.4))
+fig, axes = plt.subplots(1, 2, figsize=(15, 7.8), layout="constrained")
 draw_boundary_matrix(axes[0], D, fc.dims, title="D: the filtered boundary matrix")
 draw_boundary_matrix(axes[1], red.reduced, fc.dims, low=red.low,
                      title="R: reduced; red frames: low(j), the pairs")
 fig.suptitle("The standard algorithm on the 3×3 image (V construction). Tick colours: the cells' "
              "dimension (blue vertices, orange edges, green squares)")
-fig.tight_layout()
 savefig(fig, "nb02_boundary_reduction")
 plt.show()
 pair_rows = [{"creator i": i, "creator": describe_cell(fc.cells[i]), "killer j": j,
@@ -1201,8 +1205,8 @@ for row, (mask, dist, dg, name) in enumerate(((mask_sd, sd, d_sd, "the superleve
     overlay_mask(axes[row, 0], mask, background=x, color="#00e5ff", alpha=0.45)
     axes[row, 0].set_title(f"mask: {name}\nb0 = {betti_numbers(mask, construction)[0]}, "
                            f"b1 = {betti_numbers(mask, construction)[1]}")
-    lim = float(np.abs(dist).max())
-    im = axes[row, 1].imshow(dist, cmap="RdBu_r", vmin=-lim, vmax=lim)
+    im = axes[row, 1].imshow(dist, cmap="RdBu_r",
+                             norm=TwoSlopeNorm(0.0, float(dist.min()), float(dist.max())))
     axes[row, 1].contour(mask, levels=[0.5], colors="k", linewidths=0.8)
     axes[row, 1].set_xticks([])
     axes[row, 1].set_yticks([])
