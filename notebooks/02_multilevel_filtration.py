@@ -956,6 +956,9 @@ display(Markdown(
 
 # %%
 normalised = (psi - psi.min()) / (psi.max() - psi.min())  # before rounding
+unrounded = {(filt, dim): diagram_points(cubical_persistence(normalised, filt,
+                                                             construction=construction), dim)
+             for filt in ("sublevel", "superlevel") for dim in (0, 1)}
 lvl_rows = []
 sup_ref = pseudo_label_mask(psi, "superlevel", k=top_k, levels=max(level_grid), alpha=alpha,
                             construction=construction)
@@ -965,10 +968,8 @@ for j, n in enumerate(level_grid):
     xq = quantise(psi, n)
     ds = cubical_persistence(xq, "sublevel", construction=construction)
     du = cubical_persistence(xq, "superlevel", construction=construction)
-    exact = max(bottleneck(diagram_points(cubical_persistence(normalised, filt,
-                                                              construction=construction), dim),
-                           diagram_points(cubical_persistence(xq, filt,
-                                                              construction=construction), dim))
+    rounded = {"sublevel": ds, "superlevel": du}
+    exact = max(bottleneck(unrounded[filt, dim], diagram_points(rounded[filt], dim))
                 for filt in ("sublevel", "superlevel") for dim in (0, 1))
     m_sup = pseudo_label_mask(psi, "superlevel", k=top_k, levels=n, alpha=alpha,
                               construction=construction)

@@ -1,4 +1,5 @@
-"""Teaching helpers: persistence by hand, exact distances (and the gudhi bug case), duality, prose."""
+"""Teaching helpers: persistence by hand, exact distances (and the gudhi bug case), duality, prose,
+the standard algorithm and persistent Betti numbers, the signed-distance filtration."""
 
 import gudhi
 import gudhi.hera
@@ -14,14 +15,25 @@ from topotta_lite.teaching import (
     bottleneck_gudhi,
     change_word,
     elder_rule,
+    far_from_diagonal,
+    filtered_complex,
     fmt,
     gudhi_bottleneck_case,
+    gudhi_pairs,
     interior_components,
     is_monotone,
+    pairs_in_quadrant,
+    persistent_betti_by_ranks,
+    pieces_alive,
+    reduce_boundary,
+    reduction_pairs,
+    signed_distance,
     subset_note,
+    toy_score_map,
     wasserstein,
 )
-from topotta_lite.topology import betti_numbers, cubical_persistence
+from topotta_lite.teaching.reduction import kernel_z2
+from topotta_lite.topology import betti_numbers, cubical_persistence, rank_z2
 
 
 def _pairs(diagram):
@@ -165,20 +177,6 @@ def test_exact_wasserstein_agrees_with_hera_within_its_relative_error():
 
 
 # ---------------------------------------------------------------- the standard algorithm
-from topotta_lite.teaching import (  # noqa: E402
-    far_from_diagonal,
-    filtered_complex,
-    gudhi_pairs,
-    pairs_in_quadrant,
-    persistent_betti_by_ranks,
-    pieces_alive,
-    reduce_boundary,
-    reduction_pairs,
-    signed_distance,
-    toy_score_map,
-)
-from topotta_lite.teaching.reduction import kernel_z2  # noqa: E402
-from topotta_lite.topology import rank_z2  # noqa: E402
 
 
 def _triples(table):
