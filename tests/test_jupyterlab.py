@@ -52,7 +52,8 @@ def _make_labconfig(venv: Path) -> Path:
 
 
 def test_make_setup_writes_the_viewer_inside_the_environment_only():
-    dry = subprocess.run(["make", "-n", "-C", str(ROOT), "setup"], capture_output=True,
+    # -n: print the recipes only; -B: as if nothing were built yet (an installed .venv too)
+    dry = subprocess.run(["make", "-n", "-B", "-C", str(ROOT), "setup"], capture_output=True,
                          text=True, timeout=60)
     assert dry.returncode == 0, dry.stderr
     line = next(x for x in dry.stdout.splitlines() if "jupytext-config" in x)
