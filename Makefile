@@ -37,3 +37,15 @@ bench: setup
 
 clean:
 	rm -rf build .pytest_cache
+
+# --- notebooks open as notebooks (course WP; issue 21 item 11) -----------------------------------
+# `make setup` also makes the jupytext notebook JupyterLab's default viewer of .py/.md files, in
+# the environment's own config dir ($(VENV)/etc/jupyter/labconfig), never in the user's home;
+# `make lab` starts JupyterLab on notebooks/ (a double-click opens a notebook as a notebook).
+LABCONFIG := $(VENV)/etc/jupyter/labconfig/default_setting_overrides.json
+setup: $(LABCONFIG)
+$(LABCONFIG): $(VENV)/.installed
+	$(BIN)/jupytext-config --settings-file $@ set-default-viewer
+.PHONY: lab
+lab: setup
+	$(BIN)/jupyter lab notebooks/

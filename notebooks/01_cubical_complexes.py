@@ -37,9 +37,11 @@
 # 5. the Euler characteristic, a single number $\chi = b_0 - b_1 + b_2$ that is cheap to compute,
 #    and what it cannot see.
 #
-# Exercises are spread through the notebook. Each solution is in a collapsed cell (click the
-# three dots, or the blue bar left of the cell, to open it); the solution cells also check
-# themselves, so a wrong solution stops the notebook.
+# **Exercises** are spread through the notebook. Each one has a cell for your answer: replace
+# `None` by it and run the cell; `check` says whether it is right, or gives a hint (it never
+# shows the answer). The worked solution follows in a collapsed cell (click the three dots, or
+# the blue bar left of the cell, to open it); it computes the answer and asserts that `check`
+# accepts it, so a wrong solution stops the notebook.
 #
 # **Conventions used in every notebook.** Mathematics about hand-made examples is written as
 # formulas, $b_0 = 2$; a number about a *computed result* is never typed: it is printed by the
@@ -61,7 +63,15 @@ from IPython.display import Markdown, display
 from skimage.measure import euler_number
 
 from topotta_lite.outputs import savefig, use_style, write_table
-from topotta_lite.teaching import draw_complex, draw_elementary_cube, plural, takeaways
+from topotta_lite.teaching import (
+    check,
+    cite,
+    draw_complex,
+    draw_elementary_cube,
+    plural,
+    references,
+    takeaways,
+)
 from topotta_lite.topology import CubicalComplex, betti_numbers, euler_characteristic, rank_z2
 
 use_style()
@@ -128,6 +138,10 @@ for j, construction in enumerate(["V", "T"]):
 fig.suptitle("Elementary cubes (top) and the cubical complex of an image, two constructions (bottom)")
 savefig(fig, "fig02_cubical_construction")
 plt.show()
+display(Markdown(
+    f"Elementary cubes, cubical complexes and their homology follow "
+    f"{cite('kaczynski2004computational')}; the two ways of turning pixels into cubes are the V "
+    f"and T constructions of {cite('bleile2022dual')}."))
 
 # %% [markdown]
 # **Reading the figure.** Top: the axes are the three space coordinates; black dots are the cube's
@@ -200,10 +214,17 @@ print(pd.DataFrame(checks, columns=["complex", "construction", "k", "non-zeros i
 # that enclose an empty region), $b_2$ counts closed cavities in 3D. We compute these on a few
 # images whose answer you can see, then ask gudhi.
 #
-# **How gudhi is asked.** gudhi computes persistence of a *filtration*; a binary image is the
-# special case of two levels: on pixels get the value $0$, off pixels the value $1$, and the
-# complex at level $0$ is our complex. `persistent_betti_numbers(0, 0)` returns its Betti
-# numbers. `vertices=` builds the V construction, `top_dimensional_cells=` the T construction.
+# **How gudhi is asked.** gudhi computes the persistence of a *filtration*: a nested family of
+# complexes, $K_a \subseteq K_b$ whenever $a \le b$. A binary image is the special case of two
+# levels: on pixels get the value $0$, off pixels the value $1$, so $K_0$ is our complex and
+# $K_1$ the whole grid. We ask gudhi for **persistent Betti numbers**: $\beta_k^{a,b}$ is the
+# number of independent k-dimensional classes of $K_a$ (pieces, holes) that are still alive in
+# $K_b$; formally, the rank of the map $H_k(K_a) \to H_k(K_b)$ that the inclusion
+# $K_a \subseteq K_b$ induces. With $a = b$ there is nothing to survive, and
+# $\beta_k^{a,a} = b_k(K_a)$: so `persistent_betti_numbers(0, 0)` returns the Betti numbers of
+# our complex. (Notebook 02 reads persistent Betti numbers off a persistence diagram: the
+# Fundamental Lemma.) `vertices=` builds the V construction, `top_dimensional_cells=` the T
+# construction.
 
 
 # %%
@@ -229,15 +250,12 @@ def betti_gudhi(mask, construction):
 
 ring = np.ones((3, 3), dtype=bool)
 ring[1, 1] = False
-hollow = np.ones((3, 3, 3), dtype=bool)
-hollow[1, 1, 1] = False
 examples = {
     "one pixel": np.ones((1, 1), dtype=bool),
     "two separate pixels": np.array([[1, 0, 1]], dtype=bool),
     "3x3 ring": ring,
     "3x3 solid square": np.ones((3, 3), dtype=bool),
     "4x4 example (fig.)": example,
-    "hollow 3x3x3 cube": hollow,
 }
 rows = []
 for name, mask in examples.items():
@@ -253,13 +271,16 @@ by_hand = pd.DataFrame(rows)
 write_table(by_hand, "nb01_betti_by_hand")
 assert by_hand["agree"].all()
 display(by_hand)
+display(Markdown(
+    f"The rank formula is the textbook computation of homology over a field "
+    f"({cite('edelsbrunner2010computational')}); the library asked is gudhi "
+    f"({cite('gudhi')})."))
 
 # %% [markdown]
-# **Reading the table.** The ring has one piece and one hole ($b_0 = 1$, $b_1 = 1$). The hollow
-# cube has $b_2 = 1$: a closed surface around an empty voxel. The last Betti number ($b_2$ in 2D,
-# $b_3$ in 3D) is always $0$ for a complex that sits inside the plane or space, so it is not
-# shown. The $4 \times 4$ example has two pieces in V and one in T. The cell below checks these
-# sentences.
+# **Reading the table.** The ring has one piece and one hole ($b_0 = 1$, $b_1 = 1$). The last
+# Betti number ($b_2$ of a 2D image) is always $0$ for a complex that sits inside the plane, so
+# it is not shown. The $4 \times 4$ example has two pieces in V and one in T. The cell below
+# checks these sentences.
 #
 # **Filling the ring's middle kills the hole, but not in the same way in both constructions.** In
 # T, the middle pixel is one new square whose four edges and four corners are already there (they
@@ -270,9 +291,8 @@ display(by_hand)
 
 # %%
 b_ring = {c: CubicalComplex.from_mask(ring, c).betti_numbers() for c in ("V", "T")}
-b_hollow = {c: CubicalComplex.from_mask(hollow, c).betti_numbers() for c in ("V", "T")}
 b_example = {c: betti_numbers(example, c) for c in ("V", "T")}
-assert b_ring["V"][:2] == b_ring["T"][:2] == [1, 1] and b_hollow["V"][2] == b_hollow["T"][2] == 1
+assert b_ring["V"][:2] == b_ring["T"][:2] == [1, 1]
 assert b_example["V"][0] == 2 and b_example["T"][0] == 1
 added = {}
 for c in ("V", "T"):
@@ -291,21 +311,26 @@ print("cubes added by filling the ring's middle (vertices, edges, squares):", ad
 #
 # Predict $b_0$ and $b_1$ in the V construction and in the T construction. Hint: in V, pixels
 # touching only at a corner are not connected; in T they are, and a loop of corner-touching
-# squares can enclose a hole.
+# squares can enclose a hole. Answer with a pair of pairs: ((b0, b1) in V, (b0, b1) in T).
+
+# %%
+# Exercise 1 · your answer: ((b0, b1) in V, (b0, b1) in T)
+exercise_1 = np.array([[1, 1, 0, 0], [1, 0, 1, 0], [0, 1, 1, 0], [0, 0, 0, 1]], dtype=bool)
+answer = None
+check("01.1", answer)
 
 # %% jupyter={"source_hidden": true, "outputs_hidden": true} tags=["solution"]
-# Solution to exercise 1.
-exercise_1 = np.array([[1, 1, 0, 0], [1, 0, 1, 0], [0, 1, 1, 0], [0, 0, 0, 1]], dtype=bool)
-answer = {"V": (3, 0), "T": (1, 1)}
+# Solution to exercise 1: the Betti numbers by ranks (the function above), then by gudhi.
+solution = tuple(tuple(betti_by_hand(exercise_1, c)[0][:2]) for c in ("V", "T"))
+assert solution == tuple(tuple(betti_gudhi(exercise_1, c)[:2]) for c in ("V", "T"))
+assert solution == ((3, 0), (1, 1))  # the numbers of the explanation below
+assert check("01.1", solution).correct
 display(Markdown(
     "**Solution.** In V the on pixels form three 4-connected pieces: the top-left corner "
     "(three pixels), the bottom-right corner of the ring (three pixels) and the lonely pixel; "
     "nothing encloses anything, so $b_0 = 3$, $b_1 = 0$. In T the pieces touch at corners and "
     "become one ring around the off pixel at row one, column one: $b_0 = 1$, $b_1 = 1$ (the "
     "lonely pixel touches the ring at a corner too)."))
-for construction, expected in answer.items():
-    assert tuple(betti_numbers(exercise_1, construction)) == expected
-    assert tuple(betti_gudhi(exercise_1, construction)[:2]) == expected
 
 # %% [markdown]
 # ### Many random images
@@ -354,14 +379,13 @@ display(summary)
 #   `top_dimensional_cells=` (and the authors' released code) use.
 #
 # The smallest image where they disagree is the **diagonal pair**. A diagonal ring of four pixels
-# shows the same effect for holes, and a checkerboard for pieces:
+# shows the same effect for holes:
 
 # %%
 diag_pair = np.array([[1, 0], [0, 1]], dtype=bool)
 diamond = np.array([[0, 1, 0], [1, 0, 1], [0, 1, 0]], dtype=bool)
-checker = (np.indices((4, 4)).sum(axis=0) % 2 == 0)
-cases = {"diagonal pair": diag_pair, "diagonal ring (diamond)": diamond, "checkerboard": checker}
-fig, axes = plt.subplots(2, 3, figsize=(11, 7.5))
+cases = {"diagonal pair": diag_pair, "diagonal ring (diamond)": diamond}
+fig, axes = plt.subplots(2, 2, figsize=(7.8, 7.5))
 vt_rows = []
 for j, (name, mask) in enumerate(cases.items()):
     for i, construction in enumerate(("V", "T")):
@@ -382,6 +406,9 @@ vt_b = {(r.image, r.construction): (r.b0, r.b1) for r in vt.itertuples()}
 assert vt_b[("diagonal pair", "V")] == (2, 0) and vt_b[("diagonal pair", "T")] == (1, 0)
 assert vt_b[("diagonal ring (diamond)", "V")] == (4, 0)
 assert vt_b[("diagonal ring (diamond)", "T")] == (1, 1)
+display(Markdown(
+    f"The 4- and 8-neighbourhoods, and the rule that a set and its complement must be read with "
+    f"opposite connectivities, are the classical digital topology of {cite('kong1989digital')}."))
 
 # %% [markdown]
 # **Reading the figure.** Grey dotted cells are the on pixels; dots, lines and shaded squares are
@@ -407,29 +434,52 @@ assert vt_b[("diagonal ring (diamond)", "T")] == (1, 1)
 # touch the border. Notebook 02 turns this into the exact duality between the two sweeps of a
 # score map.
 #
-# ### Exercise 2 · The X and the checkerboard
+# ### Exercise 2 · The X
 #
-# An "X" of five pixels: the four corners and the centre of a $3 \times 3$ image. Predict $b_0$
-# and $b_1$ in V and in T. Then the $4 \times 4$ checkerboard of the figure (eight on pixels):
-# its T construction is one piece, but how many holes does it have? Use the rule above: holes
-# of a T mask are 4-connected regions of off pixels away from the border.
+# An "X" of five pixels: the four corners and the centre of a $3 \times 3$ image. Predict
+# ((b0, b1) in V, (b0, b1) in T).
+
+# %%
+# Exercise 2 · your answer: ((b0, b1) in V, (b0, b1) in T)
+x_shape = np.array([[1, 0, 1], [0, 1, 0], [1, 0, 1]], dtype=bool)
+answer = None
+check("01.2", answer)
 
 # %% jupyter={"source_hidden": true, "outputs_hidden": true} tags=["solution"]
 # Solution to exercise 2.
-x_shape = np.array([[1, 0, 1], [0, 1, 0], [1, 0, 1]], dtype=bool)
-answer_x = {"V": (5, 0), "T": (1, 0)}
-answer_checker_t = (1, 2)
+solution = tuple(tuple(betti_by_hand(x_shape, c)[0][:2]) for c in ("V", "T"))
+assert solution == ((5, 0), (1, 0))  # the numbers of the explanation below
+assert check("01.2", solution).correct
 display(Markdown(
     "**Solution.** In V no two pixels of the X share a side: five pieces, no hole. In T they all "
     "touch the centre at a corner: one piece; the four off pixels each touch the border, so "
-    "nothing is enclosed, $b_1 = 0$. In the checkerboard, the off pixels are all isolated "
-    "(4-connected regions of one pixel); only the ones away from the border count as holes: "
-    "the off pixels at (row, column) = $(1, 2)$ and $(2, 1)$, so $b_1 = 2$."))
-for construction, expected in answer_x.items():
-    assert tuple(betti_numbers(x_shape, construction)) == expected
-assert tuple(betti_numbers(checker, "T")) == answer_checker_t
-interior_off = [tuple(p) for p in np.argwhere(~checker[1:-1, 1:-1]) + 1]
-assert interior_off == [(1, 2), (2, 1)]
+    "nothing is enclosed, $b_1 = 0$."))
+
+# %% [markdown]
+# ### Exercise 3 · The checkerboard
+#
+# The $4 \times 4$ checkerboard whose top-left pixel is on (eight on pixels, no two sharing a
+# side). In the T construction its on pixels are glued at their corners into one piece. How
+# many holes, $b_1$, does it have in T? Use the rule above: the holes of a T mask are the
+# 4-connected regions of off pixels that do not touch the border.
+
+# %%
+# Exercise 3 · your answer: b1 of the checkerboard in the T construction
+checker = np.indices((4, 4)).sum(axis=0) % 2 == 0
+answer = None
+check("01.3", answer)
+
+# %% jupyter={"source_hidden": true, "outputs_hidden": true} tags=["solution"]
+# Solution to exercise 3: count the interior off pixels, then compare with the Betti number.
+interior_off = [tuple(int(i) for i in p) for p in np.argwhere(~checker[1:-1, 1:-1]) + 1]
+solution = len(interior_off)
+assert solution == betti_by_hand(checker, "T")[0][1] == betti_numbers(checker, "T")[1]
+assert interior_off == [(1, 2), (2, 1)]  # the pixels of the explanation below
+assert check("01.3", solution).correct
+display(Markdown(
+    "**Solution.** The off pixels of a checkerboard share no side, so each is its own "
+    "4-connected region. Only those away from the border are enclosed: the off pixels at "
+    "(row, column) $= (1, 2)$ and $(2, 1)$, so $b_1 = 2$."))
 
 # %% [markdown]
 # ## 5. The Euler characteristic
@@ -474,31 +524,58 @@ write_table(chi_table, "nb01_euler_characteristic")
 cols = ["chi = n0-n1+n2", "b0-b1", "euler.py", "skimage"]
 assert (chi_table[cols].nunique(axis=1) == 1).all()
 display(chi_table)
+display(Markdown(
+    f"The Euler characteristic and what it can and cannot tell apart, in topological data "
+    f"analysis: {cite('hacquard2024euler')}."))
 
 # %% [markdown]
-# ### Exercise 3 · Count the cells
+# ### Exercise 4 · Count the cells
 #
 # A $2 \times 3$ block of on pixels in the V construction. Count its vertices $n_0$, edges $n_1$
-# and squares $n_2$ by hand, and compute $\chi$. Then remove the middle pixel of the top row:
-# what happens to $\chi$, and why does $b_0 - b_1$ agree?
+# and squares $n_2$ by hand, and answer with the triple (n0, n1, n2).
+
+# %%
+# Exercise 4 · your answer: (n0, n1, n2) of the V complex of the 2 x 3 block
+block_23 = np.ones((2, 3), dtype=bool)
+answer = None
+check("01.4", answer)
 
 # %% jupyter={"source_hidden": true, "outputs_hidden": true} tags=["solution"]
-# Solution to exercise 3.
-block_23 = np.ones((2, 3), dtype=bool)
-notched = block_23.copy()
-notched[0, 1] = False
-answer_counts, answer_chi, answer_chi_notched = [6, 7, 2], 1, 1
+# Solution to exercise 4.
+cc_23 = CubicalComplex.from_mask(block_23, "V")
+solution = tuple(cc_23.num_cubes())
+assert solution == (6, 7, 2) and cc_23.euler_characteristic() == 1  # the explanation below
+assert check("01.4", solution).correct
 display(Markdown(
     "**Solution.** Six vertices (the pixels); edges: three vertical ones (one per column) and "
     "two horizontal ones per row, $3 + 4 = 7$; squares: one per $2 \\times 2$ block, $2$. "
-    "So $\\chi = 6 - 7 + 2 = 1$: one piece, no hole. Removing the top middle pixel removes one "
-    "vertex, three edges and both squares: $\\chi = 5 - 4 + 0 = 1$. The shape is now a "
-    "U (still one piece, and its notch touches the border, so no hole): $b_0 - b_1 = 1$."))
-cc_23 = CubicalComplex.from_mask(block_23, "V")
-assert cc_23.num_cubes() == answer_counts and cc_23.euler_characteristic() == answer_chi
-assert CubicalComplex.from_mask(notched, "V").num_cubes() == [5, 4, 0]
-assert euler_characteristic(notched, "V") == answer_chi_notched
-assert tuple(betti_numbers(notched, "V")) == (1, 0)
+    "So $\\chi = 6 - 7 + 2 = 1$: one piece, no hole."))
+
+# %% [markdown]
+# ### Exercise 5 · Remove a pixel
+#
+# Remove the middle pixel of the top row of the same $2 \times 3$ block. What is $\chi$ of
+# what is left (V construction)? Count cells, or count pieces and holes: both must agree.
+
+# %%
+# Exercise 5 · your answer: chi of the notched block (V)
+notched = np.ones((2, 3), dtype=bool)
+notched[0, 1] = False
+answer = None
+check("01.5", answer)
+
+# %% jupyter={"source_hidden": true, "outputs_hidden": true} tags=["solution"]
+# Solution to exercise 5: chi by counting cells, by Betti numbers, and by euler.py.
+n_notched = CubicalComplex.from_mask(notched, "V").num_cubes()
+b_notched = betti_numbers(notched, "V")
+solution = n_notched[0] - n_notched[1] + n_notched[2]
+assert solution == b_notched[0] - b_notched[1] == euler_characteristic(notched, "V")
+assert n_notched == [5, 4, 0] and tuple(b_notched) == (1, 0)  # the explanation below
+assert check("01.5", solution).correct
+display(Markdown(
+    "**Solution.** Removing the top middle pixel removes one vertex, three edges and both "
+    "squares: $\\chi = 5 - 4 + 0 = 1$. The shape is now a U: still one piece, and its notch "
+    "touches the border, so no hole: $b_0 - b_1 = 1 - 0$."))
 
 # %% [markdown]
 # ## 6. What $\chi$ cannot see
@@ -545,25 +622,54 @@ for first, second in [(0, 1), (2, 3)]:
 # does **not** guarantee matching pieces and holes; it is a cheap necessary condition, not a
 # sufficient one.
 #
-# ### Exercise 4 · A hollow cube in 3D
+# ### Exercise 6 · A hollow cube in 3D
 #
-# A $3 \times 3 \times 3$ block of voxels with the centre voxel removed. Predict $b_0$, $b_1$,
-# $b_2$ and $\chi = b_0 - b_1 + b_2$ in the V construction. Then count $n_0$ (the voxels
-# themselves) and predict how many edges, squares and cubes the V complex has, knowing $\chi$.
+# A $3 \times 3 \times 3$ block of voxels with the centre voxel removed. In the V construction,
+# what are its Betti numbers (b0, b1, b2)? ($b_2$ counts closed cavities.)
+
+# %%
+# Exercise 6 · your answer: (b0, b1, b2) of the hollow cube (V)
+hollow = np.ones((3, 3, 3), dtype=bool)
+hollow[1, 1, 1] = False
+answer = None
+check("01.6", answer)
 
 # %% jupyter={"source_hidden": true, "outputs_hidden": true} tags=["solution"]
-# Solution to exercise 4.
-answer_betti, answer_chi3 = [1, 0, 1], 2
-display(Markdown(
-    "**Solution.** One piece, no tunnel, one closed cavity: $b = (1, 0, 1)$ and $\\chi = 2$, "
-    "the Euler characteristic of a sphere. In V: $n_0 = 26$ voxels; edges join face "
-    "neighbours, $n_1 = 48$; squares fill $2 \\times 2$ blocks in a plane, $n_2 = 24$; no "
-    "$2 \\times 2 \\times 2$ block is complete (each contains the removed centre), so "
-    "$n_3 = 0$, and indeed $26 - 48 + 24 - 0 = 2$."))
+# Solution to exercise 6.
 cc_hollow = CubicalComplex.from_mask(hollow, "V")
-assert cc_hollow.betti_numbers()[:3] == answer_betti
-assert cc_hollow.euler_characteristic() == answer_chi3
+solution = tuple(cc_hollow.betti_numbers()[:3])
+assert solution == tuple(betti_gudhi(hollow, "V")[:3])
+assert solution == (1, 0, 1) and cc_hollow.euler_characteristic() == 2  # the explanation below
+assert check("01.6", solution).correct
+display(Markdown(
+    "**Solution.** One piece; no tunnel (a loop drawn on the surface can be slid off it); one "
+    "closed cavity: $b = (1, 0, 1)$, and $\\chi = 1 - 0 + 1 = 2$, the Euler characteristic of "
+    "a sphere."))
+
+# %% [markdown]
+# ### Exercise 7 · The edges of the hollow cube
+#
+# Still in the V construction: the vertices of the hollow cube's complex are its $26$ voxels,
+# and an edge joins two voxels that share a face. How many edges, $n_1$, does it have?
+
+# %%
+# Exercise 7 · your answer: n1 of the V complex of the hollow cube
+answer = None
+check("01.7", answer)
+
+# %% jupyter={"source_hidden": true, "outputs_hidden": true} tags=["solution"]
+# Solution to exercise 7: count the face-neighbour pairs along each axis, then compare.
+solution = int(sum((np.take(hollow, range(2), axis=a) & np.take(hollow, range(1, 3), axis=a))
+                   .sum() for a in range(3)))
+assert solution == cc_hollow.num_cubes()[1] == 48  # the explanation below
 assert cc_hollow.num_cubes() == [26, 48, 24, 0]
+assert check("01.7", solution).correct
+display(Markdown(
+    "**Solution.** The solid block has $2 \\times 3 \\times 3 = 18$ edges along each of the "
+    "three axes, $54$ in all; the centre voxel has six face neighbours, so removing it removes "
+    "six edges: $n_1 = 48$. (Then $\\chi = 2$ gives $n_2 - n_3 = 24$: squares fill the "
+    "$2 \\times 2$ blocks in a plane, $n_2 = 24$, and no $2 \\times 2 \\times 2$ block is "
+    "complete, since each contains the centre, so $n_3 = 0$.)"))
 
 # %% [markdown]
 # ## Take-aways
@@ -579,6 +685,14 @@ display(Markdown(takeaways([
     f"scikit-image's count ({plural(mismatches, 'mismatch', 'mismatches')}).",
     "χ = b0 - b1 (+ b2) is a cheap cell count, but it is blind to changes that add or remove a "
     "piece and a hole together (the pairs of section 6): equal χ does not mean equal topology.",
+    "A persistent Betti number counts the classes of one complex that are still alive in a "
+    "larger one; with equal levels it is the ordinary Betti number (that is how gudhi was asked).",
     "Next, notebook 02 lets a threshold sweep over a score map and follows pieces and holes as "
     "they appear and disappear: persistent homology.",
 ])))
+
+# %%
+display(Markdown(references(
+    "zia2026topotta", "kaczynski2004computational", "edelsbrunner2010computational",
+    "bleile2022dual", "kong1989digital", "hacquard2024euler", "gudhi",
+)))

@@ -1,4 +1,5 @@
-"""Teaching helpers: persistence by hand, exact distances (and the gudhi bug case), duality, prose."""
+"""Teaching helpers: persistence by hand, exact distances (and the gudhi bug case), duality, prose,
+the standard algorithm and persistent Betti numbers, the signed-distance filtration."""
 
 import gudhi
 import gudhi.hera
@@ -14,14 +15,25 @@ from topotta_lite.teaching import (
     bottleneck_gudhi,
     change_word,
     elder_rule,
+    far_from_diagonal,
+    filtered_complex,
     fmt,
     gudhi_bottleneck_case,
+    gudhi_pairs,
     interior_components,
     is_monotone,
+    pairs_in_quadrant,
+    persistent_betti_by_ranks,
+    pieces_alive,
+    reduce_boundary,
+    reduction_pairs,
+    signed_distance,
     subset_note,
+    toy_score_map,
     wasserstein,
 )
-from topotta_lite.topology import betti_numbers, cubical_persistence
+from topotta_lite.teaching.reduction import kernel_z2
+from topotta_lite.topology import betti_numbers, cubical_persistence, rank_z2
 
 
 def _pairs(diagram):
@@ -162,3 +174,152 @@ def test_exact_wasserstein_agrees_with_hera_within_its_relative_error():
     hera = float(gudhi.hera.wasserstein_distance(a, b, order=1, internal_p=np.inf, delta=0.01))
     exact = wasserstein(a, b)
     assert exact <= hera + 1e-12 and hera <= 1.01 * exact
+
+
+# ---------------------------------------------------------------- the standard algorithm
+
+
+def _triples(table):
+    return [(int(d), float(b), float(e)) for d, b, e in table[["dim", "birth", "death"]].to_numpy()]
+
+
+def test_reduction_pairs_equal_gudhi_on_50_random_small_images():
+    """The matrix-reduction section's check (issue 21): every dimension, both filtrations, both
+    constructions, many ties; and its H1 equals the library's duality route."""
+    rng = np.random.default_rng(2026)
+    for _ in range(50):
+        h, w = (int(v) for v in rng.integers(2, 8, size=2))
+        x = rng.integers(0, 6, size=(h, w)).astype(float)
+        for filtration in ("sublevel", "superlevel"):
+            for construction in ("V", "T"):
+                ours = _triples(reduction_pairs(x, filtration, construction))
+                assert ours == gudhi_pairs(x, filtration, construction), (x, filtration, construction)
+                h1 = sorted((b, d) for k, b, d in ours if k == 1)
+                lib = cubical_persistence(x, filtration, construction=construction, dims=[1])
+                assert h1 == _pairs(lib)
+
+
+def test_reduction_of_a_3d_volume_equals_gudhi():
+    rng = np.random.default_rng(5)
+    x = rng.integers(0, 4, size=(3, 3, 3)).astype(float)
+    for construction in ("V", "T"):
+        assert _triples(reduction_pairs(x, "sublevel", construction)) == \
+            gudhi_pairs(x, "sublevel", construction)
+
+
+def test_the_reduced_matrix_is_reduced_and_spans_the_same_columns():
+    rng = np.random.default_rng(1)
+    x = rng.random((4, 5))
+    fc = filtered_complex(x, "sublevel", "T")
+    d = fc.boundary_matrix()
+    # a filtration: every face comes before the cells it bounds, at a value no larger
+    rows, cols = np.nonzero(d)
+    assert (rows < cols).all() and (fc.values[rows] <= fc.values[cols]).all()
+    red = reduce_boundary(d)
+    lows = red.low[red.low >= 0]
+    assert len(set(lows.tolist())) == len(lows)  # no two non-zero columns share their low
+    assert rank_z2(red.reduced) == rank_z2(d) == len(lows)
+    # every cell creates (zero column) or kills (a low); one class is left: the grid is one piece
+    assert len(red.pairs()) * 2 + len(red.unpaired()) == len(fc) and len(red.unpaired()) == 1
+    # replaying the recorded additions on D gives R
+    cols_ = [d[:, j].copy() for j in range(d.shape[1])]
+    for k, j in red.additions:
+        cols_[j] = cols_[j] ^ cols_[k] if k < j else None
+    assert np.array_equal(np.column_stack(cols_), red.reduced)
+
+
+def test_reduction_rejects_bad_input():
+    with pytest.raises(ValueError, match="filtration"):
+        filtered_complex([[1.0, 2.0]], "upwards")
+    with pytest.raises(ValueError, match="construction"):
+        reduction_pairs([[1.0, 2.0]], construction="X")
+    with pytest.raises(ValueError, match="values"):
+        filtered_complex([[1.0, np.nan]])
+    with pytest.raises(ValueError, match="2D"):
+        reduce_boundary(np.zeros(3))
+
+
+@settings(max_examples=25, deadline=None)
+@given(arrays(np.uint8, st.tuples(st.integers(0, 6), st.integers(0, 7)), elements=st.integers(0, 1)))
+def test_kernel_z2_is_a_basis_of_the_null_space(m):
+    k = kernel_z2(m)
+    assert k.shape == (m.shape[1], m.shape[1] - rank_z2(m))
+    assert not (m.astype(int) @ k.astype(int) % 2).any()
+    assert rank_z2(k.T) == k.shape[1]  # independent
+
+
+@settings(max_examples=25, deadline=None)
+@given(arrays(np.int64, st.tuples(st.integers(2, 4), st.integers(2, 4)), elements=st.integers(0, 3)),
+       st.sampled_from(["sublevel", "superlevel"]), st.sampled_from(["V", "T"]))
+def test_fundamental_lemma_ranks_equal_points_in_the_quadrant(values, filtration, construction):
+    x = values.astype(float)
+    pairs = reduction_pairs(x, filtration, construction)
+    levels = np.unique(x)
+    if filtration == "superlevel":
+        levels = levels[::-1]
+    for i, s in enumerate(levels):
+        for t in levels[i:]:
+            for dim in (0, 1):
+                assert persistent_betti_by_ranks(x, s, t, dim, filtration, construction) == \
+                    pairs_in_quadrant(pairs, s, t, dim, filtration)
+            assert pieces_alive(x, s, t, filtration, construction)[1] == \
+                pairs_in_quadrant(pairs, s, t, 0, filtration)  # beta_0 by labelling
+
+
+def test_persistent_betti_numbers_reject_levels_in_the_wrong_order():
+    with pytest.raises(ValueError, match="s <= t"):
+        persistent_betti_by_ranks([[1.0, 2.0]], 2, 1, 0)
+    with pytest.raises(ValueError, match="enter before"):
+        pieces_alive([[1.0, 2.0]], 1, 2, "superlevel")
+
+
+def test_pieces_alive_on_the_toy_map_equals_the_library_diagram():
+    psi, _ = toy_score_map((48, 48), seed=3)
+    dg = cubical_persistence(psi, "sublevel", dims=[0])
+    deaths = np.where(dg.essential, np.inf, dg.deaths)
+    for s, t in ((0.1, 0.2), (0.15, 0.5), (0.3, 0.3), (0.05, 0.9)):
+        expected = int(((dg.births <= s) & (deaths > t)).sum())
+        assert pieces_alive(psi, s, t)[1] == expected
+
+
+# ---------------------------------------------------------------- the signed-distance filtration
+def test_signed_distance_sublevel_sets_are_erosions_and_dilations():
+    from scipy import ndimage as ndi
+
+    rng = np.random.default_rng(4)
+    mask = ndi.binary_opening(rng.random((30, 30)) < 0.5)
+    s = signed_distance(mask)
+    assert ((s <= 0) == mask).all() and (s != 0).all()
+    inside = ndi.distance_transform_edt(mask)
+    assert ((s <= -2) == (inside >= 2)).all()  # eroded
+    assert ((s <= 3) == (ndi.distance_transform_edt(~mask) <= 3)).all()  # dilated
+
+
+def test_signed_distance_sees_a_broken_ring_and_ranks_thickness():
+    ring = np.zeros((21, 21), bool)
+    yy, xx = np.indices(ring.shape)
+    r = np.hypot(yy - 10, xx - 10)
+    ring[(r >= 5) & (r <= 7)] = True
+    broken = ring.copy()
+    broken[:10, 10:12] = False  # a gap two pixels wide
+    d = cubical_persistence(signed_distance(broken), "sublevel", dims=[1])
+    assert len(d) >= 1 and d.births[0] > 0 and d.deaths[0] >= 4  # the hole, born when the gap closes
+    thick_thin = np.zeros((20, 30), bool)
+    thick_thin[5:15, 3:13] = True  # a thick square
+    thick_thin[10, 18:28] = True  # a line one pixel wide
+    h0 = cubical_persistence(signed_distance(thick_thin), "sublevel", dims=[0])
+    assert sorted(h0.births.tolist()) == [-5.0, -1.0]
+
+
+def test_signed_distance_rejects_an_empty_or_full_mask():
+    with pytest.raises(ValueError, match="inside and outside"):
+        signed_distance(np.zeros((3, 3), bool))
+
+
+def test_far_from_diagonal_separates_the_toy_structures_from_the_noise():
+    psi, parts = toy_score_map((64, 64), seed=1)
+    found, rest = far_from_diagonal([cubical_persistence(psi, f)
+                                     for f in ("sublevel", "superlevel")], parts)
+    assert len(found) == 9
+    assert rest["persistence"].max() < found["persistence"].min()
+    assert found["feature"].str.contains("essential").sum() == 2

@@ -44,7 +44,10 @@ __all__ = ["EXERCISES", "CheckResult", "Exercise", "check", "exercises", "regist
 EXERCISES: dict[str, Exercise] = {}
 
 #: modules that register a notebook's exercises when imported (one per course notebook)
-_MODULES: tuple[str, ...] = ()
+_MODULES: tuple[str, ...] = (
+    "topotta_lite.teaching._exercises_01",
+    "topotta_lite.teaching._exercises_02",
+)
 _loaded = False
 
 

@@ -32,14 +32,15 @@ _ACCENTS = {"'": "\u0301", "`": "\u0300", '"': "\u0308", "^": "\u0302", "~": "\u
 
 
 def _latex_to_text(text: str) -> str:
-    """``{\\'e}`` -> ``é``, ``{\\c{c}}`` -> ``ç``, ``\\&`` -> ``&``, braces dropped."""
+    """``{\\'e}`` -> ``é``, ``{\\c{c}}`` -> ``ç``, ``\\&`` -> ``&``, TeX quotes -> ``“”``, braces
+    dropped."""
     import unicodedata
 
     def accent(m: re.Match) -> str:
         return unicodedata.normalize("NFC", m.group(2) + _ACCENTS[m.group(1)])
 
     text = re.sub(r"\{?\\([\'`\"^~c])\{?([A-Za-z])\}?\}?", accent, text)
-    text = text.replace("\\&", "&").replace("--", "–")
+    text = text.replace("\\&", "&").replace("--", "–").replace("``", "“").replace("''", "”")
     return re.sub(r"[{}]", "", text).strip()
 
 
@@ -158,13 +159,10 @@ def references(*keys: str, heading: str = "## References") -> str:
 
     Examples
     --------
-    >>> text = references("bubenik2015statistical", heading="**Read more**")
-    >>> print(text[:61])
-    **Read more**
-    <BLANKLINE>
-    1. P. Bubenik (2015). *Statistical Topological
-    >>> text.endswith("Journal of Machine Learning Research, vol. 16, pp. 77–102.")
-    True
+    >>> text = references("gudhi", "bubenik2015statistical", heading="**Read more**")
+    >>> print(text.splitlines()[2]); text.splitlines()[3][:20]
+    1. The GUDHI Project (2024). *GUDHI User and Reference Manual*. GUDHI Editorial Board.
+    '2. P. Bubenik (2015)'
     """
     if not keys:
         raise ValueError("references() needs at least one key")

@@ -8,9 +8,13 @@ thin component) and small enough to draw pixel by pixel.
 from __future__ import annotations
 
 import numpy as np
+import pandas as pd
 from scipy import ndimage as ndi
 
 __all__ = [
+    "TOY_ROLES",
+    "far_from_diagonal",
+    "feature_sites",
     "fusion_cases",
     "smooth_random_map",
     "toy_score_map",
@@ -84,6 +88,114 @@ def toy_score_map(shape: tuple[int, int] = (96, 96), *, noise: float = 0.03, blu
         "crack": on_seg & (np.abs(yy - centre) <= 1.5),
     }
     return psi, parts
+
+
+def feature_sites(diagram, parts: dict[str, np.ndarray], *, background: str = "background"
+                  ) -> pd.DataFrame:
+    """Where each feature of a diagram lives, among the known parts of a toy map.
+
+    A piece (H0) lives where it is born: the pixel of its birth (a local minimum for the
+    sublevel sweep, a local maximum for the superlevel one). A hole (the top dimension: H1 in
+    2D) lives where it is filled: the pixel of its death, inside the hole. The site is the first
+    part of ``parts`` holding that pixel, else ``background``.
+
+    Parameters
+    ----------
+    diagram : PersistenceDiagram
+        With cell locations (``birth_cells``, ``death_cells``).
+    parts : dict of str -> bool array
+        Known supports, e.g. the ``parts`` of :func:`toy_score_map`.
+    background : str
+        The site of a feature outside every part.
+
+    Returns
+    -------
+    pandas.DataFrame
+        One row per feature, in the diagram's order: ``dim``, ``birth``, ``death``,
+        ``persistence`` (death - birth in the sweep's own order), ``essential``, ``site``.
+
+    Examples
+    --------
+    >>> from topotta_lite.topology import cubical_persistence
+    >>> psi, parts = toy_score_map((48, 48))
+    >>> sites = feature_sites(cubical_persistence(psi, "superlevel"), parts)
+    >>> sorted(sites.sort_values("persistence", ascending=False)["site"].head(4))
+    ['blob', 'crack', 'ring', 'ring_hole']
+    """
+    top = len(diagram.shape) - 1
+    sites = []
+    for dim, b_cell, d_cell in zip(diagram.dims, diagram.birth_cells, diagram.death_cells):
+        cell = tuple(int(c) for c in (d_cell if dim == top and dim > 0 else b_cell))
+        sites.append(next((name for name, m in parts.items() if np.asarray(m)[cell]),
+                          background))
+    return pd.DataFrame({"dim": np.asarray(diagram.dims, dtype=int),
+                         "birth": diagram.births, "death": diagram.deaths,
+                         "persistence": diagram.persistence,
+                         "essential": np.asarray(diagram.essential, dtype=bool), "site": sites})
+
+
+#: what a feature of the toy map is, by (filtration, dimension, site): the long features
+TOY_ROLES = {("sublevel", 0, "ring_hole"): "the ring's calm centre (a piece)",
+             ("sublevel", 1, "blob"): "the blob (a hole of the calm set)",
+             ("sublevel", 1, "ring"): "the ring (a hole of the calm set)",
+             ("sublevel", 1, "crack"): "the crack (a hole of the calm set)",
+             ("superlevel", 0, "blob"): "the blob (a piece)",
+             ("superlevel", 0, "ring"): "the ring (a piece)",
+             ("superlevel", 0, "crack"): "the crack (a piece)",
+             ("superlevel", 1, "ring_hole"): "the ring's hole"}
+
+
+def far_from_diagonal(diagrams, parts: dict[str, np.ndarray], roles=None
+                      ) -> tuple[pd.DataFrame, pd.DataFrame]:
+    """The features of a toy map's diagrams that are its structures, and all the others.
+
+    For each diagram and each role of ``roles`` (a structure seen by one filtration in one
+    dimension, located by :func:`feature_sites`), the most persistent feature with that role;
+    the essential class is named as such. Everything else goes to the second table: a statement
+    such as "the others sit near the diagonal" is then checked by comparing the two.
+
+    Parameters
+    ----------
+    diagrams : sequence of PersistenceDiagram
+        E.g. the sublevel and the superlevel diagram of :func:`toy_score_map`'s map.
+    parts : dict of str -> bool array
+        The toy's parts.
+    roles : dict, optional
+        ``(filtration, dim, site) -> name``; default :data:`TOY_ROLES`.
+
+    Returns
+    -------
+    structures, rest : pandas.DataFrame
+        ``structures``: ``filtration``, ``dim`` (``"H0"``...), ``feature``, ``birth``, ``death``,
+        ``persistence``; ``rest``: the other features, as rows of :func:`feature_sites` with a
+        ``filtration`` column.
+
+    Examples
+    --------
+    >>> from topotta_lite.topology import cubical_persistence
+    >>> psi, parts = toy_score_map((48, 48))
+    >>> found, rest = far_from_diagonal([cubical_persistence(psi, f)
+    ...                                  for f in ("sublevel", "superlevel")], parts)
+    >>> len(found), bool(rest["persistence"].max() < found["persistence"].min())
+    (9, True)
+    """
+    roles = TOY_ROLES if roles is None else roles
+    found, rest = [], []
+    for dg in diagrams:
+        sites = feature_sites(dg, parts)
+        sites["filtration"] = dg.filtration
+        best = sites.loc[sites.groupby(["dim", "site"])["persistence"].idxmax()]
+        for i, r in best.iterrows():
+            role = roles.get((dg.filtration, r["dim"], r["site"]))
+            if r["essential"]:
+                role = (role or f"the {r['site']} (a piece)") + ", the essential class"
+            if role is not None:
+                found.append({"filtration": dg.filtration, "dim": f"H{r['dim']}", "feature": role,
+                              "birth": r["birth"], "death": r["death"],
+                              "persistence": r["persistence"]})
+                sites = sites.drop(index=i)
+        rest.append(sites)
+    return pd.DataFrame(found), pd.concat(rest)
 
 
 def smooth_random_map(shape: tuple[int, ...], *, sigma: float = 2.0, seed: int = 0) -> np.ndarray:

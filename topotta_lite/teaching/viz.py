@@ -21,6 +21,7 @@ from topotta_lite.vocabulary import FILTRATIONS, check_choice
 __all__ = [
     "DIM_COLORS",
     "complex_geometry",
+    "draw_boundary_matrix",
     "draw_complex",
     "draw_elementary_cube",
     "filtration_slider_figure",
@@ -74,8 +75,10 @@ def plot_diagram(
     """Draw a persistence diagram: one point (birth, death) per feature, coloured by dimension.
 
     Sublevel features lie above the diagonal (death > birth); superlevel features lie below it
-    (birth >= death, in the map's units). The distance of a point from the diagonal is its
-    persistence. Essential classes are drawn as triangles at their stored (end-of-range) death.
+    (birth >= death, in the map's units). A point's persistence is death - birth in the sweep's
+    own order (birth - death for a superlevel point), its vertical distance to the diagonal; its
+    L-infinity distance to the diagonal is half of that. Essential classes are drawn as triangles
+    at their stored (end-of-range) death.
 
     Parameters
     ----------
@@ -89,7 +92,8 @@ def plot_diagram(
         Axis limits for both axes; default: the range of the diagram's values with a margin.
     band : float, optional
         If given, shade the strip of points whose persistence |death - birth| is below ``band``
-        (e.g. ``2 * eps`` for noise of size ``eps``: what the stability lemma cannot vouch for).
+        (e.g. ``2 * eps`` for noise of size ``eps``: the points within ``eps`` of the diagonal in
+        the L-infinity distance, which the stability lemma cannot vouch for).
     title : str, optional
         Axes title.
     label_prefix : str
@@ -529,6 +533,62 @@ def draw_complex(ax, cc, *, mask: np.ndarray | None = None, title: str | None = 
     n = [len(geo[k]) for k in (0, 1, 2)]
     ax.set_title(title if title is not None else
                  f"{cc.construction} construction\n{n[0]} vertices, {n[1]} edges, {n[2]} squares")
+    return ax
+
+
+def draw_boundary_matrix(ax, matrix, dims, *, low=None, title: str | None = None):
+    """Draw a filtered boundary matrix (or its reduction) as a grid of black (1) and white (0).
+
+    The cells' dimensions colour the tick marks (one colour per dimension, as in the diagrams),
+    and with ``low`` each column's lowest 1 is framed in red: the pivots the pairs are read from.
+
+    Parameters
+    ----------
+    ax : matplotlib.axes.Axes
+    matrix : (n, n) array of 0/1
+        Rows and columns in filtration order.
+    dims : (n,) int array
+        The dimension of each cell.
+    low : (n,) int array, optional
+        ``low(j)`` of each column, ``-1`` for a zero column.
+    title : str, optional
+
+    Returns
+    -------
+    matplotlib.axes.Axes
+
+    Examples
+    --------
+    >>> import matplotlib.pyplot as plt
+    >>> ax = draw_boundary_matrix(plt.figure().gca(), np.array([[0, 1], [0, 0]]), [0, 1], low=[-1, 0])
+    >>> len(ax.patches)
+    1
+    """
+    from matplotlib.patches import Rectangle
+
+    m = np.asarray(matrix)
+    dims = np.asarray(dims, dtype=int)
+    n_rows, n_cols = m.shape
+    ax.imshow(m, cmap="Greys", vmin=0, vmax=1.25, interpolation="nearest")
+    ax.set_xticks(np.arange(n_cols))
+    ax.set_yticks(np.arange(n_rows))
+    ax.set_xticklabels([str(j) for j in range(n_cols)], fontsize=6, rotation=90)
+    ax.set_yticklabels([str(i) for i in range(n_rows)], fontsize=6)
+    for labels, cells in ((ax.get_xticklabels(), dims[:n_cols]), (ax.get_yticklabels(), dims[:n_rows])):
+        for label, d in zip(labels, cells):
+            label.set_color(DIM_COLORS.get(int(d), "k"))
+    ax.set_xticks(np.arange(-0.5, n_cols, 1), minor=True)
+    ax.set_yticks(np.arange(-0.5, n_rows, 1), minor=True)
+    ax.grid(which="minor", color="0.85", lw=0.4)
+    ax.tick_params(which="minor", length=0)
+    if low is not None:
+        for j, i in enumerate(np.asarray(low, dtype=int)):
+            if i >= 0:
+                ax.add_patch(Rectangle((j - 0.5, i - 0.5), 1, 1, fill=False, ec="#d62728", lw=1.6))
+    ax.set_xlabel("column j: the cell whose boundary it holds (filtration order)")
+    ax.set_ylabel("row i: a face")
+    if title is not None:
+        ax.set_title(title)
     return ax
 
 
