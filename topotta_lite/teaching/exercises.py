@@ -44,7 +44,11 @@ __all__ = ["EXERCISES", "CheckResult", "Exercise", "check", "exercises", "regist
 EXERCISES: dict[str, Exercise] = {}
 
 #: modules that register a notebook's exercises when imported (one per course notebook)
-_MODULES: tuple[str, ...] = ()
+_MODULES: tuple[str, ...] = (
+    "topotta_lite.teaching._exercises_03",
+    "topotta_lite.teaching._exercises_04",
+    "topotta_lite.teaching._exercises_05",
+)
 _loaded = False
 
 
