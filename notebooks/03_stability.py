@@ -202,8 +202,9 @@ display(Markdown(
 #    at $t$) counts the points of $\mathrm{Dgm}_k f$ in the quadrant $b \le s$, $d > t$
 #    (the Fundamental Lemma of persistent homology, notebook 02). Four quadrants combine into a
 #    box. Because the map for $f$ from $s$ to $t$ factors through $g$'s complexes at
-#    $s + \varepsilon$ and $t - \varepsilon$, one gets $\beta_f^{s,t} \le
-#    \beta_g^{s+\varepsilon,\, t-\varepsilon}$; applied to the corners of a box this gives the
+#    $s + \varepsilon$ and $t - \varepsilon$ (when $s + \varepsilon \le t - \varepsilon$), one
+#    gets $\beta_f^{s,t} \le \beta_g^{s+\varepsilon,\, t-\varepsilon}$; the same factoring,
+#    applied to the maps between the four corners of a box rather than to one quadrant, gives the
 #    **box lemma**: a box $R$ above the diagonal holds at most as many points of
 #    $\mathrm{Dgm}_k f$ as the box $R_\varepsilon$, grown by $\varepsilon$ on every side, holds
 #    of $\mathrm{Dgm}_k g$.
@@ -587,10 +588,10 @@ display(Markdown("Per kind, in this run: " + "; ".join(
 #   $W_p(\mathrm{Dgm}\, f, \mathrm{Dgm}\, g) \le \|f - g\|_p = \big(\sum_{\sigma \in K}
 #   |f(\sigma) - g(\sigma)|^p\big)^{1/p}$, summed over **all cells**. For Lipschitz functions on
 #   a triangulable space, Cohen-Steiner, Edelsbrunner, Harer and Mileyko bound $W_p$ by a power
-#   of the sup norm, $C\,\|f - g\|_\infty^{1 - k/p}$, under the condition that the diagrams'
-#   degree-$k$ total persistence stays bounded. (Our $W_p$ uses the $L_\infty$ ground distance,
-#   which is never larger than the one those bounds are stated with, so checking the bound with
-#   it is a fair test.)
+#   of the sup norm, $C^{1/p}\,\|f - g\|_\infty^{1 - k/p}$ for $p \ge k$, under the condition
+#   that the space keeps the degree-$k$ total persistence of such functions bounded. (Our $W_p$
+#   uses the $L_\infty$ ground distance, never larger than the ground distance those bounds are
+#   stated with, so our check tests a consequence of the bound.)
 # * **Persistence images** (notebook 02): sums of bumps, stable with respect to $W_1$ (Adams et
 #   al.), not to $d_B$.
 #
@@ -955,9 +956,9 @@ display(Markdown(
 # between pixels is kept), recomputes the mean $\bar g^*$, and takes for $c$ the $1 - \alpha$
 # quantile of $\|\bar g^* - \bar g\|_\infty$: the sup-norm bootstrap that Fasy et al. use for
 # density estimates, applied to a mean of maps. It is a bootstrap of the maximum of a mean of
-# independent vectors, which is consistent as $n$ grows (also for grids much larger than $n$,
-# under the conditions of Chernozhukov, Chetverikov and Kato); with few copies it is an
-# approximation, so the next cells measure its coverage by simulation. With a single map, this
+# independent vectors, which is consistent as $n$ grows (the theory for grids much larger than
+# $n$ is that of Chernozhukov, Chetverikov and Kato, for the closely related multiplier
+# bootstrap); with few copies it is an approximation, so the next cells measure its coverage by simulation. With a single map, this
 # route is closed: the data alone cannot separate signal from noise without replicates or a
 # model of the noise.
 #

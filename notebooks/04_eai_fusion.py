@@ -520,19 +520,26 @@ display(Markdown(
 
 # %%
 lam_rows = []
+examples = {}  # per K: a map on which the masks partly overlap and EAI repairs chi (figure)
 for c in ("V", "T"):
-    mixed = len(set(conn[c].values())) > 1
     for rule in ("region", "release"):
         for k in topk_values:
             topo_k = TopoTTA(k=k, construction=c, rule=rule, fusion="eai", lam=lam, pces=False)
             for i in range(n_random_maps):
                 rmap = smooth_random_map((random_map_size,) * 2, sigma=3.0, seed=seed + i)
                 a, b, fused_k = topo_k.pseudo_labels(rmap)
-                row = {"construction": c, "rule": rule, "K": k, "map": i,
-                       **fusion_outcome(a, b, fused_k), "pieces laminar": pieces_laminar(a, b),
-                       "chi(I) != chi(U)": bool((a & b).any() and euler_characteristic(a & b, c)
-                                                != euler_characteristic(a | b, c))}
-                lam_rows.append(row)
+                inter_k = a & b
+                chi_differs = bool(inter_k.any() and euler_characteristic(inter_k, c)
+                                   != euler_characteristic(a | b, c))
+                strong = fuse(a, b, method="eai", lam=1.0, construction=c) if chi_differs else None
+                acts_strong = bool(strong is not None and (strong != inter_k).any())
+                lam_rows.append({"construction": c, "rule": rule, "K": k, "map": i,
+                                 **fusion_outcome(a, b, fused_k),
+                                 "pieces laminar": pieces_laminar(a, b),
+                                 "chi(I) != chi(U)": chi_differs, "acts at lambda 1": acts_strong})
+                if (k not in examples and c == construction and rule == "region" and k > 1
+                        and acts_strong and mask_relation(a, b) == "partial overlap"):
+                    examples[k] = {"K": k, "map": i, "masks": (a, b, inter_k, fused_k, strong)}
 lam_maps = pd.DataFrame(lam_rows)
 k1 = lam_maps[lam_maps["K"] == 1]
 allowed = {"sub in sup", "disjoint", "equal", "empty"}
@@ -550,7 +557,8 @@ laminarity = (lam_maps.assign(**{"partial overlap": lam_maps["relation"] == "par
               .agg(maps=("map", "size"), nested=("nested", "mean"),
                    disjoint=("disjoint", "mean"), partial_overlap=("partial overlap", "mean"),
                    chi_I_differs=("chi(I) != chi(U)", "mean"), fallback=("fallback", "mean"),
-                   eai_acts=("eai_acts", "mean"), eai_equals_sub=("equals_sub", "mean"))
+                   eai_acts=("eai_acts", "mean"), eai_acts_at_lambda_1=("acts at lambda 1", "mean"),
+                   eai_equals_sub=("equals_sub", "mean"))
               .reset_index())
 write_table(laminarity, "nb04_laminarity")
 display(laminarity.round(3))
@@ -569,19 +577,39 @@ display(Markdown(
         f"At K = {k} the masks partly overlap on "
         f"{fmt(100 * reg.loc[(construction, k), 'partial_overlap'], 0)}% of the maps, χ(I) differs "
         f"from χ(U) on {fmt(100 * reg.loc[(construction, k), 'chi_I_differs'], 0)}%, and EAI grows "
-        f"the intersection (at λ = {lam:g}) on {fmt(100 * reg.loc[(construction, k), 'eai_acts'], 0)}%."
+        f"the intersection on {fmt(100 * reg.loc[(construction, k), 'eai_acts'], 0)}% at λ = "
+        f"{lam:g} and on {fmt(100 * reg.loc[(construction, k), 'eai_acts_at_lambda_1'], 0)}% at "
+        "λ = 1."
         for k in topk_values if k != first_k)
     + " Under the release rule the masks are nested on every map (asserted)."))
+
+example = examples[min(examples)] if examples else None  # the smallest K that has one
+if example is not None:
+    titles = ["M_sub", "M_sup", "intersection I", f"EAI, λ = {lam:g}", "EAI, λ = 1"]
+    fig, axes = plt.subplots(1, 5, figsize=(14, 3.2), layout="constrained")
+    for ax, title, m in zip(axes, titles, example["masks"]):
+        ax.imshow(m, cmap="Blues", vmin=0, vmax=1.3, interpolation="nearest")
+        b0, b1 = betti_numbers(m, construction)
+        ax.set_title(f"{title}\nb0={b0} b1={b1} χ={b0 - b1}", fontsize=9)
+        ax.set_xticks([])
+        ax.set_yticks([])
+    fig.suptitle(f"Where EAI can act: random map {example['map']}, K = {example['K']}, "
+                 f"{construction} construction (the masks partly overlap)")
+    savefig(fig, "nb04_eai_acts_k2")
+    plt.show()
 
 # %% [markdown]
 # **Reading the table.** One row per rule, construction and $K$: the shares of the random maps
 # on which the two masks are nested, disjoint or partly overlapping, on which the intersection's
 # $\chi$ differs from the union's (EAI has something to repair), on which the fallback fires,
-# on which EAI grows the intersection, and on which the fused mask is the sublevel mask. At
-# $K = 1$ only "nested" and "disjoint" occur (up to connectivity artefacts), as proved. With more
-# features per sweep the masks are unions of regions, and a union of nested pieces can overlap
-# another union partly: that is where a fusion rule has a choice to make, and where EAI's
-# $\lambda$ decides whether repairing $\chi$ is worth the added pixels.
+# on which EAI grows the intersection (at the notebook's $\lambda$ and at $\lambda = 1$, where
+# any repair a candidate reaches is worth its pixels), and on which the fused mask is the
+# sublevel mask. At $K = 1$ only "nested" and "disjoint" occur (up to connectivity artefacts), as
+# proved. With more features per sweep the masks are unions of regions, and a union of nested
+# pieces can overlap another union partly: that is where a fusion rule has a choice to make, and
+# where $\lambda$ decides whether repairing $\chi$ is worth the added pixels. The figure, when
+# the run found such a map, shows one: the two masks, their intersection, and EAI's result at
+# both values of $\lambda$, with their pieces, holes and $\chi$.
 #
 # ### Exercise 4 · Nested or disjoint
 #

@@ -69,7 +69,7 @@ import numpy as np
 import pandas as pd
 import torch
 from IPython.display import Markdown, display
-from matplotlib.patches import Patch
+from matplotlib.patches import Patch, Rectangle
 from sklearn.decomposition import PCA
 
 from topotta_lite.experiments import (
@@ -172,7 +172,14 @@ axes[0].set_title("image + ground truth")
 show_map(axes[1], smap, title="score map", colorbar=False)
 overlay_mask(axes[2], m_sub, background=image, color="#2ca02c", alpha=0.35)
 overlay_mask(axes[2], m_sup, color="#ff7f0e", alpha=0.35)
-axes[2].set_title(f"sublevel ({int(m_sub.sum())} px) and\nsuperlevel ({int(m_sup.sum())} px) masks")
+for m, color in ((m_sub, "#2ca02c"), (m_sup, "#ff7f0e")):  # a frame, so small masks show
+    if m.any():
+        rows_m, cols_m = np.flatnonzero(m.any(1)), np.flatnonzero(m.any(0))
+        axes[2].add_patch(Rectangle((cols_m[0] - 3.5, rows_m[0] - 3.5),
+                                    cols_m[-1] - cols_m[0] + 7, rows_m[-1] - rows_m[0] + 7,
+                                    fill=False, ls="--", lw=1.2, edgecolor=color))
+axes[2].set_title(f"sublevel ({int(m_sub.sum())} px) and\nsuperlevel ({int(m_sup.sum())} px) "
+                  "masks, framed")
 overlay_mask(axes[3], inter, background=image, color="#9467bd", alpha=0.5)
 axes[3].set_title(f"their intersection I\n({int(inter.sum())} px"
                   + (": empty)" if not inter.any() else ")"))
@@ -215,6 +222,13 @@ display(Markdown(
     + " PCES learns the defect class from the fused pseudo-label."))
 
 # %% [markdown]
+# **Reading the figure.** From left: the image with its ground truth (cyan); the score map; the
+# two pseudo-label masks (green: sublevel, orange: superlevel; a dashed frame marks where each
+# lies, so that a small mask shows); their intersection, where EAI starts; the fused pseudo-label
+# PCES learns from (its title says whether it is EAI's fallback); and the feature grid with its
+# positive and negative cells and the sampled ones. The legend under the panels names the
+# colours.
+#
 # ### Exercise 1 · Which cells are positive?
 #
 # An $8 \times 8$ fused mask holds a $3 \times 3$ square of pixels at rows $1$-$3$, columns
