@@ -235,6 +235,9 @@ display(Markdown(bullets(
 #   $U$ is wider than $I$, not only the pixels that repair the topology. The sentence below, rendered
 #   from the table, compares the pixels each rule adds and whether EAI's pieces and holes (not
 #   only its $\chi$) match the union's.
+# * On the **score map**, the pieces that $\chi$ counts depend on a connectivity: section 4 says
+#   which one the library uses for its regions and for $\chi$, and whether EAI ends up repairing
+#   a piece that touches the rest of a region only at a corner.
 #
 # ## 2. χ along the candidate sequence
 #
