@@ -47,6 +47,9 @@ EXERCISES: dict[str, Exercise] = {}
 _MODULES: tuple[str, ...] = (
     "topotta_lite.teaching._exercises_01",
     "topotta_lite.teaching._exercises_02",
+    "topotta_lite.teaching._exercises_03",
+    "topotta_lite.teaching._exercises_04",
+    "topotta_lite.teaching._exercises_05",
 )
 _loaded = False
 
