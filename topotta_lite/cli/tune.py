@@ -22,7 +22,7 @@ Exit codes: 0 done, 2 bad options, 3 the taps' default must change first.
 
 Examples
 --------
-``topotta-lite tune`` (the committed record, about an hour on two busy cores)
+``topotta-lite tune`` (re-derives the committed record)
 ``topotta-lite tune --size smoke --classes brick --scorers patchcore``
 ``topotta-lite tune --show`` (the search spaces and the budget, nothing run)
 """

@@ -13,6 +13,8 @@
 :mod:`.claims`             every quantitative claim of the paper: intervals, verdicts, and a
                            sanity check of the paper's own tables
 :mod:`.readme`             the README's generated results block
+:mod:`.tuning`             every default chosen on the development part (``topotta-lite tune``),
+                           the same budget per operator; the optimism on the evaluation part
 ``paper/``                 the paper's own tables (CSV), shipped with the package
 =========================  ======================================================================
 
