@@ -202,6 +202,40 @@ def test_paired_values_average_the_scorers_and_keep_the_classes():
         tuning._paired(a, {k: 0.1 for k in list(a)[:2]})
 
 
+def test_optimism_table_compares_the_recorded_pairs(monkeypatch):
+    """Each record row re-measures its two candidates; `<op>.all` compares the final one with
+    the starting point; the evaluation dataset is the one asked for."""
+    record, candidates = record_tables(_toy_searches(), "cmd")
+    images = [("brick", s, f"crack_{i:03d}") for s in ("padim", "patchcore") for i in range(6)]
+    images += [("nut", s, f"scratch_{i:03d}") for s in ("padim", "patchcore") for i in range(6)]
+    asked = []
+
+    def fake_config(op, params, *, dataset, **ctx):
+        asked.append((dataset, op, params["k"]))
+        gain = {2.0: 0.05, 3.0: 0.0, 4.0: -0.1}[params["k"]]
+        return {key: 0.5 + gain + 0.01 * (hash(key) % 3) for key in images}
+
+    def fake_taps(layers, *, dataset, **ctx):
+        asked.append((dataset, "taps", tuple(layers)))
+        return {key: 0.8 - 0.1 * (len(layers) == 1) for key in images}
+
+    monkeypatch.setattr(tuning, "evaluate_config", fake_config)
+    monkeypatch.setattr(tuning, "evaluate_taps", fake_taps)
+    opt = tuning.optimism_table(record, candidates, classes=["brick", "nut"], n_boot=200)
+    assert opt["choice"].tolist() == ["scorer.layers", "thr.k", "thr.all"]
+    assert {d for d, *_ in asked} == {"embedded-2d"}
+    assert opt["dev_gain"].tolist() == [pytest.approx(0.1), pytest.approx(0.05), pytest.approx(0.05)]
+    assert opt["eval_gain"].tolist() == [pytest.approx(0.1), pytest.approx(0.05),
+                                         pytest.approx(0.05)]
+    assert (opt["eval_low"] <= opt["eval_gain"]).all() and (opt["eval_gain"] <= opt["eval_high"]).all()
+    assert opt["n_images"].tolist() == [12, 12, 12]  # images, each averaged over the two scorers
+    assert opt["metric"].tolist() == ["AUPRO", "F1", "F1"]
+    assert np.allclose(opt["optimism"], opt["dev_gain"] - opt["eval_gain"], atol=1e-4)
+    no_taps = tuning.optimism_table(record, candidates, classes=["brick", "nut"], n_boot=200,
+                                    include_taps=False)
+    assert no_taps["choice"].tolist() == ["thr.k", "thr.all"]
+
+
 # ----------------------------------------------------------------------------- the command
 
 
