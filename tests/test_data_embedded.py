@@ -11,16 +11,20 @@ from scipy import ndimage as ndi
 from skimage.measure import euler_number
 
 from topotta_lite.data import (
+    PARTS,
     SIZES,
     ClassSplit,
     build_embedded,
+    dataset_name,
     defect_types,
     gallery,
     list_categories,
     load_embedded,
     make_sample,
+    parse_dataset_name,
 )
 from topotta_lite.data import _shapes as sh
+from topotta_lite.data.embedded import sample_seed
 
 EIGHT = np.ones((3, 3), bool)
 
@@ -32,7 +36,9 @@ def root(tmp_path_factory):
 
 @pytest.fixture(scope="module")
 def smoke(root):
-    return {m: load_embedded(m, size="smoke", seed=0, root=root) for m in ("2d", "2.5d", "3d")}
+    out = {m: load_embedded(m, size="smoke", seed=0, root=root) for m in ("2d", "2.5d", "3d")}
+    out["root"] = root
+    return out
 
 
 def test_categories():
@@ -151,10 +157,139 @@ def test_cache_equals_make_sample(smoke):
 
     cs = smoke["3d"]["casting"]
     cid = zlib.crc32(b"3d/casting")
-    ss = np.random.SeedSequence([0, cid, 3, 1])
+    ss = np.random.SeedSequence([0, 1, cid, 3, 1])  # seed, part (1 = eval), class, split, index
+    assert ss.entropy == sample_seed(0, "eval", "3d", "casting", "test_anomalous", 1).entropy
     s = make_sample("3d", "casting", cs.test[3].defect, ss, voxels=32)
     assert np.array_equal(s.volume, cs.test[3].volume)
     assert np.array_equal(s.mask, cs.test[3].mask)
+    # a texture of the development part is cut from the development half of the photograph
+    dev = load_embedded("2d", ["grass"], size="smoke", seed=0, root=root_of(smoke), part="dev")
+    t = dev["grass"].test[SIZES["smoke"].test_good]  # the first anomalous test image
+    ss = sample_seed(0, "dev", "2d", "grass", "test_anomalous", 0)
+    assert np.array_equal(make_sample("2d", "grass", t.defect, ss, part="dev").image, t.image)
+    assert not np.array_equal(make_sample("2d", "grass", t.defect, ss, part="eval").image, t.image)
+
+
+# ----------------------------------------------------------------------------- the two parts
+
+
+def root_of(smoke):
+    return smoke["root"]
+
+
+def test_dataset_names_round_trip():
+    for modality in ("2d", "2.5d", "3d"):
+        for part in PARTS:
+            assert parse_dataset_name(dataset_name(modality, part)) == (modality, part)
+    assert dataset_name("2d") == "embedded-2d" and dataset_name("3d", "dev") == "embedded-3d-dev"
+    for bad in ("embedded-4d", "embedded-2d-test", "mvtec_ad", "embedded-"):
+        with pytest.raises(ValueError, match="embedded"):
+            parse_dataset_name(bad)
+    with pytest.raises(ValueError, match="part"):
+        load_embedded("2d", ["brick"], size="smoke", part="test")
+    with pytest.raises(ValueError, match="part"):
+        make_sample("2d", "brick", "good", 0, part="validation")
+
+
+def test_quick_size_has_24_anomalies_per_class():
+    assert SIZES["quick"].test_anomalous == 24
+    assert (SIZES["smoke"].test_anomalous, SIZES["full"].test_anomalous) == (4, 40)
+
+
+@pytest.fixture(scope="module")
+def dev(smoke):
+    return {m: load_embedded(m, size="smoke", seed=0, root=smoke["root"], part="dev")
+            for m in ("2d", "2.5d", "3d")}
+
+
+def test_dev_part_is_separate_and_complete(smoke, dev):
+    root = smoke["root"]
+    for modality in ("2d", "2.5d", "3d"):
+        assert list(dev[modality]) == list_categories(modality)
+        for cat, cs in dev[modality].items():
+            assert cs.dataset == dataset_name(modality, "dev")
+            assert smoke[modality][cat].dataset == dataset_name(modality, "eval")
+            assert cs.counts() == smoke[modality][cat].counts()
+        folder = modality.replace(".", "_")
+        man = json.loads((root / folder / "smoke-seed0-dev" / "manifest.json").read_text())
+        assert man["params"]["part"] == "dev"
+        assert json.loads((root / folder / "smoke-seed0" / "manifest.json").read_text())[
+            "params"]["part"] == "eval"
+
+
+def _pixels(sample, modality):
+    return (sample.volume if modality == "3d" else sample.image).astype(np.float64)
+
+
+def test_no_image_is_shared_across_parts(smoke, dev):
+    """No image of one part equals, or nearly equals, an image of the other part.
+
+    "Nearly equal" is a mean absolute difference (intensities in [0, 1]) below 0.01, about the
+    sensor noise, or below half of the smallest difference between two nominal images of the
+    same part: two images that close would be one image seen twice.
+    """
+    for modality in ("2d", "2.5d", "3d"):
+        for cat in list_categories(modality):
+            a, b = smoke[modality][cat], dev[modality][cat]
+            every = [*a.train, *a.validation, *a.test], [*b.train, *b.validation, *b.test]
+            hashes = [{hashlib.sha256(_pixels(s, modality).tobytes()).hexdigest() for s in part}
+                      for part in every]
+            assert not hashes[0] & hashes[1], (modality, cat)
+            nominal = [[_pixels(s, modality) for s in part if s.label == 0] for part in every]
+            cross = min(np.abs(x - y).mean() for x in nominal[0] for y in nominal[1])
+            within = min(np.abs(p[i] - p[j]).mean() for p in nominal
+                         for i in range(len(p)) for j in range(i + 1, len(p)))
+            assert cross > 0.01, (modality, cat, cross)
+            assert cross > 0.5 * within, (modality, cat, cross, within)
+
+
+def test_texture_crops_never_share_a_source_pixel(monkeypatch, tmp_path):
+    """Every crop the generator makes (nominal appearance and foreign blobs, both parts) reads
+    only its part's columns of the photograph, and the two parts' footprints do not touch."""
+    from topotta_lite.data import textures
+
+    seen: dict[tuple[str, str], list[tuple[int, int]]] = {}
+    original = textures._read
+
+    def spy(name, part, sy, sx):
+        # bilinear interpolation reads floor(x) and floor(x) + 1
+        seen.setdefault((name, part), []).append((int(np.floor(sx.min())),
+                                                  int(np.ceil(sx.max()))))
+        return original(name, part, sy, sx)
+
+    monkeypatch.setattr(textures, "_read", spy)
+    cats = list(textures.DEFECTS)
+    for part in PARTS:
+        load_embedded("2d", cats, size="smoke", seed=0, root=tmp_path, part=part)
+    # a blob is cut from the other photograph: every photograph is read by both parts
+    assert {n for n, _ in seen} == {"brick", "grass", "gravel"}
+    for name in ("brick", "grass", "gravel"):
+        lo_d, hi_d = textures.region_columns(name, "dev")
+        lo_e, hi_e = textures.region_columns(name, "eval")
+        assert hi_d <= lo_e  # the regions themselves are disjoint
+        dev_cols = seen[(name, "dev")]
+        eval_cols = seen[(name, "eval")]
+        assert all(lo_d <= a and b <= hi_d - 1 for a, b in dev_cols)
+        assert all(lo_e <= a and b <= hi_e - 1 for a, b in eval_cols)
+        assert max(b for _, b in dev_cols) < min(a for a, _ in eval_cols)
+    # and many more random crops (other rotations, zooms and positions) stay inside their half
+    rng = np.random.default_rng(0)
+    for part in PARTS:
+        for _ in range(200):
+            textures.crop("brick", rng, part=part)
+    lo_e = textures.region_columns("brick", "eval")[0]
+    assert max(b for _, b in seen[("brick", "dev")]) < lo_e <= min(
+        a for a, _ in seen[("brick", "eval")])
+
+
+def test_a_crop_outside_its_half_is_refused():
+    from topotta_lite.data import textures
+
+    sy = np.zeros((2, 2))
+    with pytest.raises(ValueError, match="dev"):
+        textures._read("brick", "dev", sy, np.full((2, 2), 300.0))
+    with pytest.raises(ValueError, match="eval"):
+        textures._read("brick", "eval", sy, np.full((2, 2), 255.0))
 
 
 CASES = [

@@ -12,6 +12,8 @@ SUBCOMMANDS = {
     "segment": ("topotta_lite.cli.segment", "binarise a folder of score maps with THR, TTT4AS or TopoTTA"),
     "report": ("topotta_lite.cli.report", "render the executed notebooks, figures, tables and claims "
                "as a static HTML site"),
+    "tune": ("topotta_lite.cli.tune", "choose every default on the development part of the "
+             "embedded benchmark (not part of make all)"),
 }
 
 

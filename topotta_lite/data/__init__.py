@@ -16,14 +16,17 @@ from .checks import (
     resolve_classes,
 )
 from .embedded import (
+    PARTS,
     SIZES,
     SizeSpec,
     build_embedded,
     data_root,
+    dataset_name,
     defect_types,
     list_categories,
     load_embedded,
     make_sample,
+    parse_dataset_name,
 )
 from .gallery import gallery, sample_view
 from .loaders import (
@@ -52,6 +55,7 @@ from .types import ClassSplit, LazySamples, Sample
 __all__ = [
     "DATASETS",
     "MAP_SUFFIXES",
+    "PARTS",
     "SIZES",
     "ClassSplit",
     "DatasetError",
@@ -63,6 +67,7 @@ __all__ = [
     "check_dataset",
     "check_score_maps",
     "data_root",
+    "dataset_name",
     "defect_types",
     "find_categories",
     "find_extra_maps",
@@ -80,6 +85,7 @@ __all__ = [
     "load_visa",
     "make_sample",
     "match_score_maps",
+    "parse_dataset_name",
     "read_pcd",
     "read_score_map",
     "resolve_classes",

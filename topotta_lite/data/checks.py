@@ -32,7 +32,7 @@ from pathlib import Path
 
 import numpy as np
 
-from .embedded import list_categories
+from .embedded import list_categories, parse_dataset_name
 from .loaders import DATASETS, find_categories, image_size, load_dataset, read_mask
 from .maps import ASPECT_TOLERANCE, find_extra_maps, map_shape, match_score_maps, same_aspect
 from .types import LazySamples, Sample
@@ -127,13 +127,14 @@ def resolve_classes(dataset: str, data_root: str | os.PathLike | None = None,
     ['casting', 'composite']
     >>> resolve_classes("embedded-2d", classes=["nut"])
     ['nut']
+    >>> resolve_classes("embedded-3d-dev")  # the development part has the same classes
+    ['casting', 'composite']
     """
     if isinstance(classes, str):
         classes = [classes]
     if is_embedded(dataset):
-        modality = str(dataset).split("-", 1)[1]
         try:
-            known = list_categories(modality)
+            known = list_categories(parse_dataset_name(dataset)[0])  # "-dev": the same classes
         except ValueError as e:
             raise DatasetError(str(e)) from e
         if classes is None:

@@ -7,11 +7,32 @@ Three modalities, each a few classes with nominal train / nominal validation / t
 - ``"2.5d"``: depth maps + shaded RGB of a torus "bagel" and a "cookie";
 - ``"3d"``: voxel volumes of a "casting" and a layered "composite".
 
-Every sample is a pure function of ``(seed, modality, category, split, index)``: a larger size
-contains the smaller one's samples, and regenerating gives byte-identical cache files.
+Every sample is a pure function of ``(seed, part, modality, category, split, index)``: a larger
+size contains the smaller one's samples, and regenerating gives byte-identical cache files.
 Each sample draws three independent random streams (nominal appearance, defect, noise), so
 :func:`make_sample` with the same seed and ``defect="good"`` gives the exact nominal twin of a
 defective sample: the two differ only inside the GT mask (before sensor noise, which is shared).
+
+Two disjoint parts
+------------------
+The benchmark has an **evaluation** part (``part="eval"``, the dataset names ``embedded-2d``,
+``embedded-2.5d``, ``embedded-3d``: every table and claim) and a **development** part
+(``part="dev"``, ``embedded-2d-dev`` ...: only tuning reads it, see
+:mod:`topotta_lite.experiments.tuning`). Disjoint means, per family:
+
+- **textures** (brick, grass, gravel): the crops of the evaluation part come from the right half
+  of each source photograph and those of the development part from the left half; a crop's
+  footprint, rotation, zoom and interpolation included, never leaves its half, each half is
+  normalised with its own statistics, and a "foreign" blob comes from the same half of the other
+  photograph (:mod:`topotta_lite.data.textures`). No source pixel is shared.
+- **procedural objects, 2.5D and 3D** (bottle, nut, pcb, bagel, cookie, casting, composite):
+  the part enters every sample's :class:`numpy.random.SeedSequence` (``[seed, part code, class,
+  split, index]``), so the two parts draw from disjoint seed streams.
+- **no image is shared**: no nominal image of one part equals or nearly equals one of the other
+  (``tests/test_data_embedded.py`` checks it, together with the crops' footprints).
+
+Defaults of the operators were chosen on the development part only; the images used before
+this split existed (generator version 2) belong to neither part.
 """
 
 from __future__ import annotations
@@ -40,15 +61,19 @@ from .types import ClassSplit, Sample
 __all__ = [
     "SIZES",
     "SizeSpec",
+    "PARTS",
     "build_embedded",
     "data_root",
+    "dataset_name",
     "defect_types",
     "list_categories",
     "load_embedded",
     "make_sample",
+    "parse_dataset_name",
+    "sample_seed",
 ]
 
-GENERATOR_VERSION = 2
+GENERATOR_VERSION = 3
 MODALITIES = ("2d", "2.5d", "3d")
 
 
@@ -65,7 +90,7 @@ class SizeSpec:
 
 SIZES: dict[str, SizeSpec] = {
     "smoke": SizeSpec(4, 2, 2, 4, 32),
-    "quick": SizeSpec(16, 4, 4, 12, 64),
+    "quick": SizeSpec(16, 4, 4, 24, 64),
     "full": SizeSpec(60, 10, 10, 40, 64),
 }
 
@@ -75,6 +100,10 @@ _CATEGORIES: dict[str, dict[str, tuple[str, ...]]] = {
     "3d": dict(_voxels.DEFECTS),
 }
 _SPLIT_CODE = {"train": 0, "validation": 1, "test_good": 2, "test_anomalous": 3}
+_PART_CODE = {"eval": 1, "dev": 2}
+PARTS = _textures.PARTS
+"""``("eval", "dev")``: the evaluation and development parts (module docstring)."""
+_DEV_SUFFIX = "-dev"
 
 
 def _check_modality(modality: str) -> str:
@@ -82,6 +111,44 @@ def _check_modality(modality: str) -> str:
     if m not in MODALITIES:
         raise ValueError(f"modality must be one of {MODALITIES}, got {modality!r}")
     return m
+
+
+def dataset_name(modality: str, part: str = "eval") -> str:
+    """The dataset name of one part: ``embedded-<modality>`` (eval) or ``embedded-<modality>-dev``.
+
+    Examples
+    --------
+    >>> dataset_name("2d"), dataset_name("2.5d", "dev")
+    ('embedded-2d', 'embedded-2.5d-dev')
+    """
+    modality = _check_modality(modality)
+    return f"embedded-{modality}" + (_DEV_SUFFIX if _textures.check_part(part) == "dev" else "")
+
+
+def parse_dataset_name(dataset: str) -> tuple[str, str]:
+    """``(modality, part)`` of an embedded dataset name (the inverse of :func:`dataset_name`).
+
+    Raises
+    ------
+    ValueError
+        When ``dataset`` is not ``embedded-<modality>`` or ``embedded-<modality>-dev``.
+
+    Examples
+    --------
+    >>> parse_dataset_name("embedded-3d"), parse_dataset_name("embedded-2d-dev")
+    (('3d', 'eval'), ('2d', 'dev'))
+    """
+    text = str(dataset)
+    if not text.startswith("embedded-"):
+        raise ValueError(f"{dataset!r} is not an embedded dataset name (embedded-<modality>"
+                         f"[{_DEV_SUFFIX}])")
+    rest = text[len("embedded-"):]
+    part = "dev" if rest.endswith(_DEV_SUFFIX) else "eval"
+    modality = rest[: -len(_DEV_SUFFIX)] if part == "dev" else rest
+    if modality not in MODALITIES:
+        raise ValueError(f"unknown embedded dataset {dataset!r}; choose from "
+                         f"{[dataset_name(m, p) for p in PARTS for m in MODALITIES]}")
+    return modality, part
 
 
 def list_categories(modality: str = "2d") -> list[str]:
@@ -136,12 +203,14 @@ def _u16(vol: np.ndarray) -> np.ndarray:
     return np.round(np.clip(vol, 0, 1) * 65535).astype(np.uint16)
 
 
-def _raw_sample(modality, category, defect, seed, voxels):
+def _raw_sample(modality, category, defect, seed, voxels, part="eval"):
     """Arrays as stored in the cache (uint8 images, uint16 volumes, float32 depth)."""
     rb, rd, rn = _streams(seed)
     if modality == "2d":
-        mod = _textures if category in _textures.DEFECTS else _objects
-        img, mask = mod.render(category, defect, rb, rd)
+        if category in _textures.DEFECTS:
+            img, mask = _textures.render(category, defect, rb, rd, part=part)
+        else:
+            img, mask = _objects.render(category, defect, rb, rd)
         sigma = rn.uniform(0.006, 0.014)
         img = img * sh.lighting(rn, mask.shape, 0.12)[..., None]
         img = img + rn.normal(0, sigma, img.shape)
@@ -177,6 +246,7 @@ def make_sample(
     *,
     voxels: int = 64,
     name: str | None = None,
+    part: str = "eval",
 ) -> Sample:
     """Generate one embedded sample (exactly what the cache stores for the same seed).
 
@@ -194,6 +264,11 @@ def make_sample(
     seed : int or numpy.random.SeedSequence
     voxels : int
         Side of the volume (3D only).
+    name : str, optional
+        The sample's name (default ``"<defect>_000"``).
+    part : {"eval", "dev"}
+        Which half of the source photographs a texture is cut from (the other classes are
+        generated from ``seed`` alone; in the cached benchmark the part is in their seed).
 
     Examples
     --------
@@ -202,30 +277,48 @@ def make_sample(
     ((224, 224, 3), dtype('float32'), 1, True)
     """
     modality = _check_modality(modality)
+    part = _textures.check_part(part)
     defs = defect_types(modality, category)
     if defect != "good" and defect not in defs:
         raise ValueError(f"unknown defect {defect!r} for {category!r}; choose from {defs}")
-    raw = _raw_sample(modality, category, defect, seed, voxels)
+    raw = _raw_sample(modality, category, defect, seed, voxels, part)
     label = int(defect != "good")
     return _to_sample(raw, label, name or f"{defect}_000", defect)
 
 
-def _plan(modality: str, category: str, spec: SizeSpec, seed: int):
-    """(split, name, defect, label, SeedSequence) for every sample of a class."""
+def sample_seed(seed: int, part: str, modality: str, category: str, split: str,
+                index: int) -> np.random.SeedSequence:
+    """The seed of one cached sample: the part is in it, so the two parts never share a stream.
+
+    ``split`` is ``"train"``, ``"validation"``, ``"test_good"`` or ``"test_anomalous"``.
+
+    Examples
+    --------
+    >>> a = sample_seed(0, "eval", "3d", "casting", "train", 0)
+    >>> b = sample_seed(0, "dev", "3d", "casting", "train", 0)
+    >>> a.entropy != b.entropy
+    True
+    """
     cid = zlib.crc32(f"{modality}/{category}".encode())
+    return np.random.SeedSequence([int(seed), _PART_CODE[_textures.check_part(part)], cid,
+                                   _SPLIT_CODE[split], int(index)])
+
+
+def _plan(modality: str, category: str, spec: SizeSpec, seed: int, part: str = "eval"):
+    """(split, name, defect, label, SeedSequence) for every sample of a class."""
     defs = defect_types(modality, category)
     rows = []
     for split, n in (("train", spec.train), ("validation", spec.validation)):
         prefix = "train" if split == "train" else "val"
         for i in range(n):
-            ss = np.random.SeedSequence([seed, cid, _SPLIT_CODE[split], i])
+            ss = sample_seed(seed, part, modality, category, split, i)
             rows.append((split, f"{prefix}_{i:03d}", "good", 0, ss))
     for i in range(spec.test_good):
-        ss = np.random.SeedSequence([seed, cid, _SPLIT_CODE["test_good"], i])
+        ss = sample_seed(seed, part, modality, category, "test_good", i)
         rows.append(("test", f"good_{i:03d}", "good", 0, ss))
     for j in range(spec.test_anomalous):
         d = defs[j % len(defs)]
-        ss = np.random.SeedSequence([seed, cid, _SPLIT_CODE["test_anomalous"], j])
+        ss = sample_seed(seed, part, modality, category, "test_anomalous", j)
         rows.append(("test", f"{d}_{j:03d}", d, 1, ss))
     return rows
 
@@ -255,11 +348,11 @@ def _sha256(path: Path) -> str:
     return h.hexdigest()
 
 
-def _build_class(modality, category, spec, seed) -> dict[str, np.ndarray]:
-    rows = _plan(modality, category, spec, seed)
+def _build_class(modality, category, spec, seed, part="eval") -> dict[str, np.ndarray]:
+    rows = _plan(modality, category, spec, seed, part)
     per = {}
     for split, name, defect, label, ss in rows:
-        raw = _raw_sample(modality, category, defect, ss, spec.voxels)
+        raw = _raw_sample(modality, category, defect, ss, spec.voxels, part)
         d = per.setdefault(split, {"name": [], "defect": [], "label": []})
         d["name"].append(name)
         d["defect"].append(defect)
@@ -278,10 +371,11 @@ def _build_class(modality, category, spec, seed) -> dict[str, np.ndarray]:
     return out
 
 
-def _params(modality: str, size: str, seed: int) -> dict:
+def _params(modality: str, size: str, seed: int, part: str = "eval") -> dict:
     spec = SIZES[size]
     p = {
         "generator_version": GENERATOR_VERSION,
+        "part": part,
         "modality": modality,
         "size": size,
         "seed": int(seed),
@@ -305,8 +399,9 @@ def _params(modality: str, size: str, seed: int) -> dict:
     return p
 
 
-def _dataset_dir(root: Path, modality: str, size: str, seed: int) -> Path:
-    return root / modality.replace(".", "_") / f"{size}-seed{int(seed)}"
+def _dataset_dir(root: Path, modality: str, size: str, seed: int, part: str = "eval") -> Path:
+    suffix = _DEV_SUFFIX if part == "dev" else ""
+    return root / modality.replace(".", "_") / f"{size}-seed{int(seed)}{suffix}"
 
 
 def _read_manifest(path: Path) -> dict | None:
@@ -331,11 +426,14 @@ def build_embedded(
     *,
     force: bool = False,
     verify: bool = True,
+    part: str = "eval",
 ) -> Path:
     """Generate (or reuse) the cached files of the embedded benchmark; return the manifest path.
 
     A class file is reused when the manifest's parameters match and (``verify=True``) its
-    sha256 matches; otherwise it is regenerated (with a warning if it was corrupt).
+    sha256 matches; otherwise it is regenerated (with a warning if it was corrupt). The two
+    parts (``part``, see the module docstring) live in separate folders
+    (``<size>-seed<seed>`` and ``<size>-seed<seed>-dev``).
 
     Examples
     --------
@@ -345,13 +443,14 @@ def build_embedded(
     'manifest.json'
     """
     modality = _check_modality(modality)
+    part = _textures.check_part(part)
     if size not in SIZES:
         raise ValueError(f"size must be one of {list(SIZES)}, got {size!r}")
     cats = _resolve_categories(modality, categories)
-    folder = _dataset_dir(data_root(root), modality, size, seed)
+    folder = _dataset_dir(data_root(root), modality, size, seed, part)
     folder.mkdir(parents=True, exist_ok=True)
     mpath = folder / "manifest.json"
-    params = _params(modality, size, seed)
+    params = _params(modality, size, seed, part)
     manifest = _read_manifest(mpath)
     if manifest is None or manifest.get("params") != params:
         manifest = {"params": params, "files": {}}
@@ -365,7 +464,7 @@ def build_embedded(
             ok = False
         if ok:
             continue
-        _write_npz(fpath, _build_class(modality, cat, SIZES[size], seed))
+        _write_npz(fpath, _build_class(modality, cat, SIZES[size], seed, part))
         manifest["files"][cat] = {
             "file": fpath.name,
             "sha256": _sha256(fpath),
@@ -390,7 +489,7 @@ def _resolve_categories(modality: str, categories) -> list[str]:
     return list(categories)
 
 
-def _load_class(path: Path, modality: str, category: str) -> ClassSplit:
+def _load_class(path: Path, modality: str, category: str, part: str = "eval") -> ClassSplit:
     with np.load(path, allow_pickle=False) as z:
         arrays = {k: z[k] for k in z.files}
     splits = {}
@@ -409,7 +508,7 @@ def _load_class(path: Path, modality: str, category: str) -> ClassSplit:
             )
         splits[split] = samples
     return ClassSplit(
-        dataset=f"embedded-{modality}",
+        dataset=dataset_name(modality, part),
         category=category,
         modality=modality,
         train=splits["train"],
@@ -426,6 +525,7 @@ def load_embedded(
     root: str | os.PathLike | None = None,
     *,
     verify: bool = True,
+    part: str = "eval",
 ) -> dict[str, ClassSplit]:
     """Load the embedded benchmark (generated once, then read from the cache).
 
@@ -441,6 +541,10 @@ def load_embedded(
         Cache directory (default ``$TOPOTTA_DATA`` or ``<repo>/data/cache``).
     verify : bool
         Check the sha256 of cached files against the manifest.
+    part : {"eval", "dev"}
+        The evaluation part (every table and claim) or the development part (tuning only);
+        the two share no image (module docstring). The classes' ``dataset`` is
+        :func:`dataset_name` of the part.
 
     Returns
     -------
@@ -455,6 +559,7 @@ def load_embedded(
     {'train': 4, 'validation': 2, 'test_good': 2, 'test_anomalous': 4}
     """
     modality = _check_modality(modality)
+    part = _textures.check_part(part)
     cats = _resolve_categories(modality, categories)
-    mpath = build_embedded(modality, cats, size, seed, root, verify=verify)
-    return {c: _load_class(mpath.parent / f"{c}.npz", modality, c) for c in cats}
+    mpath = build_embedded(modality, cats, size, seed, root, verify=verify, part=part)
+    return {c: _load_class(mpath.parent / f"{c}.npz", modality, c, part) for c in cats}

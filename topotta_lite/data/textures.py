@@ -5,6 +5,13 @@ small rotation and zoom, tinted to a material colour with per-image colour jitte
 gradient and sensor noise are added afterwards by :mod:`topotta_lite.data.embedded`.)
 Defects are painted with a material-like change (darkening, stains, foreign texture) inside an
 exact mask, so the image differs from its nominal twin only inside the ground truth.
+
+Two parts, no shared pixel. Each photograph is cut into two halves along its columns
+(:data:`REGIONS`): the evaluation part crops only from the right half, the development part only
+from the left one. A crop reads its own half and nothing else: the half is normalised with its own
+percentiles, the crop's whole footprint (rotation, zoom and the bilinear interpolation's
+neighbour included) is kept inside it (:func:`crop_coordinates`), and :func:`crop` refuses
+coordinates outside it. A "foreign" blob is cut from the same part of the other photograph.
 """
 
 from __future__ import annotations
@@ -33,33 +40,108 @@ DEFECTS: dict[str, tuple[str, ...]] = {
 }
 
 
+PARTS = ("eval", "dev")
+"""The two disjoint parts of the embedded benchmark (see :mod:`topotta_lite.data.embedded`)."""
+
+REGIONS: dict[str, tuple[float, float]] = {"dev": (0.0, 0.5), "eval": (0.5, 1.0)}
+"""Which columns of each source photograph a part may read, as fractions of its width
+(``[start, stop)``): the development part the left half, the evaluation part the right one."""
+
+ZOOM = (0.75, 1.0)
+"""Range of the crop's zoom (source pixels per output pixel): at most 1, so that a rotated crop
+fits in half a photograph."""
+MAX_ROTATION_DEG = 8.0
+
+
+def check_part(part: str) -> str:
+    """``part`` if it is one of :data:`PARTS`, else a ValueError naming it.
+
+    Examples
+    --------
+    >>> check_part("dev")
+    'dev'
+    """
+    if part not in PARTS:
+        raise ValueError(f"part must be one of {PARTS}, got {part!r}")
+    return part
+
+
+def region_columns(name: str, part: str) -> tuple[int, int]:
+    """The columns ``[start, stop)`` of photograph ``name`` that ``part`` may read.
+
+    Examples
+    --------
+    >>> region_columns("brick", "dev"), region_columns("brick", "eval")
+    ((0, 256), (256, 512))
+    """
+    width = _raw_photo(name).shape[1]
+    lo, hi = REGIONS[check_part(part)]
+    return int(round(lo * width)), int(round(hi * width))
+
+
 @cache
-def _photo(name: str) -> np.ndarray:
-    img = getattr(skimage.data, name)().astype(np.float64)
+def _raw_photo(name: str) -> np.ndarray:
+    return getattr(skimage.data, name)().astype(np.float64)
+
+
+@cache
+def _photo(name: str, part: str) -> np.ndarray:
+    """The part's half of the photograph, gray in [0, 1] (normalised on its own pixels only)."""
+    c0, c1 = region_columns(name, part)
+    img = _raw_photo(name)[:, c0:c1]
     lo, hi = np.percentile(img, [1, 99])
     return np.clip((img - lo) / (hi - lo), 0, 1)
 
 
-def crop(name: str, rng: np.random.Generator, size: int = SIZE) -> np.ndarray:
-    """A random rotated, zoomed crop of a scikit-image photograph, gray in [0, 1].
+def crop_coordinates(rng: np.random.Generator, size: int, shape: tuple[int, int]):
+    """Source coordinates ``(sy, sx)`` of a random rotated, zoomed ``size`` x ``size`` crop that
+    lies entirely inside an array of ``shape`` (bilinear neighbours included).
+
+    Examples
+    --------
+    >>> sy, sx = crop_coordinates(np.random.default_rng(0), 224, (512, 256))
+    >>> sy.shape, bool(sx.min() >= 0 and sx.max() <= 255)
+    ((224, 224), True)
+    """
+    ang = np.deg2rad(rng.uniform(-MAX_ROTATION_DEG, MAX_ROTATION_DEG))
+    scale = rng.uniform(*ZOOM)
+    half = scale * (size - 1) / 2 * (abs(np.cos(ang)) + abs(np.sin(ang)))
+    room = [(half, n - 1 - half) for n in shape]
+    if any(lo > hi for lo, hi in room):
+        raise ValueError(f"a {size}-pixel crop does not fit in a source of shape {shape}")
+    cy = rng.uniform(*room[0])
+    cx = rng.uniform(*room[1])
+    yy, xx = np.mgrid[0:size, 0:size].astype(np.float64)
+    yy -= (size - 1) / 2
+    xx -= (size - 1) / 2
+    sy = cy + scale * (np.cos(ang) * yy - np.sin(ang) * xx)
+    sx = cx + scale * (np.sin(ang) * yy + np.cos(ang) * xx)
+    # float rounding must not step outside: the footprint stays in [0, n - 1]
+    return np.clip(sy, 0, shape[0] - 1), np.clip(sx, 0, shape[1] - 1)
+
+
+def _read(name: str, part: str, sy: np.ndarray, sx: np.ndarray) -> np.ndarray:
+    """Bilinear samples of photograph ``name`` at ``(sy, sx)`` (the photograph's own pixel
+    coordinates), read from ``part``'s half only; a coordinate outside that half is an error."""
+    c0, c1 = region_columns(name, part)
+    rows = _raw_photo(name).shape[0]
+    if sy.min() < 0 or sy.max() > rows - 1 or sx.min() < c0 or sx.max() > c1 - 1:
+        raise ValueError(f"crop coordinates leave the {part!r} part's columns [{c0}, {c1}) of "
+                         f"{name!r}")
+    return ndi.map_coordinates(_photo(name, part), [sy, sx - c0], order=1, mode="nearest")
+
+
+def crop(name: str, rng: np.random.Generator, size: int = SIZE, part: str = "eval") -> np.ndarray:
+    """A random rotated, zoomed crop of one part's half of a scikit-image photograph, gray in [0, 1].
 
     Examples
     --------
     >>> crop("brick", np.random.default_rng(0)).shape
     (224, 224)
     """
-    src = _photo(name)
-    ang = np.deg2rad(rng.uniform(-8, 8))
-    scale = rng.uniform(1.0, 1.35)
-    half = size * scale * 0.75
-    cy = rng.uniform(half, src.shape[0] - half)
-    cx = rng.uniform(half, src.shape[1] - half)
-    yy, xx = np.mgrid[0:size, 0:size].astype(np.float64)
-    yy -= (size - 1) / 2
-    xx -= (size - 1) / 2
-    sy = cy + scale * (np.cos(ang) * yy - np.sin(ang) * xx)
-    sx = cx + scale * (np.sin(ang) * yy + np.cos(ang) * xx)
-    return ndi.map_coordinates(src, [sy, sx], order=1, mode="reflect")
+    src = _photo(name, check_part(part))
+    sy, sx = crop_coordinates(rng, size, src.shape)
+    return _read(name, part, sy, sx + region_columns(name, part)[0])
 
 
 def tint(gray: np.ndarray, category: str, rng: np.random.Generator | None = None) -> np.ndarray:
@@ -72,7 +154,8 @@ def tint(gray: np.ndarray, category: str, rng: np.random.Generator | None = None
     return rgb
 
 
-def render(category: str, defect: str, rng_base, rng_defect, size: int = SIZE):
+def render(category: str, defect: str, rng_base, rng_defect, size: int = SIZE,
+           part: str = "eval"):
     """Render one texture image (before lighting/noise) and its exact GT mask.
 
     Parameters
@@ -82,6 +165,10 @@ def render(category: str, defect: str, rng_base, rng_defect, size: int = SIZE):
     rng_base, rng_defect : numpy.random.Generator
         Separate streams: the nominal appearance depends on ``rng_base`` only, so the same
         ``rng_base`` state gives the nominal twin of a defective image.
+    size : int
+        Side of the image.
+    part : {"eval", "dev"}
+        Which half of the photographs the crops come from (:data:`REGIONS`).
 
     Returns
     -------
@@ -95,8 +182,9 @@ def render(category: str, defect: str, rng_base, rng_defect, size: int = SIZE):
     """
     if category not in _MATERIALS:
         raise ValueError(f"unknown texture category {category!r}; choose from {sorted(_MATERIALS)}")
+    check_part(part)
     name = _MATERIALS[category][0]
-    img = tint(crop(name, rng_base, size), category, rng_base)
+    img = tint(crop(name, rng_base, size, part), category, rng_base)
     shape = (size, size)
     mask = np.zeros(shape, bool)
     if defect == "good":
@@ -125,7 +213,7 @@ def render(category: str, defect: str, rng_base, rng_defect, size: int = SIZE):
     elif defect == "blob":
         mask = sh.blob(r, shape, support, radius=(12, 24))
         other = _FOREIGN[category]
-        target = tint(crop(_MATERIALS[other][0], r, size), other, r)
+        target = tint(crop(_MATERIALS[other][0], r, size, part), other, r)
         alpha = 0.9
     else:  # scratch
         mask = sh.scratch(r, shape, support, width=(2.0, 3.0))

@@ -15,6 +15,8 @@
                            measurements, their evaluation per preset, their text)
 :mod:`.paper_checks`       the paper's tables, their sanity and the text's monotone statements
 :mod:`.readme`             the README's generated results block
+:mod:`.tuning`             every default chosen on the development part (``topotta-lite tune``),
+                           the same budget per operator; the optimism on the evaluation part
 ``paper/``                 the paper's own tables (CSV), shipped with the package
 =========================  ======================================================================
 

@@ -67,9 +67,13 @@ def modality_of(dataset: str) -> str:
     --------
     >>> modality_of("embedded-2.5d"), modality_of("mvtec_ad"), modality_of("mvtec_3d")
     ('2.5d', '2d', '2.5d')
+    >>> modality_of("embedded-2d-dev")  # the development part (tuning only)
+    '2d'
     """
     if dataset.startswith("embedded-"):
-        return dataset.split("-", 1)[1]
+        from topotta_lite.data import parse_dataset_name
+
+        return parse_dataset_name(dataset)[0]
     return {"mvtec_3d": "2.5d", "anomaly_shapenet": "3d"}.get(dataset, "2d")
 
 
@@ -77,13 +81,15 @@ def load_split(dataset: str, category: str, *, size: str = "quick", seed: int = 
                data_root: str | None = None):
     """A :class:`~topotta_lite.data.ClassSplit` of the embedded benchmark or a real dataset.
 
-    ``dataset`` is ``"embedded-2d"``, ``"embedded-2.5d"``, ``"embedded-3d"``, or a real dataset
+    ``dataset`` is ``"embedded-2d"``, ``"embedded-2.5d"``, ``"embedded-3d"`` (the evaluation part),
+    one of them with ``-dev`` (the development part, for tuning only), or a real dataset
     name known to :func:`topotta_lite.data.load_dataset` (then ``data_root`` is required).
     """
-    from topotta_lite.data import load_dataset, load_embedded
+    from topotta_lite.data import load_dataset, load_embedded, parse_dataset_name
 
     if dataset.startswith("embedded-"):
-        return load_embedded(modality_of(dataset), [category], size=size, seed=seed)[category]
+        modality, part = parse_dataset_name(dataset)
+        return load_embedded(modality, [category], size=size, seed=seed, part=part)[category]
     if data_root is None:
         raise ValueError(f"dataset {dataset!r} is read from disk: give data_root")
     return load_dataset(dataset, data_root, category)
@@ -114,6 +120,10 @@ def _bundle_key(dataset, category, scorer, backbone, feature_backbone, size, see
         from topotta_lite.data.loaders import dataset_fingerprint
 
         spec["data"] = dataset_fingerprint(dataset, data_root, category)
+    if dataset.startswith("embedded-"):  # a new generator makes new images: new bundles
+        from topotta_lite.data.embedded import GENERATOR_VERSION
+
+        spec["data"] = {"generator_version": GENERATOR_VERSION}
     if maps_dir is not None:
         spec.update(maps_dir=str(maps_dir), maps=maps_fingerprint(maps_dir, category))
     return spec

@@ -69,7 +69,7 @@ def _jsonable(obj):
     raise TypeError(f"cannot store {type(obj).__name__} in a cell or result")
 
 
-RESULTS_VERSION = 10
+RESULTS_VERSION = 11
 """Part of every cached result's key: bump it when an operator default, a metric or the data
 generator changes, so that old results are not read back as new ones."""
 
