@@ -39,6 +39,7 @@ __all__ = [
     "SCORERS",
     "bundle_path",
     "evaluate_cell",
+    "experiment_cell",
     "load_split",
     "make_operator",
     "maps_bundle",
@@ -348,6 +349,35 @@ def maps_bundle(split, maps_dir, backbone: str | None = None, *, seed: int = 0,
     }
 
 
+def experiment_cell(dataset: str, category: str, scorer: str, operator: str, *,
+                    params: dict | None = None, backbone: str | None = None, size: str = "quick",
+                    seed: int = 0, data_root=None, maps_dir=None, **extra) -> dict:
+    """The one way to write an :func:`evaluate_cell` cell, so that an experiment two notebooks run
+    (TopoTTA's default setting in Tables I, V, VI, VII-IX, II, Fig. 7...) is one cache entry.
+
+    ``backbone`` None becomes the modality's default (:data:`DEFAULT_BACKBONE`), ``params`` a dict
+    (empty: the operator's defaults), ``seed`` an int; ``data_root`` / ``maps_dir`` are kept (as
+    strings) only when given; ``extra`` keys (``shots``, ``perturb``, ``feature_backbone``) are
+    kept only when not None.
+
+    Examples
+    --------
+    >>> experiment_cell("embedded-2d", "brick", "padim", "thr", size="smoke")
+    ... # doctest: +NORMALIZE_WHITESPACE
+    {'dataset': 'embedded-2d', 'category': 'brick', 'scorer': 'padim',
+     'backbone': 'efficientnet_lite0', 'operator': 'thr', 'params': {}, 'size': 'smoke', 'seed': 0}
+    """
+    cell = {"dataset": dataset, "category": category, "scorer": scorer,
+            "backbone": backbone or DEFAULT_BACKBONE[modality_of(dataset)], "operator": operator,
+            "params": dict(params or {}), "size": size, "seed": int(seed)}
+    if data_root is not None:
+        cell["data_root"] = str(data_root)
+    if maps_dir is not None:
+        cell["maps_dir"] = str(maps_dir)
+    cell.update({k: v for k, v in extra.items() if v is not None})
+    return cell
+
+
 def make_operator(name: str, params: dict | None = None, seed: int = 0):
     """An operator from its short name (``"thr"``, ``"ttt4as"``, ``"topotta"``) and parameters."""
     from topotta_lite.operators import OPERATORS
@@ -386,12 +416,15 @@ def perturb_map(score_map: np.ndarray, kind: str, strength: float, seed: int = 0
 
 
 def segment_bundle(bundle: dict, operator: str, params: dict | None = None, *, seed: int = 0,
-                   shots: int = 0, perturb: dict | None = None, only_anomalous: bool = True):
+                   shots: int = 0, perturb: dict | None = None, only_anomalous: bool = True,
+                   detail: bool = False):
     """Run one operator over a bundle's test images; return (masks, indices, timings).
 
     ``timings`` holds the per-image seconds of the operator's stages (``timings_`` of each call)
     and, for TopoTTA with two filtrations, its fusion flags under ``"activity"``
-    (:func:`topotta_lite.method.fusion.fusion_activity`).
+    (:func:`topotta_lite.method.fusion.fusion_activity`). With ``detail=True`` a fourth list
+    holds, per image, the masks of TopoTTA's two filtrations, its fused pseudo-label and its
+    final mask (``(m_sub, m_sup, fused, mask)``; ``None`` for other operators or one filtration).
     """
     op = make_operator(operator, params, seed)
     maps = bundle["maps"]
@@ -407,16 +440,47 @@ def segment_bundle(bundle: dict, operator: str, params: dict | None = None, *, s
                              "shots > 0 (they count as few-shot support)")
         op.fit(support)
     idx = [i for i in range(len(maps)) if not only_anomalous or bundle["labels"][i] == 1]
-    masks, timings = [], []
+    masks, timings, details = [], [], []
+    two = operator == "topotta" and len(getattr(op, "filtrations", ())) == 2
     for i in idx:
         t0 = time.perf_counter()
-        masks.append(op.segment(maps[i], bundle["features"][i], support=support))
+        if two:
+            res = op.segment_detailed(maps[i], bundle["features"][i], support=support)
+            masks.append(res.mask)
+            details.append((res.m_sub, res.m_sup, res.fused, res.mask))
+        else:
+            masks.append(op.segment(maps[i], bundle["features"][i], support=support))
+            details.append(None)
         stage = dict(getattr(op, "timings_", {}) or {})
         stage["total"] = time.perf_counter() - t0
         if getattr(op, "fusion_activity_", None):
             stage["activity"] = dict(op.fusion_activity_)
         timings.append(stage)
-    return masks, idx, timings
+    return (masks, idx, timings, details) if detail else (masks, idx, timings)
+
+
+def _mechanisms(details, gts) -> dict | None:
+    """Per-image scores of every mask of :data:`~topotta_lite.experiments.tables.MECHANISM_VARIANTS`
+    and the flags of :func:`~topotta_lite.experiments.tables.mechanism_flags` (JSON-able)."""
+    from topotta_lite.experiments.tables import (
+        MECHANISM_FLAGS,
+        MECHANISM_VARIANTS,
+        mechanism_flags,
+        mechanism_variants,
+    )
+    from topotta_lite.metrics import segmentation_scores
+
+    if not details or any(d is None for d in details):
+        return None
+    variants = {v: {m: [] for m in SEG_METRICS} for v in MECHANISM_VARIANTS}
+    flags = {f: [] for f in MECHANISM_FLAGS}
+    for d, gt in zip(details, gts):
+        for v, mask in mechanism_variants(*d).items():
+            for m, value in segmentation_scores(mask, gt).items():
+                variants[v][m].append(round(value, 6))
+        for f, value in mechanism_flags(*d).items():
+            flags[f].append(value)
+    return {"variants": variants, "flags": flags}
 
 
 def evaluate_cell(cell: dict) -> dict:
@@ -424,7 +488,10 @@ def evaluate_cell(cell: dict) -> dict:
 
     Also returns the per-image scores (``image_ids`` and ``<metric>_per_image`` lists, in the
     same order, for paired comparisons), structure metrics and median stage timings. See the
-    module docstring for the cell's keys.
+    module docstring for the cell's keys. A TopoTTA cell with both filtrations also returns
+    ``mechanisms``: the per-image scores of each filtration's mask, their intersection and
+    union, the fused pseudo-label and the final mask, and the per-image flags of
+    :func:`~topotta_lite.experiments.tables.mechanism_flags` (the mechanism tables read them).
     """
     from topotta_lite.method.fusion import ACTIVITY_KEYS
     from topotta_lite.metrics import mean_scores, segmentation_scores, structure_scores
@@ -433,9 +500,9 @@ def evaluate_cell(cell: dict) -> dict:
         cell["dataset"], cell["category"], cell.get("scorer", "patchcore"), cell.get("backbone"),
         feature_backbone=cell.get("feature_backbone"), size=cell.get("size", "quick"),
         seed=cell.get("seed", 0), data_root=cell.get("data_root"), maps_dir=cell.get("maps_dir"))
-    masks, idx, timings = segment_bundle(
+    masks, idx, timings, details = segment_bundle(
         bundle, cell["operator"], cell.get("params"), seed=cell.get("seed", 0),
-        shots=cell.get("shots", 0), perturb=cell.get("perturb"))
+        shots=cell.get("shots", 0), perturb=cell.get("perturb"), detail=True)
     per_image = [segmentation_scores(m, bundle["gts"][i]) for m, i in zip(masks, idx)]
     structure = [structure_scores(m, bundle["gts"][i]) for m, i in zip(masks, idx)]
     out = mean_scores(per_image)
@@ -447,6 +514,9 @@ def evaluate_cell(cell: dict) -> dict:
     out["image_ids"] = [str(bundle["names"][i]) for i in idx]
     for metric in SEG_METRICS:
         out[f"{metric}_per_image"] = [round(p[metric], 6) for p in per_image]
+    mechanisms = _mechanisms(details, [bundle["gts"][i] for i in idx])
+    if mechanisms is not None:
+        out["mechanisms"] = mechanisms
     activity = [t.pop("activity") for t in timings if "activity" in t]
     if activity:  # share of the images where the fusion was empty-handed / nested / active
         out.update({k: float(np.mean([a[k] for a in activity])) for k in ACTIVITY_KEYS})
