@@ -69,12 +69,12 @@ def stage_rows(stats: dict, notebook_cpu: float) -> list[dict]:
 def table(results: list[dict], stages_of: set[str] | None) -> str:
     """The one Markdown table of the run."""
     lines = ["| notebook | stage | calls | wall | CPU | share of the notebook's CPU | peak memory "
-             "| load |", "| --- | --- | --- | --- | --- | --- | --- | --- |"]
+             "(all processes) | load |", "| --- | --- | --- | --- | --- | --- | --- | --- |"]
     for res in results:
         flag = "" if res["rc"] == 0 else f" (FAILED, exit {res['rc']})"
         lines.append(f"| **{res['notebook']}**{flag} | **whole notebook** | | "
                      f"**{fmt_time(res['wall_s'])}** | **{res['cpu_s']:.1f} s** | 100% | "
-                     f"{res['peak_bytes'] / 1e9:.2f} GB | {res['load']:.1f} |")
+                     f"{res['peak_total_bytes'] / 1e9:.2f} GB | {res['load']:.1f} |")
         if stages_of is not None and res["notebook"] not in stages_of:
             continue
         for r in stage_rows(res.get("stats", {}), res["cpu_s"]):
@@ -84,7 +84,7 @@ def table(results: list[dict], stages_of: set[str] | None) -> str:
     total_wall = sum(r["wall_s"] for r in results)
     total_cpu = sum(r["cpu_s"] for r in results)
     lines.append(f"| **all** | | | **{fmt_time(total_wall)}** | **{fmt_time(total_cpu)}** | | "
-                 f"{max((r['peak_bytes'] for r in results), default=0) / 1e9:.2f} GB | |")
+                 f"{max((r['peak_total_bytes'] for r in results), default=0) / 1e9:.2f} GB | |")
     return "\n".join(lines)
 
 
@@ -99,7 +99,7 @@ def main(argv: list[str] | None = None) -> int:
     figures = (args.figures_dir or root / "figures").resolve()
     build = (args.build_dir or root / "notebooks").resolve()
     keep: list = []
-    env = cold_env(os.environ, args.cache_dir, args.warm, keep)
+    env = cold_env(os.environ, args.cache_dir, args.warm, keep, args.threads)
     hook_dir = tempfile.TemporaryDirectory(prefix="topotta-stages-")
     env = hook_env(env, Path(hook_dir.name))
     results = []
@@ -116,6 +116,8 @@ def main(argv: list[str] | None = None) -> int:
             print(res["log"][-3000:], file=sys.stderr)
     stages_of = None if "all" in args.stages else {s[:2] for s in args.stages}
     cold = "cold caches" if not args.warm and args.cache_dir is None else "warm caches"
+    if args.threads is not None:
+        cold += f", {args.threads} thread(s) per process"
     print(f"\nProfile `{args.profile}`, {cold}, {machine()}; CPU = user + system time.\n")
     print(table(results, stages_of))
     if args.json is not None:

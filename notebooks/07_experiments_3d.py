@@ -54,6 +54,7 @@ classes_3d = None  # None: every class; []: skip 3D
 maps_dir_3d = None  # your own (D, H, W) voxel score maps (.npy), one per test sample
 scorers = ["patchcore", "padim"]  # our scorers (replaced by your maps where a maps_dir is given)
 methods = ["thr", "ttt4as", "topotta"]
+workers = 2  # local worker processes for the experiment grids (one thread each; 1: this process)
 
 # %%
 import matplotlib.pyplot as plt
@@ -84,6 +85,7 @@ from topotta_lite.experiments import (
     score_bundle,
     setup_sentence,
 )
+from topotta_lite.experiments.parallel import prepare_bundles, use_workers
 from topotta_lite.metrics import segmentation_scores
 from topotta_lite.operators import PRESETS
 from topotta_lite.outputs import savefig, use_style, write_table
@@ -91,6 +93,7 @@ from topotta_lite.teaching import f1_sentences, note, overlay_mask, plural, show
 from topotta_lite.vocabulary import METHOD_NAMES, SCORER_NAMES
 
 use_style()
+pool = use_workers(workers)  # None: the grids run in this process
 sizes = {dataset_25d: size, dataset_3d: size_3d or size}
 roots = {dataset_25d: data_root_25d, dataset_3d: data_root_3d}
 maps_dirs = {dataset_25d: maps_dir_25d, dataset_3d: maps_dir_3d}
@@ -140,6 +143,7 @@ cells = [experiment_cell(d, c, s, m, size=sizes[d], seed=seed, data_root=roots[d
          for d, cs in groups for s in scorers_of[d] for c in cs for m in methods]
 rank_cells = [{"seed": seed, **data_keys(d), "category": c, "scorer": s}
               for d, cs in groups for s in scorers_of[d] for c in cs]
+prepare_bundles(cells)  # with workers: every score bundle first, in parallel
 report = run_grid(cells, evaluate_cell, desc="3D cells", progress=False)
 rank_report = run_grid(rank_cells, ranking_cell, desc="ranking cells", progress=False)
 print(f"segmentation cells: {report.computed} computed, {report.cached} cached, "

@@ -68,6 +68,13 @@ from topotta_lite.experiments.grid import (
     paper_table,
     run_grid,
 )
+from topotta_lite.experiments.prose import (
+    backbone_words,
+    data_words,
+    defaults_table,
+    scorer_words,
+    setup_sentence,
+)
 from topotta_lite.experiments.readme import (
     README_MARKERS,
     readme_block,
@@ -113,13 +120,6 @@ from topotta_lite.experiments.sweeps import (
     setting_variants,
     topotta_defaults,
     with_preset,
-)
-from topotta_lite.experiments.prose import (
-    backbone_words,
-    data_words,
-    defaults_table,
-    scorer_words,
-    setup_sentence,
 )
 from topotta_lite.experiments.tables import (
     MECHANISM_FLAGS,

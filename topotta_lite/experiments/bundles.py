@@ -24,6 +24,7 @@ import json
 import time
 import warnings
 import zipfile
+from collections import OrderedDict
 from pathlib import Path
 
 import numpy as np
@@ -90,15 +91,54 @@ def load_split(dataset: str, category: str, *, size: str = "quick", seed: int = 
     return load_dataset(dataset, data_root, category)
 
 
+_BACKBONES: dict[tuple[str, int], object] = {}
+
+
+def _backbone(name: str, seed: int):
+    """The backbone ``name`` built once per process (its weights loaded and checked once): a
+    frozen feature extractor holds no state that a scorer could change."""
+    from topotta_lite.features import get_backbone
+
+    key = (name, int(seed))
+    if key not in _BACKBONES:
+        _BACKBONES[key] = get_backbone(name, seed=seed)
+    return _BACKBONES[key]
+
+
+class _FeaturesOnce:
+    """A backbone that computes each input image's features once (a bundle asks for the test
+    images twice, for the maps and for the operators' features, and for the support images,
+    which are training images, again); every other attribute is the wrapped backbone's."""
+
+    def __init__(self, backbone):
+        self.inner = backbone
+        self._memo: dict[bytes, np.ndarray] = {}
+
+    def __getattr__(self, name):
+        return getattr(self.inner, name)
+
+    def __call__(self, inputs, batch_size: int | None = None) -> np.ndarray:
+        x = np.ascontiguousarray(inputs)
+        keys = [hashlib.sha1(f"{a.dtype.str}{a.shape}".encode() + a.tobytes()).digest()
+                for a in x]
+        todo = [i for i, k in enumerate(dict(zip(keys, range(len(keys)))).values())
+                if keys[i] not in self._memo]
+        if todo:
+            new = self.inner(x[todo], batch_size=batch_size)
+            self._memo.update({keys[i]: f for i, f in zip(todo, new)})
+        return np.ascontiguousarray(np.stack([self._memo[k] for k in keys]), dtype=np.float32)
+
+
 def _scorer(name: str, backbone: str, modality: str, seed: int):
     from topotta_lite.scorers import PaDiMScorer, PatchCoreScorer, VoxelScorer
 
     if name not in SCORERS:
         raise ValueError(f"unknown scorer {name!r}; choose one of {SCORERS}")
+    features = _FeaturesOnce(_backbone(backbone, seed))
     if modality == "3d":
-        return VoxelScorer(name, backbone=backbone, seed=seed)
+        return VoxelScorer(name, backbone=features, seed=seed)
     cls = PaDiMScorer if name == "padim" else PatchCoreScorer
-    return cls(backbone, seed=seed)
+    return cls(features, seed=seed)
 
 
 BUNDLE_FORMAT = 3
@@ -145,10 +185,46 @@ def _arrays_digest(arrays: dict[str, np.ndarray]) -> str:
     return h.hexdigest()
 
 
-def _read_bundle(path: Path, key: dict) -> dict[str, np.ndarray] | None:
-    """The verified arrays of a bundle, or ``None`` (missing, or unusable and moved aside)."""
-    if not path.exists():
+_MEMO: OrderedDict[str, tuple[tuple, dict[str, np.ndarray]]] = OrderedDict()
+MEMO_BYTES = 768 * 2**20
+"""Verified bundles kept in memory (least recently used first out): an experiment grid runs many
+cells on one bundle, which is then read from disk and verified once, not once per cell."""
+
+
+def _file_stamp(path: Path) -> tuple | None:
+    try:
+        st = path.stat()
+    except FileNotFoundError:
         return None
+    return (st.st_size, st.st_mtime_ns, st.st_ino)
+
+
+def _remember(path: Path, stamp: tuple, arrays: dict[str, np.ndarray]) -> None:
+    size = sum(a.nbytes for a in arrays.values())
+    if size > MEMO_BYTES // 4:  # a large bundle (voxels at full size) is not held
+        return
+    for a in arrays.values():
+        a.flags.writeable = False  # shared by every cell: nobody may change it in place
+    _MEMO[str(path)] = (stamp, arrays)
+    _MEMO.move_to_end(str(path))
+    while sum(sum(a.nbytes for a in v[1].values()) for v in _MEMO.values()) > MEMO_BYTES:
+        _MEMO.popitem(last=False)
+
+
+def _read_bundle(path: Path, key: dict) -> dict[str, np.ndarray] | None:
+    """The verified arrays of a bundle, or ``None`` (missing, or unusable and moved aside).
+
+    A bundle read (and verified) earlier in this process is served from memory while its file
+    is unchanged (same size, modification time and inode); its arrays are read-only.
+    """
+    stamp = _file_stamp(path)
+    if stamp is None:
+        _MEMO.pop(str(path), None)
+        return None
+    hit = _MEMO.get(str(path))
+    if hit is not None and hit[0] == stamp:
+        _MEMO.move_to_end(str(path))
+        return dict(hit[1])
     try:
         with np.load(path, allow_pickle=False) as z:
             arrays = {k: z[k] for k in z.files}
@@ -164,7 +240,8 @@ def _read_bundle(path: Path, key: dict) -> dict[str, np.ndarray] | None:
     except (OSError, ValueError, KeyError, EOFError, zipfile.BadZipFile) as exc:
         quarantine(path, f"{type(exc).__name__}: {exc}", path.parent.parent)
         return None
-    return arrays
+    _remember(path, stamp, arrays)
+    return dict(arrays)
 
 
 def _write_bundle(path: Path, arrays: dict[str, np.ndarray], key: dict) -> None:

@@ -450,12 +450,12 @@ def with_preset(variants: Mapping[str, Mapping], preset: str, *, shots: int = 0,
 
 
 def pces_ablation_variants(defaults: Mapping | None = None) -> dict[str, dict]:
-    """PCES one choice at a time, from our defaults back to the first version, and the reference.
+    """PCES one choice at a time, from our defaults back to earlier choices, and the reference.
 
     Settings (each a TopoTTA cell): ``pseudo-labels`` (no PCES, the reference every row is paired
     with), ``defaults``; one default undone at a time: ``positives: half-covered cells``,
-    ``negatives: beyond 1 cell``, ``classes capped 4:1``, ``256 points``; the first version with all
-    four undone (``first version``); a larger budget (``2048 points``); two other rules on the
+    ``negatives: beyond 1 cell``, ``classes capped 4:1``, ``256 points``; all four undone at once
+    (``all four undone``); a larger budget (``2048 points``); two other rules on the
     default samples: ``decision: trim`` and ``decision: area``; and ``map resolution`` (features
     upsampled to the map).
 
@@ -474,7 +474,7 @@ def pces_ablation_variants(defaults: Mapping | None = None) -> dict[str, dict]:
         "classes capped 4:1": {"max_ratio": 4.0},
         "256 points": {"n_points": 256},
         "2048 points": {"n_points": 2048},
-        "first version": first,
+        "all four undone": first,
         "decision: trim": {"decision": "trim"},
         "decision: area": {"decision": "area"},
         "map resolution": {"resolution": "full"},
