@@ -64,6 +64,7 @@ from IPython.display import Markdown, display
 from topotta_lite.data import check_dataset, resolve_classes
 from topotta_lite.experiments import (
     MAPS_SCORER,
+    bundle_memory,
     compare_main,
     evaluate_cell,
     expand_shared,
@@ -85,7 +86,7 @@ from topotta_lite.experiments import (
     score_bundle,
     setup_sentence,
 )
-from topotta_lite.experiments.parallel import prepare_bundles, use_workers
+from topotta_lite.experiments.parallel import prepare_bundles, use_workers, workers_that_fit
 from topotta_lite.metrics import segmentation_scores
 from topotta_lite.operators import PRESETS
 from topotta_lite.outputs import savefig, use_style, write_table
@@ -93,7 +94,6 @@ from topotta_lite.teaching import f1_sentences, note, overlay_mask, plural, show
 from topotta_lite.vocabulary import METHOD_NAMES, SCORER_NAMES
 
 use_style()
-pool = use_workers(workers)  # None: the grids run in this process
 sizes = {dataset_25d: size, dataset_3d: size_3d or size}
 roots = {dataset_25d: data_root_25d, dataset_3d: data_root_3d}
 maps_dirs = {dataset_25d: maps_dir_25d, dataset_3d: maps_dir_3d}
@@ -108,6 +108,14 @@ scorers_of = {d: [MAPS_SCORER] if maps_dirs[d] is not None else list(scorers) fo
 for d, cs in groups:
     print(f"{d}: classes {cs}, size {sizes[d]!r}, scorers {scorers_of[d]}")
 print(f"operators: {methods}")
+# memory first: each process that builds a bundle holds its volumes, features and maps at once
+need = max([bundle_memory(d, sizes[d]) or 0 for d, _ in groups] or [0]) or None
+smaller = "`topotta-lite reproduce --only 07 -p size_3d smoke` (32^3 voxels)"
+n_proc = workers_that_fit(workers, need, what=f"notebook 07 at voxel size `{sizes[dataset_3d]}`",
+                          instead=smaller)
+if n_proc < workers:
+    print(f"memory for {n_proc} process(es), not {workers}: fewer workers")
+pool = use_workers(n_proc)  # None: the grids run in this process
 connect = {"V": "6-connected (V construction)", "T": "26-connected (T construction)"}
 display(Markdown(" ".join(setup_sentence(d, sizes[d], cs, scorers_of[d], data_root=roots[d])
                           for d, cs in groups)

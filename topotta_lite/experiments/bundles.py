@@ -38,6 +38,7 @@ __all__ = [
     "MAPS_SCORER",
     "ROBUSTNESS_PERTURBATIONS",
     "SCORERS",
+    "bundle_memory",
     "bundle_path",
     "evaluate_cell",
     "experiment_cell",
@@ -121,11 +122,13 @@ class _FeaturesOnce:
         x = np.ascontiguousarray(inputs)
         keys = [hashlib.sha1(f"{a.dtype.str}{a.shape}".encode() + a.tobytes()).digest()
                 for a in x]
-        todo = [i for i, k in enumerate(dict(zip(keys, range(len(keys)))).values())
-                if keys[i] not in self._memo]
+        todo = [i for i in dict(zip(keys, range(len(keys)))).values() if keys[i] not in self._memo]
         if todo:
             new = self.inner(x[todo], batch_size=batch_size)
-            self._memo.update({keys[i]: f for i, f in zip(todo, new)})
+            new.flags.writeable = False  # shared with the memo: nobody may change it in place
+            self._memo.update({keys[i]: f for i, f in zip(todo, new)})  # views: no copy
+            if todo == list(range(len(keys))):
+                return new  # all new, in order: the backbone's own array
         return np.ascontiguousarray(np.stack([self._memo[k] for k in keys]), dtype=np.float32)
 
 
@@ -174,6 +177,34 @@ def bundle_path(dataset: str, category: str, scorer: str = "patchcore", backbone
     key = cell_key(_bundle_key(dataset, category, scorer, backbone, feature_backbone, size, seed,
                                data_root, n_support, maps_dir))
     return Path((cache or ResultCache()).root) / "bundles" / f"{key}.npz"
+
+
+_BASE_BYTES = 900 * 2**20  # the interpreter, torch, numba and a backbone
+_DATA_FACTOR = 16  # images, features, standardised copies and maps held at once, per data byte
+
+
+def bundle_memory(dataset: str, size: str) -> int | None:
+    """Estimated peak memory (bytes) of one process that builds a score bundle of an embedded
+    data set at ``size``: a fixed allowance for the interpreter, torch and the backbone, plus a
+    multiple of the data's float32 bytes (a scorer holds the images, their features, standardised
+    copies and the score maps at once). An upper bound of what the embedded voxel bundles were
+    measured to need; ``None`` for a data set read from disk (its size is unknown here).
+
+    Examples
+    --------
+    >>> bundle_memory("embedded-3d", "full") > bundle_memory("embedded-3d", "smoke")
+    True
+    >>> bundle_memory("mvtec_ad", "full") is None
+    True
+    """
+    if not dataset.startswith("embedded-"):
+        return None
+    from topotta_lite.data.embedded import SIZES
+
+    spec = SIZES[size]
+    n = spec.train + spec.validation + spec.test_good + spec.test_anomalous
+    per_sample = spec.voxels ** 3 if modality_of(dataset) == "3d" else 224 * 224 * 4
+    return int(_BASE_BYTES + _DATA_FACTOR * n * per_sample * 4)
 
 
 def _arrays_digest(arrays: dict[str, np.ndarray]) -> str:

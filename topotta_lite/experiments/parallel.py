@@ -24,7 +24,8 @@ import logging
 import os
 from collections.abc import Iterable
 
-__all__ = ["WorkerPool", "bundle_specs", "prepare_bundles", "use_workers"]
+__all__ = ["WorkerPool", "available_memory", "bundle_specs", "prepare_bundles", "use_workers",
+           "workers_that_fit"]
 
 _BUNDLE_KEYS = ("dataset", "category", "scorer", "backbone", "feature_backbone", "size", "seed",
                 "data_root", "maps_dir")
@@ -142,3 +143,56 @@ def prepare_bundles(cells: Iterable[dict]) -> int:
     with Client(env("TOPOTTA_SCHEDULER")) as client:
         client.gather([client.submit(_build, s, root, pure=False) for s in specs])
     return len(specs)
+
+
+def available_memory() -> int | None:
+    """Bytes of memory available to new processes (``MemAvailable``, Linux), else ``None``.
+
+    Examples
+    --------
+    >>> m = available_memory()
+    >>> m is None or m > 0
+    True
+    """
+    try:
+        with open("/proc/meminfo", encoding="ascii") as fh:
+            for line in fh:
+                if line.startswith("MemAvailable:"):
+                    return int(line.split()[1]) * 1024
+    except (OSError, ValueError, IndexError):
+        pass
+    return None
+
+
+def workers_that_fit(n: int, need: int | None, *, what: str, instead: str,
+                     available: int | None = None) -> int:
+    """How many processes (at most ``n``, at least one) fit in the available memory, each
+    needing ``need`` bytes beside this process (which needs as much).
+
+    Raises
+    ------
+    MemoryError
+        When not even this process alone fits: the message names ``what`` needs the memory and
+        the run to start ``instead``.
+
+    Examples
+    --------
+    >>> workers_that_fit(2, 3 * 2**30, what="x", instead="y", available=8 * 2**30)
+    1
+    >>> workers_that_fit(2, 2**30, what="x", instead="y", available=8 * 2**30)
+    2
+    >>> workers_that_fit(2, 6 * 2**30, what="07", instead="a smaller run", available=4 * 2**30)
+    Traceback (most recent call last):
+    ...
+    MemoryError: 07 needs about 6.4 GB of free memory, and 4.3 GB are available: run a smaller run instead
+    """
+    n = max(int(n or 1), 1)
+    avail = available_memory() if available is None else available
+    if need is None or avail is None:
+        return n
+    if need > avail:
+        raise MemoryError(f"{what} needs about {need / 1e9:.1f} GB of free memory, and "
+                          f"{avail / 1e9:.1f} GB are available: run {instead} instead")
+    # the notebook's own process keeps its share; each worker builds bundles of its own
+    fit = int(avail // need) - 1 if n > 1 else 1
+    return max(1, min(n, fit))
