@@ -26,17 +26,16 @@
 # 1. **Table V**: keep *only the K-th* most persistent feature of each filtration
 #    (the $K$ of `kth_values`) instead of the most persistent one. The operator's `k`
 #    means "Top-K" (the K most persistent, united); "only the K-th" is a different selection:
-#    `TopoTTA(k=K, only_kth=True)` (see `select_features(..., only_kth=True)`). $K = 1$ is the
-#    default TopoTTA.
+#    `TopoTTA(k=K, only_kth=True)` (see `select_features(..., only_kth=True)`). $K = 1$ (the
+#    first feature alone) is Top-1, the paper's setting.
 # 2. **Table VI**: sublevel only, superlevel only, and both fused by intersection, union, IoU-style
 #    fusion or EAI, each with and without PCES.
 # 3. **Our own** ablations, which the paper does not report:
 #    - the feature-to-mask rule: the *region* rule (our reading of the paper's text: a connected
 #      region around each feature) against the *release* rule (the authors' released code: threshold
 #      the whole map at the feature's level minus a fixed offset);
-#    - the Euler characteristic EAI tries to restore: that of the union (default), of the sublevel
-#      mask, of the superlevel mask, or of the part of the union reachable from the intersection.
-#
+#    - the Euler characteristic EAI tries to restore: that of the union, of the sublevel mask, of
+#      the superlevel mask, or of the part of the union reachable from the intersection.
 # 4. **Where each mechanism acts**: for Top-K pseudo-labels with several $K$, the share of images
 #    on which EAI, its fallback, the superlevel branch and PCES change the mask (the tables
 #    `mechanisms_per_image` and `eai_activity` that notebook 06 writes, here for this run's
@@ -306,8 +305,9 @@ display(Markdown(
 # below), which can switch on every pixel above that level, connected or not.
 #
 # **EAI target.** EAI grows the intersection inside the union until its Euler characteristic
-# matches a target. We compare four targets: the union's (default), the sublevel mask's, the
-# superlevel mask's, and that of the part of the union reachable from the intersection.
+# matches a target. We compare four targets: the union's, the sublevel mask's, the superlevel
+# mask's, and that of the part of the union reachable from the intersection (TopoTTA's default
+# target is printed below).
 
 # %%
 print(f"release rule offsets: sublevel {RELEASE_DELTA_SUB}, superlevel {RELEASE_DELTA_SUP} "
@@ -319,6 +319,7 @@ write_table(rule_t, "ablation_mask_rule")
 print(fmt(rule_t))
 
 # %%
+print(f"TopoTTA's default EAI target: {DEFAULTS['fusion_target']!r}")
 target_t = run(setting_variants("fusion_target", eai_targets, pces=own_pces, defaults=DEFAULTS,
                                 label="eai_target"), "EAI target",
                ["setting", "eai_target", "pces"])
