@@ -156,10 +156,13 @@ def install(path: str) -> None:
 SITECUSTOMIZE = '''\
 import os, sys
 _path = os.environ.get("TOPOTTA_STAGE_PROFILE")
-if _path and "ipykernel_launcher" in " ".join(getattr(sys, "orig_argv", sys.argv)):
+_argv = " ".join(getattr(sys, "orig_argv", sys.argv))
+if _path and ("ipykernel_launcher" in _argv or "spawn_main" in _argv):
     sys.path.insert(0, {bench!r})
     import _stage_hook
-    _stage_hook.install(_path)
+    # the kernel writes the named file; its grid workers (spawned processes) one file each
+    _stage_hook.install(_path if "ipykernel_launcher" in _argv else f"{{_path}}.{{os.getpid()}}")
     sys.path.remove({bench!r})
 '''
-"""The ``sitecustomize`` module :mod:`profile_stages` writes to a temporary folder."""
+"""The ``sitecustomize`` module :mod:`profile_stages` writes to a temporary folder: it installs
+the timers in notebook kernels and in the worker processes of their grids."""

@@ -4,14 +4,14 @@ Run: ``python benchmarks/profile_stages.py [--profile quick] [--only 06 07 ...]
 [--stages 06 ...|all] [--warm] [--json FILE]``.
 
 Every notebook runs as :mod:`time_profiles` runs it (its own ``topotta-lite reproduce`` child,
-cold temporary caches unless ``--warm``), with stage timers in its kernel
-(``benchmarks/_stage_hook.py``, installed by a ``sitecustomize`` module put first on the
-kernel's ``PYTHONPATH``): data generation, backbone features (EfficientNet-Lite0 and the
-others), scorers, each operator (THR, TTT4AS, TopoTTA per preset), TopoTTA's persistence /
+cold temporary caches unless ``--warm``), with stage timers in its kernel and in the worker
+processes of its grids (``benchmarks/_stage_hook.py``, installed by a ``sitecustomize`` module
+put first on their ``PYTHONPATH``): data generation, backbone features (EfficientNet-Lite0 and
+the others), scorers, each operator (THR, TTT4AS, TopoTTA per preset), TopoTTA's persistence /
 fusion / PCES, the release preset's class encoder, metrics, cache I/O, statistics, tables,
-figures. Each second of the kernel is counted once, in the innermost stage running; the
-remainder of the child's CPU time (the runner, the kernel's start-up and imports, notebook code)
-is the row ``other``.
+figures. Each second of a process is counted once, in the innermost stage running, and the
+stages are summed over the kernel and its workers (their wall seconds overlap); the remainder
+of the child's CPU time (the runner, start-up and imports, notebook code) is the row ``other``.
 
 Prints ONE table: per notebook its wall and CPU time and peak memory, then (for the notebooks of
 ``--stages``, default ``06``) one row per stage with its calls, wall and CPU seconds and its share
@@ -42,6 +42,21 @@ def hook_env(env: dict, folder: Path) -> dict:
                                              encoding="utf-8")
     out = dict(env)
     out["PYTHONPATH"] = os.pathsep.join([str(folder), *filter(None, [env.get("PYTHONPATH")])])
+    return out
+
+
+def merged(paths: list[Path]) -> dict:
+    """The stage times of a notebook's kernel and its worker processes, summed per stage."""
+    out: dict = {"stages": {}}
+    for path in paths:
+        try:
+            stats = json.loads(path.read_text())
+        except (OSError, ValueError):
+            continue
+        for name, v in stats.get("stages", {}).items():
+            acc = out["stages"].setdefault(name, {"wall_s": 0.0, "cpu_s": 0.0, "calls": 0})
+            for k in acc:
+                acc[k] += v.get(k, 0)
     return out
 
 
@@ -108,7 +123,7 @@ def main(argv: list[str] | None = None) -> int:
         out = Path(hook_dir.name) / f"{stem}.json"
         res = time_notebook(args.profile, stem, figures, build,
                             {**env, "TOPOTTA_STAGE_PROFILE": str(out)})
-        res["stats"] = json.loads(out.read_text()) if out.exists() else {}
+        res["stats"] = merged([out, *sorted(out.parent.glob(f"{out.name}.*"))])
         results.append(res)
         print(f"{stem}: rc {res['rc']}, wall {fmt_time(res['wall_s'])}, CPU {res['cpu_s']:.1f} s, "
               f"load {res['load']:.1f}", flush=True)

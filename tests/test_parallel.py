@@ -24,15 +24,16 @@ def pid_and_square(cell):
 def test_one_process_or_a_chosen_executor_starts_nothing(monkeypatch):
     monkeypatch.delenv("TOPOTTA_EXECUTOR", raising=False)
     assert use_workers(None) is None and use_workers(1) is None
+    monkeypatch.setenv("TOPOTTA_EXECUTOR", "dask")
+    assert use_workers(2) is None  # the caller's own cluster wins
     monkeypatch.setenv("TOPOTTA_EXECUTOR", "local")
-    assert use_workers(2) is None  # the caller's choice wins
     assert prepare_bundles([{"dataset": "embedded-2d", "category": "brick",
                              "scorer": "padim"}]) == 0  # no workers: nothing to prepare
 
 
 def test_two_workers_compute_every_cell_once_in_other_processes(tmp_path, monkeypatch):
     pytest.importorskip("distributed")
-    monkeypatch.delenv("TOPOTTA_EXECUTOR", raising=False)
+    monkeypatch.setenv("TOPOTTA_EXECUTOR", "local")  # what `topotta-lite reproduce` sets
     monkeypatch.delenv("TOPOTTA_SCHEDULER", raising=False)
     cache = ResultCache(tmp_path)
     cells = [{"x": i} for i in range(6)]
@@ -40,7 +41,7 @@ def test_two_workers_compute_every_cell_once_in_other_processes(tmp_path, monkey
         assert os.environ["TOPOTTA_EXECUTOR"] == "dask"
         rep = run_grid(cells, pid_and_square, cache=cache, progress=False)
         assert pool.n == 2
-    assert "TOPOTTA_EXECUTOR" not in os.environ and "TOPOTTA_SCHEDULER" not in os.environ
+    assert os.environ["TOPOTTA_EXECUTOR"] == "local" and "TOPOTTA_SCHEDULER" not in os.environ
     assert rep.ok and rep.computed == 6
     assert [r["y"] for r in rep.results] == [i * i for i in range(6)]
     assert os.getpid() not in {r["pid"] for r in rep.results}  # computed by the workers

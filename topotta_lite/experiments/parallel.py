@@ -8,8 +8,9 @@ this process at them through ``$TOPOTTA_EXECUTOR`` / ``$TOPOTTA_SCHEDULER``; the
 write the run's cache folder. :func:`prepare_bundles` then builds the score bundles a grid needs
 on the workers first, each bundle once, so that no worker waits for another's bundle.
 
-Nothing changes when ``n <= 1``, or when the caller already chose an executor (a Dask cluster of
-their own, ``topotta-lite reproduce --executor dask``): the notebook runs as before.
+Nothing changes when ``n <= 1`` (``-p workers 1``), or when the grids already go to a Dask
+cluster of the caller's (``topotta-lite reproduce --executor dask --scheduler ...``): the notebook
+runs as before.
 
 Examples
 --------
@@ -74,13 +75,14 @@ class WorkerPool:
 def use_workers(n: int | None) -> WorkerPool | None:
     """Start ``n`` local worker processes for this process's grids, or do nothing (``None``).
 
-    Nothing is started when ``n`` is None or below 2, or when ``$TOPOTTA_EXECUTOR`` is already
-    set (the caller's own executor wins). The workers stop when the process exits (or at
+    Nothing is started when ``n`` is None or below 2, or when the grids already go to a Dask
+    cluster of the caller's (``$TOPOTTA_EXECUTOR`` is ``dask``, as ``topotta-lite reproduce
+    --executor dask`` sets it). The workers stop when the process exits (or at
     :meth:`WorkerPool.close`).
     """
     from topotta_lite.config import env
 
-    if n is None or int(n) < 2 or env("TOPOTTA_EXECUTOR"):
+    if n is None or int(n) < 2 or env("TOPOTTA_EXECUTOR") == "dask":
         return None
     return WorkerPool(int(n))
 
