@@ -93,6 +93,10 @@ def load_split(dataset: str, category: str, *, size: str = "quick", seed: int = 
 
 
 _BACKBONES: dict[tuple[str, int], object] = {}
+_FEATURES: dict[tuple[str, int], _FeaturesOnce] = {}
+FEATURE_MEMO_BYTES = 256 * 2**20
+"""Features of recent input images kept per backbone (least recently used first out): the two
+scorers of a class run the same backbone on the same images, which is then computed once."""
 
 
 def _backbone(name: str, seed: int):
@@ -107,13 +111,16 @@ def _backbone(name: str, seed: int):
 
 
 class _FeaturesOnce:
-    """A backbone that computes each input image's features once (a bundle asks for the test
-    images twice, for the maps and for the operators' features, and for the support images,
-    which are training images, again); every other attribute is the wrapped backbone's."""
+    """A backbone that computes each input image's features once: a bundle asks for the test
+    images twice (for the maps and for the operators' features) and for the support images,
+    which are training images, again; the other scorer of the class asks for all of them again.
+    Every other attribute is the wrapped backbone's. At most ``max_bytes`` of features are kept
+    (least recently used first out)."""
 
-    def __init__(self, backbone):
+    def __init__(self, backbone, max_bytes: int = FEATURE_MEMO_BYTES):
         self.inner = backbone
-        self._memo: dict[bytes, np.ndarray] = {}
+        self.max_bytes = int(max_bytes)
+        self._memo: OrderedDict[bytes, np.ndarray] = OrderedDict()
 
     def __getattr__(self, name):
         return getattr(self.inner, name)
@@ -127,9 +134,25 @@ class _FeaturesOnce:
             new = self.inner(x[todo], batch_size=batch_size)
             new.flags.writeable = False  # shared with the memo: nobody may change it in place
             self._memo.update({keys[i]: f for i, f in zip(todo, new)})  # views: no copy
-            if todo == list(range(len(keys))):
-                return new  # all new, in order: the backbone's own array
-        return np.ascontiguousarray(np.stack([self._memo[k] for k in keys]), dtype=np.float32)
+            out = new if todo == list(range(len(keys))) else None  # all new, in order
+        else:
+            out = None
+        if out is None:
+            out = np.ascontiguousarray(np.stack([self._memo[k] for k in keys]), dtype=np.float32)
+        for k in keys:
+            self._memo.move_to_end(k)
+        size = sum(f.nbytes for f in self._memo.values())
+        while self._memo and size > self.max_bytes:
+            size -= self._memo.popitem(last=False)[1].nbytes
+        return out
+
+
+def _features(name: str, seed: int) -> _FeaturesOnce:
+    """The backbone ``name`` with this process's feature memo (see :class:`_FeaturesOnce`)."""
+    key = (name, int(seed))
+    if key not in _FEATURES:
+        _FEATURES[key] = _FeaturesOnce(_backbone(name, seed))
+    return _FEATURES[key]
 
 
 def _scorer(name: str, backbone: str, modality: str, seed: int):
@@ -137,7 +160,7 @@ def _scorer(name: str, backbone: str, modality: str, seed: int):
 
     if name not in SCORERS:
         raise ValueError(f"unknown scorer {name!r}; choose one of {SCORERS}")
-    features = _FeaturesOnce(_backbone(backbone, seed))
+    features = _features(backbone, seed)
     if modality == "3d":
         return VoxelScorer(name, backbone=features, seed=seed)
     cls = PaDiMScorer if name == "padim" else PatchCoreScorer

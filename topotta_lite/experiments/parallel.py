@@ -6,7 +6,8 @@ the other in the notebook's own process. :func:`use_workers` starts ``n`` local 
 cell computes with the same single-threaded numerics wherever it runs) and points every grid of
 this process at them through ``$TOPOTTA_EXECUTOR`` / ``$TOPOTTA_SCHEDULER``; the workers read and
 write the run's cache folder. :func:`prepare_bundles` then builds the score bundles a grid needs
-on the workers first, each bundle once, so that no worker waits for another's bundle.
+on the workers first, each bundle once, the scorers of one class in the same worker (they share
+the backbone's features), so that no worker waits for another's bundle.
 
 Nothing changes when ``n <= 1`` (``-p workers 1``), or when the grids already go to a Dask
 cluster of the caller's (``topotta-lite reproduce --executor dask --scheduler ...``): the notebook
@@ -107,15 +108,18 @@ def bundle_specs(cells: Iterable[dict]) -> list[dict]:
     return out
 
 
-def _build(spec: dict, cache_root: str) -> int:
+def _build(specs: list[dict], cache_root: str) -> int:
+    """Build bundles one after the other in this worker (the scorers of one class: the
+    backbone's features of its images are then computed once)."""
     from topotta_lite.config import use_cache_dir
     from topotta_lite.experiments.bundles import score_bundle
 
-    spec = dict(spec)
     with use_cache_dir(cache_root):
-        bundle = score_bundle(spec.pop("dataset"), spec.pop("category"), spec.pop("scorer"),
-                              spec.pop("backbone", None), **spec)
-    return int(len(bundle["maps"]))
+        for spec in specs:
+            spec = dict(spec)
+            score_bundle(spec.pop("dataset"), spec.pop("category"), spec.pop("scorer"),
+                         spec.pop("backbone", None), **spec)
+    return len(specs)
 
 
 def prepare_bundles(cells: Iterable[dict]) -> int:
@@ -141,9 +145,13 @@ def prepare_bundles(cells: Iterable[dict]) -> int:
     specs = [s for s in bundle_specs(cells) if missing(s)]
     if not specs:
         return 0
+    groups: dict[tuple, list[dict]] = {}  # one task per class: its scorers share the features
+    for s in specs:
+        groups.setdefault(tuple(sorted((k, str(v)) for k, v in s.items() if k != "scorer")),
+                          []).append(s)
     root = str(cache_dir().absolute())
     with Client(env("TOPOTTA_SCHEDULER")) as client:
-        client.gather([client.submit(_build, s, root, pure=False) for s in specs])
+        client.gather([client.submit(_build, g, root, pure=False) for g in groups.values()])
     return len(specs)
 
 
