@@ -31,7 +31,15 @@ BENCH = Path(__file__).resolve().parent
 sys.path.insert(0, str(BENCH))
 
 from _stage_hook import SITECUSTOMIZE  # noqa: E402
-from time_profiles import cold_env, fmt_time, machine, parser, time_notebook  # noqa: E402
+from time_profiles import (  # noqa: E402
+    cold_env,
+    fmt_time,
+    machine,
+    markdown,
+    parser,
+    time_notebook,
+    write_readme,
+)
 
 from topotta_lite.cli.reproduce import list_notebooks  # noqa: E402
 
@@ -135,6 +143,11 @@ def main(argv: list[str] | None = None) -> int:
         cold += f", {args.threads} thread(s) per process"
     print(f"\nProfile `{args.profile}`, {cold}, {machine()}; CPU = user + system time.\n")
     print(table(results, stages_of))
+    if args.readme is not None:  # the same per-notebook table time_profiles.py writes
+        conditions = cold.replace("caches", "caches (fresh experiment cache and data cache, as "
+                                  "a new clone)", 1) + ", stage timers on"
+        write_readme(args.readme, args.profile, markdown(results, args.profile, conditions))
+        print(f"\nwritten into {args.readme}")
     if args.json is not None:
         args.json.write_text(json.dumps([{k: v for k, v in r.items() if k != "log"}
                                          for r in results], indent=1), encoding="utf-8")

@@ -141,6 +141,18 @@ def test_padim_streamed_fit_equals_the_stacked_one(shape):
     torch.testing.assert_close(streamed.precision_, stacked.precision_, rtol=1e-4, atol=1e-4)
 
 
+def test_fit_statistics_gives_the_features_of_a_full_fit(stripes):
+    train, test, _ = stripes
+    full = PaDiMScorer(seed=0).fit(train)
+    light = PaDiMScorer(seed=0).fit_statistics(train)
+    np.testing.assert_array_equal(light.features(test), full.features(test))
+    with pytest.raises(ValueError, match="not fitted"):
+        light.score(test)  # the Gaussians were not estimated
+    vols = np.random.default_rng(0).random((3, 8, 8, 8)).astype(np.float32)
+    np.testing.assert_array_equal(VoxelScorer(sigma=1.0).fit_statistics(vols).features(vols),
+                                  VoxelScorer(sigma=1.0).fit(vols).features(vols))
+
+
 def test_patchcore_equals_brute_force_nearest_neighbour():
     rng = np.random.default_rng(3)
     train = rng.random((5, 4, 5, 3)).astype(np.float32)

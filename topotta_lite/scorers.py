@@ -161,6 +161,13 @@ class _BaseScorer:
         feats, _ = self._raw_features(images)
         return self._standardise(feats).astype(np.float32)
 
+    def fit_statistics(self, train_images: Any) -> _BaseScorer:
+        """Fit only the channel standardisation on nominal inputs (what :meth:`features` needs,
+        not :meth:`score`): the statistics :meth:`fit` computes first; returns self."""
+        feats, _ = self._raw_features(train_images)
+        self._fit_stats(feats)
+        return self
+
     def _fit_stats(self, feats: np.ndarray) -> np.ndarray:
         axes = (0,) + tuple(range(2, feats.ndim))
         self.mean_ = feats.mean(axis=axes).astype(np.float32)
@@ -176,8 +183,10 @@ class _BaseScorer:
         t = gaussian_blur(t, self.sigma)
         return np.ascontiguousarray(t[:, 0].cpu().numpy(), dtype=np.float32)
 
+    _model_attr = "mean_"  # set by fit: the model itself (fit_statistics sets mean_ only)
+
     def _check_fitted(self) -> None:
-        if self.mean_ is None:
+        if self.mean_ is None or getattr(self, self._model_attr, None) is None:
             raise ValueError(f"{type(self).__name__} is not fitted: call fit(train_images) first")
 
     def score(self, images: Any) -> np.ndarray:
@@ -244,6 +253,7 @@ class PaDiMScorer(_BaseScorer):
         self.eps = float(eps)
         self.max_stack_bytes = 512 * 2**20  # above this, fit streams the neighbour offsets
         self.channels_: np.ndarray | None = None
+        self._model_attr = "mu_"
         self.mu_: torch.Tensor | None = None
         self.precision_: torch.Tensor | None = None
 
@@ -377,6 +387,7 @@ class PatchCoreScorer(_BaseScorer):
         self.coreset_ratio = float(coreset_ratio)
         self.max_bank = int(max_bank)
         self.k = int(k)
+        self._model_attr = "memory_bank_"
         self.memory_bank_: torch.Tensor | None = None
 
     def fit(self, train_images: Any) -> PatchCoreScorer:
@@ -444,6 +455,11 @@ class VoxelScorer:
     def fit(self, train_volumes: Any) -> VoxelScorer:
         """Fit on nominal volumes; returns self."""
         self._inner.fit(train_volumes)
+        return self
+
+    def fit_statistics(self, train_volumes: Any) -> VoxelScorer:
+        """Fit only the channel standardisation (what :meth:`features` needs); returns self."""
+        self._inner.fit_statistics(train_volumes)
         return self
 
     def score(self, volumes: Any) -> np.ndarray:

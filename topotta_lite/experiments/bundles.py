@@ -360,7 +360,8 @@ def _compute_bundle(dataset, category, scorer, backbone, feature_backbone, size,
         # standardised with the other backbone's nominal training statistics
         out = dict(score_bundle(dataset, category, scorer, backbone, size=size, seed=seed,
                                 data_root=data_root, n_support=n_support, cache=cache))
-        feats_model = _scorer("padim", feature_backbone, modality, seed).fit(split.train)
+        feats_model = _scorer("padim", feature_backbone, modality, seed).fit_statistics(
+            split.train)
         out["features"] = np.asarray(feats_model.features(split.test), np.float32)
         out["support"] = np.asarray(feats_model.features(support_samples), np.float32)
         return out
@@ -465,7 +466,7 @@ def maps_bundle(split, maps_dir, backbone: str | None = None, *, seed: int = 0,
         warnings.warn(f"{split.category}: no maps of nominal validation images in {maps_dir} "
                       f"(<class>/train/good/<stem>); THR's threshold uses the {len(val)} good "
                       "test images' maps instead", stacklevel=2)
-    model = _scorer("padim", backbone, modality, seed).fit(split.train)
+    model = _scorer("padim", backbone, modality, seed).fit_statistics(split.train)
     return {
         "maps": np.asarray(maps, np.float32),
         "gts": gts,
