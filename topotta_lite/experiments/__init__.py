@@ -4,6 +4,7 @@
 :mod:`.bundles`            score bundles (maps + features of one class, computed once) and the
                            experiment cell (:func:`evaluate_cell`): one operator on one bundle
 :mod:`.grid`               the grid runner with its result cache (resume, Dask executor)
+:mod:`.parallel`           the grids of a notebook on local worker processes, one thread each
 :mod:`.sweeps`             parameter sweeps and ablation configurations (Tables V-IX)
 :mod:`.tables`             records -> tables, side by side with the paper's numbers
 :mod:`.robustness`         perturbed maps and failure diagnosis (Fig. 7, Fig. 8)
