@@ -473,14 +473,18 @@ n_img = int(activity_k.groupby("topk")["n_images"].sum().max())
 if 1 in share_k.index:
     one = share_k.loc[1]
     mech_items.append(
-        "At K = 1 (the paper's default) EAI "
-        + ("never acts here: the fused pseudo-label is the sublevel mask or, where the two masks "
-           "do not overlap, its fallback"
-           if one["eai_acts"] == 0 else
+        "At K = 1 (the paper's setting) EAI "
+        + ("never acts here" if one["eai_acts"] == 0 else
            f"acts on {num(100 * one['eai_acts'], 0)}% of the images only (the connectivity "
            "loophole above)")
-        + ". A comparison of EAI with the plain intersection at K = 1 therefore measures the "
-        f"fallback, not EAI: on {num(100 * one['fallback_fired'], 0)}% of the images.")
+        + ": where the two masks overlap the fused pseudo-label is their intersection, the "
+        "smaller of two nested masks, and where they do not it is the fallback; "
+        + ("it is the sublevel mask on every image."
+           if one["eai_differs_sub"] == 0 else
+           f"it differs from the sublevel mask on {num(100 * one['eai_differs_sub'], 0)}% of "
+           "the images.")
+        + " A comparison of EAI with the plain intersection at K = 1 therefore measures the "
+        f"fallback (it fires on {num(100 * one['fallback_fired'], 0)}% of the images), not EAI.")
 inactive = 0.05  # below this share of changed masks, notebook 14 calls a mechanism inactive
 acting = [k for k, r in share_k.iterrows() if r["eai_acts"] >= inactive]
 mech_items.append(
