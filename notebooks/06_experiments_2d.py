@@ -21,8 +21,8 @@
 # The protocol: an anomaly scorer produces a score map per test image and these maps stay fixed;
 # only the last step, turning a map into a binary mask, changes. We compare three operators:
 #
-# * **THR**: one global threshold per class and scorer, $\mu + 3\sigma$ (mean plus three
-#   standard deviations) of the scores of nominal validation images;
+# * **THR**: one global threshold per class and scorer, $\mu + k\sigma$ (the mean plus $k$
+#   standard deviations of the scores of nominal validation images);
 # * **TTT4AS**: peaks of the map as positives, low scores as negatives, a linear SVM on the image's
 #   own features;
 # * **TopoTTA**: persistent homology pseudo-labels fused with the Euler-aware rule (EAI), then the
@@ -32,18 +32,20 @@
 # images of a class, then the unweighted mean over classes). I-AUROC, P-AUROC and AUPRO rate the
 # score maps themselves (they do not depend on the operator) and show that the maps are sane.
 #
-# **What is comparable with the paper and what is not.** We run on the embedded benchmark (textures
-# and objects generated from images that ship with scikit-image, with exact masks), scored by our
-# PatchCore-like and PaDiM-like scorers on an offline filter-bank backbone. This is not MVTec AD, and
-# the absolute numbers are not comparable. What can be compared is the *ordering* of the operators
-# on the same maps and the direction of the gains; the side-by-side tables put the paper's MVTec AD
-# rows beside ours for that purpose only.
+# **What is comparable with the paper and what is not.** The set-up printed under the next code
+# cell (data set, backbone, scorers, $k$) is this run's, read from its parameters. On the
+# embedded benchmark or any data set other than the paper's, absolute numbers are not comparable
+# with the paper's; what can be compared is the *ordering* of the operators on the same maps and
+# the direction of the gains. The side-by-side tables put the paper's MVTec AD rows beside ours
+# for that purpose only.
 #
 # **What you will see**
 # 1. the experiment grid (cached: a second run recomputes nothing);
 # 2. Table I (2D rows) ours and the paper's, with the method ordering per scorer;
 # 3. Table III, per class, and a bar chart of F1 per class;
-# 4. Fig. 5: per class, the image, ground truth, heat map and the three operators' masks.
+# 4. Fig. 5: per class, the image, ground truth, heat map and the three operators' masks;
+# 5. the mechanism tables: on how many images EAI, its fallback and PCES change the mask, for
+#    Top-K pseudo-labels with several $K$.
 
 # %% tags=["parameters"]
 profile = "full"
@@ -59,6 +61,8 @@ presets = ["paper", "release"]  # TopoTTA as the paper's text reads, and as the 
 release_shots = 10  # nominal images the release preset trains on (TTT4AS gets the same ones)
 backbone = None  # None: the modality's default (ImageNet EfficientNet-Lite0; "filterbank": no weights)
 figure_scorer = None  # scorer of the qualitative figure (None: the first of `scorers`)
+mechanism_topk = [1, 2, 3]  # K of the mechanism tables (Top-K features per filtration, paper preset)
+workers = 2  # local worker processes for the experiment grids (one thread each; 1: this process)
 
 # %%
 import matplotlib.pyplot as plt
@@ -70,30 +74,47 @@ from topotta_lite.data import check_dataset, resolve_classes
 from topotta_lite.experiments import (
     MAPS_SCORER,
     compare_main,
+    eai_activity,
     evaluate_cell,
+    expand_shared,
+    experiment_cell,
     format_table,
     gain_table,
     image_table,
     load_split,
     main_table,
     make_operator,
+    mechanism_table,
     method_order,
     ordering_agreement,
     paper_table,
     per_class_table,
+    preset_of,
     ranking_cell,
     records_frame,
     representative_index,
     run_grid,
     score_bundle,
+    setup_sentence,
     side_by_side,
 )
+from topotta_lite.experiments.parallel import prepare_bundles, use_workers
 from topotta_lite.metrics import segmentation_scores
 from topotta_lite.outputs import savefig, use_style, write_table
-from topotta_lite.teaching import f1_sentences, fmt, overlay_mask, plural, show_map, subset_note, takeaways
+from topotta_lite.teaching import (
+    bullets,
+    f1_sentences,
+    fmt,
+    overlay_mask,
+    plural,
+    show_map,
+    subset_note,
+    takeaways,
+)
 from topotta_lite.vocabulary import METHOD_NAMES, SCORER_NAMES
 
 use_style()
+pool = use_workers(workers)  # None: the grids run in this process
 # checks the dataset (and your maps) before anything is computed or written
 checked = check_dataset(dataset, data_root, classes, maps_dir=maps_dir)
 classes = checked.classes
@@ -104,6 +125,8 @@ print(checked.summary())
 print(f"profile={profile!r}, size={size!r}, dataset={dataset!r}")
 print(f"classes in this run: {classes} ({len(classes)} of {len(all_classes)})")
 print(f"scorers: {scorers}; operators: {methods}")
+display(Markdown(setup_sentence(dataset, size, classes, scorers, backbone, data_root=data_root)
+                 + f" THR's threshold: $\\mu + {make_operator('thr').k:g}\\sigma$."))
 display(Markdown(subset_note(profile, classes=(classes, all_classes),
                              scorers=(scorers, list(SCORER_NAMES) if maps_dir is None else []))))
 
@@ -114,34 +137,38 @@ display(Markdown(subset_note(profile, classes=(classes, all_classes),
 # maps, ground truth and features, computed once per class and scorer and cached), runs the
 # operator on every anomalous test image and returns the mean metrics. A second grid of ranking
 # cells computes I-AUROC / P-AUROC / AUPRO per (class, scorer). Results are cached by a hash of the
-# cell's parameters, so rerunning this notebook (or notebooks 07-13, which reuse the bundles)
-# recomputes nothing that exists.
+# cell's parameters, so rerunning this notebook (or notebooks 08-12, which reuse its bundles and
+# its cells) recomputes nothing that exists. TopoTTA's cells with Top-K pseudo-labels for the
+# other $K$ of `mechanism_topk` feed the mechanism tables of section 5.
 
 # %%
-base = {"dataset": dataset, "size": size, "seed": seed}
-if backbone is not None:
-    base["backbone"] = backbone
-if data_root is not None:
-    base["data_root"] = str(data_root)
-if maps_dir is not None:
-    base["maps_dir"] = str(maps_dir)
-cells = [{**base, "category": c, "scorer": s, "operator": m}
-         for s in scorers for c in classes for m in methods]
+data = {"backbone": backbone, "size": size, "seed": seed, "data_root": data_root,
+        "maps_dir": maps_dir}
+cells = [experiment_cell(dataset, c, s, m, **data) for s in scorers for c in classes for m in methods]
 # the release preset trains on `release_shots` nominal images, so TTT4AS gets them too (as negatives)
-release = [{**base, "category": c, "scorer": s, "operator": m, "shots": release_shots,
-            "params": {"preset": "release"} if m == "topotta" else {}}
+release = [experiment_cell(dataset, c, s, m, shots=release_shots,
+                           params={"preset": "release"} if m == "topotta" else {}, **data)
            for s in scorers for c in classes for m in ("ttt4as", "topotta")
            if "release" in presets and m in methods]
-cells = cells + release
-rank_cells = [{**base, "category": c, "scorer": s} for s in scorers for c in classes]
+mechanism_cells = [experiment_cell(dataset, c, s, "topotta", params={"k": k}, **data)
+                   for s in scorers for c in classes for k in mechanism_topk if k != 1]
+cells = cells + release + mechanism_cells
+rank_cells = [{"dataset": dataset, "category": c, "scorer": s,
+               **{k: str(v) if k in ("data_root", "maps_dir") else v
+                  for k, v in data.items() if v is not None}}
+              for s in scorers for c in classes]
+prepare_bundles(cells)  # with workers: every score bundle first, in parallel
 report = run_grid(cells, evaluate_cell, desc="2D cells", progress=False)
 rank_report = run_grid(rank_cells, ranking_cell, desc="ranking cells", progress=False)
 print(f"segmentation cells: {report.computed} computed, {report.cached} from the cache, "
       f"{len(report.failures)} failed")
 print(f"ranking cells: {rank_report.computed} computed, {rank_report.cached} from the cache")
 records, rank_records = report.records(), rank_report.records()
-for r in records:  # which reading of TopoTTA a row belongs to (THR has no preset: it is shared)
-    r["preset"] = "release" if r.get("shots") else "paper"
+k_records = [r for r in records if r["operator"] == "topotta" and preset_of(r) == "paper"
+             and int(r.get("params", {}).get("k", 1)) in mechanism_topk]
+records = [r for r in records if "k" not in r.get("params", {})]  # Table I: the default K
+for r in records:  # which reading of TopoTTA a row belongs to; THR's rows serve both presets
+    r["preset"] = preset_of(r)
 
 # %% [markdown]
 # ## 2. Table I, 2D rows
@@ -149,9 +176,10 @@ for r in records:  # which reading of TopoTTA a row belongs to (THR has no prese
 # One row per (scorer, preset, operator): the mean over classes. The ranking metrics are repeated
 # on the operators' rows of a scorer because they rate the maps, which all operators share.
 # `preset = release` rows are the authors' released pipeline, with TTT4AS given the same nominal
-# images; the EAI columns say how often the two masks did not overlap (`empty_intersection`),
-# how often one contained the other (`nested`) and how often the fusion differed from their plain
-# intersection (`fusion_differs`).
+# images; THR has no preset (`preset = shared`: one row that stands beside both). The EAI columns
+# say how often the two masks did not overlap (`empty_intersection`), how often one contained the
+# other (`nested`) and how often the fusion differed from their plain intersection
+# (`fusion_differs`).
 
 # %%
 activity = ["empty_intersection", "nested", "fusion_differs"]
@@ -164,7 +192,7 @@ images = image_table(records, keep=("preset",))  # one row per test image: paire
 write_table(images, "table1_2d_per_image")
 display(format_table(table1))
 
-cmp1 = compare_main(table1[table1["preset"] == "paper"], paper_table("table1_main"))
+cmp1 = compare_main(table1[table1["preset"].isin(["paper", "shared"])], paper_table("table1_main"))
 write_table(cmp1, "table1_2d_vs_paper")
 print("Ours beside the paper's MVTec AD rows (absolute values are NOT comparable; orderings are):")
 display(format_table(cmp1))
@@ -179,8 +207,9 @@ agree = ordering_agreement(cmp1, group=["scorer"], metric="f1")
 display(agree)
 gains = gain_table(table1, group=["scorer", "preset"], baseline="TTT4AS", target="TopoTTA",
                    metrics=["precision", "recall", "f1", "iou"])
-gains_thr = gain_table(table1[table1["preset"] == "paper"], group=["scorer"], baseline="THR",
-                       target="TopoTTA", metrics=["precision", "recall", "f1", "iou"])
+gains_thr = gain_table(table1[table1["preset"].isin(["paper", "shared"])], group=["scorer"],
+                       baseline="THR", target="TopoTTA",
+                       metrics=["precision", "recall", "f1", "iou"])
 display(format_table(pd.concat([gains, gains_thr], ignore_index=True)))
 
 # %% [markdown]
@@ -192,9 +221,9 @@ display(format_table(pd.concat([gains, gains_thr], ignore_index=True)))
 # (same caveat: different images, different scorers for *pcb1*).
 
 # %%
-table3 = per_class_table([r for r in records if r["preset"] == "paper"])
+table3 = per_class_table([r for r in records if r["preset"] in ("paper", "shared")])
 write_table(table3, "table3_per_class")
-write_table(images[images["preset"] == "paper"].drop(columns="preset"),
+write_table(images[images["preset"].isin(["paper", "shared"])].drop(columns="preset"),
             "table3_per_class_per_image")  # the same images, read per class
 display(format_table(table3))
 
@@ -286,6 +315,36 @@ savefig(fig, "fig5_qualitative_2d")
 plt.show()
 
 # %% [markdown]
+# ## 5. Mechanisms: on how many images EAI, its fallback and PCES change the mask
+#
+# TopoTTA's pseudo-label passes through three mechanisms, and a claim about one of them means
+# something only where it changes a mask. For every anomalous image, every scorer and every $K$
+# of `mechanism_topk` (Top-$K$ features per filtration, paper preset, features as in Table I),
+# `mechanisms_per_image` scores six masks of one TopoTTA call: each filtration's pseudo-label
+# (`sublevel`, `superlevel`), their `intersection` and `union`, the fused pseudo-label (`eai`,
+# its fallback included) and the final mask (`topotta`, after PCES). Its flags say, per image,
+# whether EAI acted (the two masks overlap and EAI returned something other than their
+# intersection), whether the fallback fired (they do not overlap), whether the fused mask
+# differs from the sublevel mask, the intersection or the union, and whether PCES changed the
+# fused mask. `eai_activity` gives the share of images of each flag. Notebook 08 draws it per
+# $K$ and explains why $K = 1$ leaves EAI nothing to do; notebook 14 calls a claim about a
+# mechanism that changes almost no mask "vacuous".
+
+# %%
+mechanisms = mechanism_table(k_records)
+write_table(mechanisms, "mechanisms_per_image")
+activity_k = eai_activity(mechanisms)
+write_table(activity_k, "eai_activity")
+display(format_table(activity_k))
+share = activity_k.groupby("topk")[["eai_acts", "fallback_fired", "eai_differs_sub",
+                                    "pces_differs"]].mean()
+display(Markdown(bullets(
+    f"$K = {k}$ (mean over scorers): EAI acts on {fmt(100 * r['eai_acts'], 0)}% of the images, "
+    f"the fallback fires on {fmt(100 * r['fallback_fired'], 0)}%, the fused pseudo-label differs "
+    f"from the sublevel mask on {fmt(100 * r['eai_differs_sub'], 0)}% and PCES changes it on "
+    f"{fmt(100 * r['pces_differs'], 0)}%." for k, r in share.iterrows())))
+
+# %% [markdown]
 # ## Reading the results
 #
 # * The ranking metrics say how good the **maps** are; the F1 / IoU columns say how good the
@@ -306,15 +365,14 @@ plt.show()
 # ## Take-aways
 
 # %%
-items = []
-for label, g, sentence in f1_sentences(table1, ("dataset", "scorer", "backbone", "preset")):
-    items.append(sentence)
-    if "THR" in g["method"].values:
-        thr = g[g["method"] == "THR"].iloc[0]
-        items.append(f"{label}: THR's precision {fmt(thr['precision'])} against recall "
-                     f"{fmt(thr['recall'])}: "
-                     + ("its masks spill over the defects." if thr["recall"] > thr["precision"]
-                        else "its masks are tighter than the defects."))
+items = [sentence for _, _, sentence in f1_sentences(expand_shared(table1),
+                                                     ("dataset", "scorer", "backbone", "preset"))]
+for label, g, _ in f1_sentences(table1[table1["method"] == "THR"], ("dataset", "scorer")):
+    thr = g.iloc[0]  # one THR row per setting, shared by both presets
+    items.append(f"{label}: THR's precision {fmt(thr['precision'])} against recall "
+                 f"{fmt(thr['recall'])}: "
+                 + ("its masks spill over the defects." if thr["recall"] > thr["precision"]
+                    else "its masks are tighter than the defects."))
 n_same = int(agree["same_best"].sum())
 items.append(f"The best operator agrees with the paper's for {n_same} of "
              f"{plural(len(agree), 'scorer')} (Kendall's tau "

@@ -24,13 +24,14 @@
 # * **2.5D** (like MVTec 3D-AD): each sample is a depth map (with an RGB rendering for display); the
 #   scorers work on the depth, and the score map is a 2D image, so the 2D machinery applies as is;
 # * **3D voxels** (like AnomalyShapeNet, where the paper works on point clouds): each sample is a
-#   (D, H, W) volume with inclusions or cavities; scores, persistence (H0, H1 and H2, 6-connected
-#   V-construction), Euler characteristic and PCES all run on 3D grids.
+#   (D, H, W) volume with inclusions or cavities; scores, persistence (H0, H1 and H2 in the
+#   construction of the paper preset, printed below), Euler characteristic and PCES all run on
+#   3D grids.
 #
 # **Comparable with the paper?** The paper's 3D rows come from CMM / M3DM on MVTec 3D-AD and PO3AD on
-# AnomalyShapeNet point clouds. Our data are small generated depth maps and voxel volumes scored by
-# PatchCore-like / PaDiM-like scorers on simple offline features. Absolute numbers are not
-# comparable; the ordering of the operators on shared maps is what the side-by-side table is for.
+# AnomalyShapeNet point clouds. The data and the scorers of this run are printed under the next
+# code cell, from its parameters. Absolute numbers are not comparable; the ordering of the
+# operators on shared maps is what the side-by-side table is for.
 #
 # **What you will see:** the grid, Table I (3D rows) ours and the paper's, the operator ordering,
 # per-class numbers, and Fig. 6 (inputs, ground truth, score map and the three masks; voxel volumes
@@ -53,6 +54,7 @@ classes_3d = None  # None: every class; []: skip 3D
 maps_dir_3d = None  # your own (D, H, W) voxel score maps (.npy), one per test sample
 scorers = ["patchcore", "padim"]  # our scorers (replaced by your maps where a maps_dir is given)
 methods = ["thr", "ttt4as", "topotta"]
+workers = 2  # local worker processes for the experiment grids (one thread each; 1: this process)
 
 # %%
 import matplotlib.pyplot as plt
@@ -62,8 +64,11 @@ from IPython.display import Markdown, display
 from topotta_lite.data import check_dataset, resolve_classes
 from topotta_lite.experiments import (
     MAPS_SCORER,
+    bundle_memory,
     compare_main,
     evaluate_cell,
+    expand_shared,
+    experiment_cell,
     format_table,
     gain_table,
     image_table,
@@ -74,12 +79,16 @@ from topotta_lite.experiments import (
     ordering_agreement,
     paper_table,
     per_class_table,
+    preset_of,
     ranking_cell,
     representative_index,
     run_grid,
     score_bundle,
+    setup_sentence,
 )
+from topotta_lite.experiments.parallel import prepare_bundles, use_workers, workers_that_fit
 from topotta_lite.metrics import segmentation_scores
+from topotta_lite.operators import PRESETS
 from topotta_lite.outputs import savefig, use_style, write_table
 from topotta_lite.teaching import f1_sentences, note, overlay_mask, plural, show_map, subset_note, takeaways
 from topotta_lite.vocabulary import METHOD_NAMES, SCORER_NAMES
@@ -99,6 +108,18 @@ scorers_of = {d: [MAPS_SCORER] if maps_dirs[d] is not None else list(scorers) fo
 for d, cs in groups:
     print(f"{d}: classes {cs}, size {sizes[d]!r}, scorers {scorers_of[d]}")
 print(f"operators: {methods}")
+# memory first: each process that builds a bundle holds its volumes, features and maps at once
+need = max([bundle_memory(d, sizes[d]) or 0 for d, _ in groups] or [0]) or None
+smaller = "`topotta-lite reproduce --only 07 -p size_3d smoke` (32^3 voxels)"
+n_proc = workers_that_fit(workers, need, what=f"notebook 07 at voxel size `{sizes[dataset_3d]}`",
+                          instead=smaller)
+if n_proc < workers:
+    print(f"memory for {n_proc} process(es), not {workers}: fewer workers")
+pool = use_workers(n_proc)  # None: the grids run in this process
+connect = {"V": "6-connected (V construction)", "T": "26-connected (T construction)"}
+display(Markdown(" ".join(setup_sentence(d, sizes[d], cs, scorers_of[d], data_root=roots[d])
+                          for d, cs in groups)
+                 + f" Voxel persistence here is {connect[PRESETS['paper']['construction']]}."))
 notes = [subset_note(profile, **{f"{d} classes": (cs, resolve_classes(d, roots[d]))
                                  for d, cs in groups},
                      scorers=(scorers, list(SCORER_NAMES)
@@ -125,17 +146,20 @@ def data_keys(d):
     return keys
 
 
-base = {"seed": seed}
-cells = [{**base, **data_keys(d), "category": c, "scorer": s, "operator": m}
+cells = [experiment_cell(d, c, s, m, size=sizes[d], seed=seed, data_root=roots[d],
+                         maps_dir=maps_dirs[d])
          for d, cs in groups for s in scorers_of[d] for c in cs for m in methods]
-rank_cells = [{**base, **data_keys(d), "category": c, "scorer": s}
+rank_cells = [{"seed": seed, **data_keys(d), "category": c, "scorer": s}
               for d, cs in groups for s in scorers_of[d] for c in cs]
+prepare_bundles(cells)  # with workers: every score bundle first, in parallel
 report = run_grid(cells, evaluate_cell, desc="3D cells", progress=False)
 rank_report = run_grid(rank_cells, ranking_cell, desc="ranking cells", progress=False)
 print(f"segmentation cells: {report.computed} computed, {report.cached} cached, "
       f"{len(report.failures)} failed; ranking cells: {rank_report.computed} computed, "
       f"{rank_report.cached} cached")
 records, rank_records = report.records(), rank_report.records()
+for r in records:  # the paper preset's operators; THR's rows serve both presets (one row each)
+    r["preset"] = preset_of(r)
 
 # %% [markdown]
 # ## 2. Table I, 3D rows
@@ -145,9 +169,10 @@ records, rank_records = report.records(), rank_report.records()
 # (the pairing is arbitrary between scorers; only orderings are comparable).
 
 # %%
-table1 = main_table(records, ranking=rank_records, keep=["size"])
+table1 = main_table(records, ranking=rank_records, keep=["preset", "size"])
 write_table(table1, "table1_3d")
-write_table(image_table(records, keep=["size"]), "table1_3d_per_image")  # for the claims report
+write_table(image_table(records, keep=["preset", "size"]),
+            "table1_3d_per_image")  # for the claims report
 display(format_table(table1))
 
 cmp1 = compare_main(table1, paper_table("table1_main"))
@@ -165,7 +190,7 @@ display(format_table(gains))
 # Per class (printed; the 2D notebook writes the paper's Table III, which has no 3D rows):
 
 # %%
-per_class = per_class_table(records, keep=["size"])
+per_class = per_class_table(records, keep=["preset", "size"])
 write_table(per_class, "table1_3d_per_class")
 display(format_table(per_class))
 display(method_order(per_class, group=["dataset", "scorer", "category"], metric="f1"))
@@ -252,7 +277,8 @@ plt.show()
 # ## Take-aways
 
 # %%
-items = [sentence for _, _, sentence in f1_sentences(table1, ("dataset", "scorer", "preset"))]
+items = [sentence for _, _, sentence in f1_sentences(expand_shared(table1),
+                                                     ("dataset", "scorer", "preset"))]
 n_same = int(agree["same_best"].sum())
 items.append(f"The best operator agrees with the paper's analogue row in {n_same} of "
              f"{plural(len(agree), 'data set and scorer pair', 'data set and scorer pairs')}.")

@@ -24,22 +24,26 @@
 #
 # **What this notebook computes**
 # 1. **Table V**: keep *only the K-th* most persistent feature of each filtration
-#    ($K = 1, \dots, 5$ in the full run) instead of the most persistent one. The operator's `k`
+#    (the $K$ of `kth_values`) instead of the most persistent one. The operator's `k`
 #    means "Top-K" (the K most persistent, united); "only the K-th" is a different selection:
-#    `TopoTTA(k=K, only_kth=True)` (see `select_features(..., only_kth=True)`). $K = 1$ is the
-#    default TopoTTA.
+#    `TopoTTA(k=K, only_kth=True)` (see `select_features(..., only_kth=True)`). $K = 1$ (the
+#    first feature alone) is Top-1, the paper's setting.
 # 2. **Table VI**: sublevel only, superlevel only, and both fused by intersection, union, IoU-style
 #    fusion or EAI, each with and without PCES.
 # 3. **Our own** ablations, which the paper does not report:
 #    - the feature-to-mask rule: the *region* rule (our reading of the paper's text: a connected
 #      region around each feature) against the *release* rule (the authors' released code: threshold
 #      the whole map at the feature's level minus a fixed offset);
-#    - the Euler characteristic EAI tries to restore: that of the union (default), of the sublevel
-#      mask, of the superlevel mask, or of the part of the union reachable from the intersection.
+#    - the Euler characteristic EAI tries to restore: that of the union, of the sublevel mask, of
+#      the superlevel mask, or of the part of the union reachable from the intersection.
+# 4. **Where each mechanism acts**: for Top-K pseudo-labels with several $K$, the share of images
+#    on which EAI, its fallback, the superlevel branch and PCES change the mask (the tables
+#    `mechanisms_per_image` and `eai_activity` that notebook 06 writes, here for this run's
+#    classes and scorers).
 #
-# **How to read the numbers.** The default data is the embedded synthetic benchmark, not MVTec AD,
-# and our scorers are small offline PaDiM/PatchCore look-alikes. Absolute precision/recall/F1 are
-# therefore not comparable with the paper's; what is comparable is the *ordering* of the settings
+# **How to read the numbers.** The data and the scorers of this run are printed under the next
+# code cell, from its parameters. On data other than the paper's, absolute precision / recall / F1
+# are not comparable with the paper's; what is comparable is the *ordering* of the settings
 # (does $K = 1$ win? does the superlevel filtration alone favour recall? does fusion + PCES beat
 # each filtration alone?). The side-by-side tables put our PatchCore-like rows beside the paper's
 # 2D-PatchCore rows for exactly that reason.
@@ -63,6 +67,8 @@ own_pces = [False, True]  # our ablations: without / with PCES
 release_shots = 10  # nominal images of the release preset's class-level encoder (Table VI rows)
 eai_fallbacks = ["sub", "sup", "union", "larger", "persistent", "none"]  # empty intersection
 pces_ablation = True  # section 5: PCES one choice at a time, with paired intervals
+mechanism_topk = [1, 2, 3]  # section 6: K of the Top-K pseudo-labels whose mechanisms are counted
+workers = 2  # local worker processes for the experiment grids (one thread each; 1: this process)
 
 # %%
 import matplotlib.pyplot as plt
@@ -73,28 +79,37 @@ from IPython.display import Markdown, display
 from topotta_lite.data import check_dataset, resolve_classes
 from topotta_lite.experiments import (
     MAPS_SCORER,
+    MECHANISM_FLAGS,
     build_cells,
     component_configurations,
     drop_defaults,
+    eai_activity,
+    evaluate_cell,
     kth_component_variants,
     mean_over_classes,
+    mechanism_table,
     paired_against,
     paper_analogue,
     paper_table,
     pces_ablation_variants,
+    run_grid,
     run_labelled,
     setting_variants,
+    setup_sentence,
     side_by_side,
     topotta_defaults,
     with_preset,
 )
+from topotta_lite.experiments.parallel import prepare_bundles, use_workers
 from topotta_lite.method import ACTIVITY_KEYS
+from topotta_lite.method.pseudolabels import RELEASE_DELTA_SUB, RELEASE_DELTA_SUP
 from topotta_lite.outputs import savefig, use_style, write_table
-from topotta_lite.teaching import change_word, plural, subset_note, takeaways
+from topotta_lite.teaching import bullets, change_word, plural, subset_note, takeaways
 from topotta_lite.teaching import fmt as num
 from topotta_lite.vocabulary import SCORER_NAMES, SEG_METRICS
 
 use_style()
+pool = use_workers(workers)  # None: the grids run in this process
 # checks the dataset (and your maps) before anything is computed or written
 checked = check_dataset(dataset, data_root, categories, maps_dir=maps_dir)
 categories = checked.classes
@@ -106,6 +121,7 @@ data = {"dataset": dataset, "categories": categories, "scorers": scorers, "size"
         "seed": seed, "data_root": data_root, "maps_dir": maps_dir}
 DEFAULTS = topotta_defaults()
 all_classes = resolve_classes(dataset, data_root)
+display(Markdown(setup_sentence(dataset, size, categories, scorers, data_root=data_root)))
 display(Markdown(subset_note(profile, classes=(categories, all_classes),
                              scorers=(scorers, list(SCORER_NAMES) if maps_dir is None else []))))
 MEAN_OVER = (f"mean over {plural(len(categories), 'class', 'classes')}"
@@ -117,6 +133,7 @@ def run(variants, desc, by, images=None, metrics=SEG_METRICS):
 
     With a list `images`, the per-image rows are appended to it (for the claims report)."""
     cells, labels = build_cells(variants, **data)
+    prepare_bundles(cells)
     df, per_image = run_labelled(cells, labels, desc=desc, per_image=True, progress=False)
     if images is not None:
         images.append(per_image)
@@ -197,7 +214,7 @@ plt.show()
 # pseudo-label goes straight to PCES (or is the answer, without PCES). With both filtrations the
 # two masks are fused by intersection, union, IoU-style fusion or EAI.
 #
-# The paper's Table VI has four rows; the check marks of its third row were lost in the text
+# The paper's Table VI has four rows; its text does not show the check marks of the third row
 # (the CSV marks them "?"), so that row stays unmatched in the side-by-side table.
 
 # %%
@@ -284,15 +301,17 @@ display(Markdown(
 # **Mask rule.** The paper's text describes the pseudo-label of a feature as the structure the
 # feature stands for; we read it as one connected region cut inside the feature's bar (the
 # *region* rule). The authors' released code instead thresholds the *whole* normalised map at the
-# feature's upper value minus a fixed offset (`0.47` for the sublevel, `0.30` for the superlevel
-# filtration, constants of that code), which can switch on every pixel above that level,
-# connected or not.
+# feature's upper value minus a fixed offset per filtration (a constant of that code, printed
+# below), which can switch on every pixel above that level, connected or not.
 #
 # **EAI target.** EAI grows the intersection inside the union until its Euler characteristic
-# matches a target. We compare four targets: the union's (default), the sublevel mask's, the
-# superlevel mask's, and that of the part of the union reachable from the intersection.
+# matches a target. We compare four targets: the union's, the sublevel mask's, the superlevel
+# mask's, and that of the part of the union reachable from the intersection (TopoTTA's default
+# target is printed below).
 
 # %%
+print(f"release rule offsets: sublevel {RELEASE_DELTA_SUB}, superlevel {RELEASE_DELTA_SUP} "
+      "(of the normalised map's range)")
 rule_t = run(setting_variants("rule", rules, pces=own_pces, defaults=DEFAULTS), "mask rule",
              ["setting", "rule", "pces"])
 rule_t = rule_t.assign(method="TopoTTA", backbone=rule_t["scorer"].map(paper_analogue))
@@ -300,6 +319,7 @@ write_table(rule_t, "ablation_mask_rule")
 print(fmt(rule_t))
 
 # %%
+print(f"TopoTTA's default EAI target: {DEFAULTS['fusion_target']!r}")
 target_t = run(setting_variants("fusion_target", eai_targets, pces=own_pces, defaults=DEFAULTS,
                                 label="eai_target"), "EAI target",
                ["setting", "eai_target", "pces"])
@@ -335,13 +355,15 @@ plt.show()
 # EAI grows the intersection of the two masks. When the sublevel and superlevel masks do not
 # overlap at all, there is nothing to grow: EAI alone would return an empty mask (and PCES would
 # have no positives), although both filtrations found something. We compare what to return
-# instead: the sublevel mask (our default), the superlevel one, both (the union), the larger of
-# the two, the mask of the more persistent feature, or nothing. Every row is paired with the
-# default on the same images; `fusion_differs`, `nested` and `empty_intersection` say how often
-# the fusion changed anything, how often one mask contained the other, and how often they did not
-# overlap: where `nested` is near one, EAI and the intersection cannot differ much.
+# instead: the sublevel mask, the superlevel one, both (the union), the larger of the two, the
+# mask of the more persistent feature, or nothing (our default is printed below). Every row is
+# paired with the first of `eai_fallbacks` on the same images; `fusion_differs`, `nested` and
+# `empty_intersection` say how often the fusion changed anything, how often one mask contained
+# the other, and how often they did not overlap: where `nested` is near one, EAI and the
+# intersection cannot differ much.
 
 # %%
+print(f"TopoTTA's default fallback: {DEFAULTS['eai_fallback']!r}")
 images_fb = []
 fallback_t = run(setting_variants("eai_fallback", eai_fallbacks, pces=own_pces, defaults=DEFAULTS),
                  "EAI fallback", ["setting", "eai_fallback", "pces"], images_fb,
@@ -357,10 +379,11 @@ print(fmt(fallback_pairs))
 # ## 5 · What makes PCES help: one choice at a time
 #
 # PCES learns from the pseudo-labels, so it can only help if what it is trained on separates
-# defect from background better than the pseudo-label's own boundary. Each row below changes one
-# choice of our defaults back to the first version we wrote (which lowered F1), or changes the
-# decision rule or the resolution; every row is paired with the pseudo-labels alone (no PCES) on
-# the same images, and the interval says whether the difference could be noise.
+# defect from background better than the pseudo-label's own boundary. Each row below undoes one
+# of our default sampling choices, or all four together (`all four undone`), or changes the
+# decision rule or the resolution (`pces_ablation_variants` lists them); every row is paired with
+# the pseudo-labels alone (no PCES) on the same images, and the interval says whether the
+# difference could be noise.
 
 # %%
 if pces_ablation:
@@ -386,6 +409,94 @@ if pces_ablation:
     fig.tight_layout()
     savefig(fig, "ablation_pces")
     plt.show()
+
+# %% [markdown]
+# ## 6 · Where each mechanism acts: EAI, its fallback, the superlevel branch and PCES
+#
+# An ablation row that equals another (section 2) can mean two things: the mechanism does not
+# help, or it never changed a mask. To tell them apart we count, per image, what each mechanism
+# did (`mechanism_flags`), for Top-$K$ pseudo-labels with the $K$ of `mechanism_topk`:
+# EAI *acts* when the two pseudo-labels overlap and EAI returns something other than their
+# intersection; the *fallback* fires when they do not overlap; the superlevel branch changes the
+# outcome when the fused mask differs from the sublevel mask alone; PCES changes it when the
+# final mask differs from the fused pseudo-label.
+#
+# **Why $K = 1$ leaves EAI nothing to do.** With one feature per filtration, the sublevel-H1
+# region is a bounded connected component of a set $\{\psi > t\}$ and the superlevel-H0 region
+# a connected component of a set $\{\psi \ge t'\}$: both are components of superlevel sets of
+# the same map. Two such components are nested (the one of the higher level lies inside the
+# other) or disjoint. So their intersection is the smaller mask or empty: EAI starts from a mask
+# that already is one of its two inputs, with the Euler characteristic of a single region, and
+# returns it (or, when they are disjoint, its fallback). The same holds for the release rule,
+# which intersects two whole-map thresholds of one map. Only with several features per
+# filtration ($K \ge 2$) can the two masks overlap partially and EAI have something to repair.
+# (Connectivity is the one loophole: a region counted 8-connected and an Euler characteristic
+# counted 4-connected can disagree on a piece that touches only at a corner.)
+
+# %%
+variants_k = {f"K={k}": {"operator": "topotta", "params": {} if k == 1 else {"k": k},
+                         "meta": {"topk": k}} for k in mechanism_topk}
+cells_k, _ = build_cells(variants_k, **data)
+report_k = run_grid(cells_k, evaluate_cell, desc="mechanisms", progress=False)
+mechanisms = mechanism_table(report_k.records())
+activity_k = eai_activity(mechanisms)
+print(activity_k.round(3).to_string(index=False))
+
+# %%
+shown = ["eai_acts", "fallback_fired", "eai_differs_sub", "pces_differs"]
+names = {"eai_acts": "EAI acts", "fallback_fired": "fallback fires",
+         "eai_differs_sub": "superlevel branch\nchanges the mask", "pces_differs": "PCES changes\nthe mask"}
+share_k = activity_k.groupby("topk")[list(MECHANISM_FLAGS)].mean()
+fig, ax = plt.subplots(figsize=(7, 3.2))
+width = 0.8 / max(len(share_k), 1)
+for j, (k, row) in enumerate(share_k.iterrows()):
+    ax.bar(np.arange(len(shown)) + (j - (len(share_k) - 1) / 2) * width,
+           [100 * row[f] for f in shown], width, label=f"K = {k}")
+ax.set_xticks(np.arange(len(shown)), [names[f] for f in shown], fontsize=8)
+ax.set_ylabel(f"% of images ({MEAN_OVER})")
+ax.set_ylim(0, 105)
+ax.legend(fontsize=8, title="Top-K per filtration", title_fontsize=8)
+ax.set_title("How often each mechanism changes the mask", fontsize=10)
+fig.tight_layout()
+savefig(fig, "mechanisms_per_k")
+plt.show()
+
+# %%
+mech_items = []
+for k, row in share_k.iterrows():
+    mech_items.append(
+        f"K = {k}: EAI acts on {num(100 * row['eai_acts'], 0)}% of the images, the fallback fires "
+        f"on {num(100 * row['fallback_fired'], 0)}%, the fused pseudo-label differs from the "
+        f"sublevel mask on {num(100 * row['eai_differs_sub'], 0)}% and PCES changes it on "
+        f"{num(100 * row['pces_differs'], 0)}%.")
+n_img = int(activity_k.groupby("topk")["n_images"].sum().max())
+if 1 in share_k.index:
+    one = share_k.loc[1]
+    mech_items.append(
+        "At K = 1 (the paper's setting) EAI "
+        + ("never acts here" if one["eai_acts"] == 0 else
+           f"acts on {num(100 * one['eai_acts'], 0)}% of the images only (the connectivity "
+           "loophole above)")
+        + ": where the two masks overlap the fused pseudo-label is their intersection, the "
+        "smaller of two nested masks, and where they do not it is the fallback; "
+        + ("it is the sublevel mask on every image."
+           if one["eai_differs_sub"] == 0 else
+           f"it differs from the sublevel mask on {num(100 * one['eai_differs_sub'], 0)}% of "
+           "the images.")
+        + " A comparison of EAI with the plain intersection at K = 1 therefore measures the "
+        f"fallback (it fires on {num(100 * one['fallback_fired'], 0)}% of the images), not EAI.")
+inactive = 0.05  # below this share of changed masks, notebook 14 calls a mechanism inactive
+acting = [k for k, r in share_k.iterrows() if r["eai_acts"] >= inactive]
+mech_items.append(
+    "What this data cannot tell: "
+    + (f"whether EAI helps at the paper's K = 1, since it does not act there; it acts on at least "
+       f"{num(100 * inactive, 0)}% of the images only at K = {', '.join(map(str, acting))}, "
+       "settings the paper does not use by default." if acting and 1 not in acting else
+       f"whether EAI helps, since it acts on fewer than {num(100 * inactive, 0)}% of the images "
+       "at every K run here." if not acting else
+       "how EAI would fare on maps with more partial overlaps than these.")
+    + f" Each share rests on {n_img} images per K ({MEAN_OVER}), one map per image.")
+display(Markdown(bullets(mech_items)))
 
 # %% [markdown]
 # ## What to take away
@@ -442,4 +553,5 @@ if same_as:
 targets = target_t.groupby("pces")["f1"].nunique()
 items.append("EAI's target " + ("changes nothing on this data (all targets give the same F1)."
                                 if (targets == 1).all() else "changes the F1 on this data."))
+items += mech_items
 display(Markdown(takeaways(items)))

@@ -20,15 +20,13 @@
 #
 # TopoTTA has three hyperparameters the paper studies, plus one our implementation adds:
 #
-# | parameter | where it acts | default |
-# | --- | --- | --- |
-# | lambda (`lam`) | EAI: weight of the Euler term against the added area (notebook 04) | `0.01` (paper) |
-# | n (`levels`) | number of quantisation levels of the filtration (notebook 02) | `256` (paper) |
-# | m (`margin`) | PCES loss: dissimilar pairs pushed at least m apart (notebook 05) | `1.0` (paper) |
-# | alpha (`alpha`) | where inside a feature's bar its region is cut (ours: the paper is silent) | `0.5` |
+# * lambda (`lam`): in EAI, the weight of the Euler term against the added area (notebook 04);
+# * n (`levels`): the number of quantisation levels of the filtration (notebook 02);
+# * m (`margin`): in the PCES loss, dissimilar pairs are pushed at least m apart (notebook 05);
+# * alpha (`alpha`): where inside a feature's bar its region is cut (ours: the paper is silent).
 #
-# (The defaults printed by the code below are the ones this run uses.) The paper's margin sweep
-# starts at $m = 0$. With $m = 0$ the dissimilar-pair term of the contrastive loss,
+# Their defaults in this run are printed as a table under the next code cell. The paper's margin
+# sweep starts at $m = 0$. With $m = 0$ the dissimilar-pair term of the contrastive loss,
 # $\max(0, m - d)^2$, is always zero, so nothing pushes the two classes apart; our PCES refuses
 # $m \le 0$ for that reason, and the smallest positive value of `margin_values` stands in for
 # the paper's first row.
@@ -41,11 +39,11 @@
 # (TopoTTA without PCES): it tells whether a parameter changes the pseudo-label at all before PCES
 # smooths the outcome.
 #
-# **How to read the numbers.** Our data is the embedded synthetic benchmark and our scorers are
-# small offline stand-ins, so our F1 is not on the paper's scale. Compare *shapes*: where the
-# curve peaks, and how flat it is around the default. The paper's curves are drawn beside ours
-# (MVTec AD with PatchCore / PaDiM, the backbones our two 2D scorers imitate, and the mean over
-# all the paper's dataset/backbone rows).
+# **How to read the numbers.** The data and the scorers of this run are printed under the next
+# code cell. On data other than the paper's, our F1 is not on the paper's scale. Compare *shapes*:
+# where the curve peaks, and how flat it is around the default. The paper's curves are drawn
+# beside ours (MVTec AD with PatchCore / PaDiM, the backbones our two 2D scorers imitate, and the
+# mean over all the paper's dataset/backbone rows).
 
 # %% tags=["parameters"]
 profile = "full"
@@ -61,6 +59,7 @@ level_values = [8, 16, 32, 64, 128, 256]  # Table VIII
 margin_values = [0.1, 0.5, 1.0, 2.0, 3.0, 5.0]  # Table IX (paper: 0.0 first, see below)
 alpha_values = [0.0, 0.25, 0.5, 0.75, 0.9]  # ours
 pseudo_label_curves = True  # also sweep lambda / n / alpha without PCES (cheap)
+workers = 2  # local worker processes for the experiment grids (one thread each; 1: this process)
 
 # %%
 import matplotlib.pyplot as plt
@@ -71,19 +70,23 @@ from topotta_lite.data import check_dataset, resolve_classes
 from topotta_lite.experiments import (
     MAPS_SCORER,
     build_cells,
+    defaults_table,
     mean_over_classes,
     one_at_a_time,
     paper_analogue,
     paper_table,
     run_labelled,
+    setup_sentence,
     side_by_side,
     topotta_defaults,
 )
+from topotta_lite.experiments.parallel import prepare_bundles, use_workers
 from topotta_lite.outputs import savefig, use_style, write_table
 from topotta_lite.teaching import fmt, is_monotone, plural, subset_note, takeaways
 from topotta_lite.vocabulary import SCORER_NAMES
 
 use_style()
+pool = use_workers(workers)  # None: the grids run in this process
 # checks the dataset (and your maps) before anything is computed or written
 checked = check_dataset(dataset, data_root, categories, maps_dir=maps_dir)
 categories = checked.classes
@@ -95,6 +98,12 @@ DEFAULTS = topotta_defaults()
 grid = {"lam": lam_values, "levels": level_values, "margin": margin_values, "alpha": alpha_values}
 COLUMN = {"lam": "lambda", "levels": "levels", "margin": "margin", "alpha": "alpha"}
 print("defaults:", {k: DEFAULTS[k] for k in grid})
+display(Markdown(setup_sentence(dataset, size, categories, scorers, data_root=data_root) + "\n\n"
+                 + defaults_table(DEFAULTS, {
+                     "lam": ("lambda", "EAI: weight of the Euler term against the added area"),
+                     "levels": ("n", "quantisation levels of the filtration"),
+                     "margin": ("m", "PCES loss: dissimilar pairs pushed at least m apart"),
+                     "alpha": ("alpha", "where inside a feature's bar its region is cut")})))
 all_classes = resolve_classes(dataset, data_root)
 display(Markdown(subset_note(profile, classes=(categories, all_classes),
                              scorers=(scorers, list(SCORER_NAMES) if maps_dir is None else []))))
@@ -122,6 +131,7 @@ cells, labels = build_cells(variants, dataset=dataset, categories=categories, sc
                             maps_dir=maps_dir)
 print(f"{len(variants)} settings x {len(categories)} classes x {len(scorers)} scorers "
       f"= {len(cells)} cells")
+prepare_bundles(cells)
 per_class, images = run_labelled(cells, labels, desc="sensitivity", per_image=True,
                                  progress=False)
 sens = mean_over_classes(per_class, ["dataset", "scorer", "method", "parameter", "value"])

@@ -27,13 +27,13 @@
 # **Cross-model (Table IV).** The score map comes from one scorer and the features the operator
 # adapts on come from another backbone (the cell key `feature_backbone`): e.g. PatchCore-like
 # maps refined on random-convolution features. The diagonal of the grid (same source) is the
-# ordinary setting. **The paper's Table IV lost its numbers** (only the layout survived in the
-# text), so there is nothing to put beside ours; we report our grid on its own.
+# ordinary setting. **The paper's text shows no numbers for Table IV** (only its layout), so there
+# is nothing to put beside ours; we report our grid on its own.
 #
-# **How to read the numbers.** The embedded benchmark is not MVTec AD and our scorers are small
-# offline stand-ins; compare trends (does TopoTTA stay ahead of TTT4AS at every shot count? do
-# shots help?) rather than absolute values. The take-aways at the end answer both questions for
-# this run, and check the paper's Table II against its own Table I.
+# **How to read the numbers.** The data and the scorers of this run are printed under the next
+# code cell; on data other than the paper's, compare trends (does TopoTTA stay ahead of TTT4AS at
+# every shot count? do shots help?) rather than absolute values. The take-aways at the end answer
+# both questions for this run, and check the paper's Table II against its own Table I.
 
 # %% tags=["parameters"]
 profile = "full"
@@ -48,6 +48,7 @@ shots = [1, 3, 5, 7, 10]  # Table II (0 shots, the plain setting, is always adde
 methods = ["ttt4as", "topotta"]
 crossmodel_scorers = ["patchcore", "padim"]  # Table IV: where the score maps come from
 feature_backbones = ["filterbank", "randconv"]  # Table IV: where the features come from
+workers = 2  # local worker processes for the experiment grids (one thread each; 1: this process)
 
 # %%
 import matplotlib.pyplot as plt
@@ -59,6 +60,7 @@ from topotta_lite.data import check_dataset, resolve_classes
 from topotta_lite.experiments import (
     DEFAULT_BACKBONE,
     MAPS_SCORER,
+    backbone_words,
     build_cells,
     mean_over_classes,
     modality_of,
@@ -66,13 +68,16 @@ from topotta_lite.experiments import (
     paper_table,
     run_labelled,
     score_bundle,
+    setup_sentence,
     side_by_side,
 )
+from topotta_lite.experiments.parallel import prepare_bundles, use_workers
 from topotta_lite.outputs import savefig, use_style, write_table
 from topotta_lite.teaching import change_word, fmt, plural, subset_note, takeaways
 from topotta_lite.vocabulary import SCORER_NAMES
 
 use_style()
+pool = use_workers(workers)  # None: the grids run in this process
 # checks the dataset (and your maps) before anything is computed or written
 checked = check_dataset(dataset, data_root, categories, maps_dir=maps_dir)
 categories = checked.classes
@@ -83,6 +88,9 @@ print(checked.summary())
 pd.set_option("display.width", 140)
 METHOD = {"ttt4as": "TTT4AS", "topotta": "TopoTTA", "thr": "THR"}
 all_classes = resolve_classes(dataset, data_root)
+display(Markdown(setup_sentence(dataset, size, categories, scorers, data_root=data_root)
+                 + " Table IV's features come from "
+                 + "; ".join(f"`{b}`: {backbone_words(b)}" for b in feature_backbones) + "."))
 display(Markdown(subset_note(profile, classes=(categories, all_classes),
                              scorers=(scorers, list(SCORER_NAMES) if maps_dir is None else []))))
 
@@ -94,6 +102,9 @@ display(Markdown(subset_note(profile, classes=(categories, all_classes),
 # count above what the class offers is left out rather than silently capped.
 
 # %%
+prepare_bundles(build_cells({"plain": {"operator": "thr"}}, dataset=dataset, categories=categories,
+                            scorers=scorers, size=size, seed=seed, data_root=data_root,
+                            maps_dir=maps_dir)[0])
 available = min(len(score_bundle(dataset, c, s, size=size, seed=seed, data_root=data_root,
                                  maps_dir=maps_dir)
                     ["support"]) for c in categories for s in scorers)
@@ -164,6 +175,7 @@ variants = {f"{METHOD[m]} {s} maps / {fb} features": {
 cells, labels = build_cells(variants, dataset=dataset, categories=categories, scorers=scorers,
                             size=size, seed=seed, data_root=data_root,
                             maps_dir=maps_dir)
+prepare_bundles(cells)
 cm, cm_images = run_labelled(cells, labels, desc="Table IV", per_image=True,
                               progress=False)
 write_table(cm_images.drop(columns=["setting"]), "table4_crossmodel_per_image")

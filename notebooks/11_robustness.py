@@ -32,10 +32,10 @@
 # (the answer to Fig. 7, which in the paper is a qualitative panel). Finally (Fig. 8) we look
 # at the images where TopoTTA's F1 is lowest and measure how weak the map's signal was there.
 #
-# **Honest scope.** The maps come from our embedded benchmark (real texture photographs with
-# synthetic defects, scored by PatchCore/PaDiM-like scorers on offline features), not from the
-# paper's MVTec/VisA backbones. Absolute F1 values are not comparable with the paper; what is
-# comparable is the *shape* of the curves (which operator degrades faster) and the failure mode.
+# **Honest scope.** The data and the scorers of this run are printed under the next code cell;
+# they are not the paper's MVTec/VisA backbones. Absolute F1 values are not comparable with the
+# paper; what is comparable is the *shape* of the curves (which operator degrades faster) and the
+# failure mode.
 
 # %% tags=["parameters"]
 profile = "full"
@@ -51,6 +51,7 @@ kinds = ["brightness", "noise", "speckle"]
 strengths = [0.0, 0.05, 0.1, 0.2, 0.3, 0.5]
 texture_categories = ["brick", "grass", "gravel"]  # Fig. 8 looks at textures
 n_failures = 4  # images shown in Fig. 8
+workers = 2  # local worker processes for the experiment grids (one thread each; 1: this process)
 
 # %%
 import matplotlib.pyplot as plt
@@ -71,12 +72,15 @@ from topotta_lite.experiments import (
     robustness_table,
     run_grid,
     score_bundle,
+    setup_sentence,
 )
+from topotta_lite.experiments.parallel import prepare_bundles, use_workers
 from topotta_lite.operators import TTT4AS, TopoTTA
 from topotta_lite.outputs import savefig, use_style, write_table
 from topotta_lite.teaching import fmt, overlay_mask, plural, show_map, subset_note, takeaways
 
 use_style()
+pool = use_workers(workers)  # None: the grids run in this process
 # checks the dataset (and your maps) before anything is computed or written
 checked = check_dataset(dataset, data_root, categories, maps_dir=maps_dir)
 categories = checked.classes
@@ -86,6 +90,7 @@ print(checked.summary())
 pd.set_option("display.width", 160)
 COLORS = {"THR": "#7f7f7f", "TTT4AS": "#1f77b4", "TopoTTA": "#d62728"}
 all_classes = resolve_classes(dataset, data_root)
+display(Markdown(setup_sentence(dataset, size, categories, scorers, data_root=data_root)))
 display(Markdown(subset_note(profile, classes=(categories, all_classes))))
 
 # %% [markdown]
@@ -98,6 +103,7 @@ display(Markdown(subset_note(profile, classes=(categories, all_classes))))
 # %%
 cells = robustness_cells(dataset, categories, scorers, methods, kinds, strengths, size=size,
                          seed=seed, data_root=data_root, maps_dir=maps_dir)
+prepare_bundles(cells)
 report = run_grid(cells, evaluate_cell, desc="robustness", progress=False)
 table = robustness_table(report.cells, report.results, kinds)
 write_table(table, "fig7_robustness")
@@ -316,9 +322,10 @@ plt.show()
 #   looks for the brightest structure (TTT4AS's peaks, TopoTTA's Top-1 superlevel component)
 #   gets a plateau instead of a peak. *Gaussian noise* is added everywhere with the same
 #   strength; the stability lemma (notebook 03) bounds the change of the diagram by the
-#   largest pixel change, and over $5 \times 10^4$ pixels the largest of i.i.d. Gaussian draws
-#   is about $4\sigma$, so at strength $0.1$ the bound is already about $0.4$ of the range: the
-#   lemma protects the most persistent feature only while the defect's bar is longer than that.
+#   largest pixel change, and over $N$ pixels the largest of $N$ i.i.d. Gaussian draws is about
+#   $\sigma\sqrt{2 \ln N}$: the bound this gives at each strength of the sweep, for this run's
+#   maps, is printed below. The lemma protects the most persistent feature only while the
+#   defect's bar is longer than that.
 #   Noise also breaks the region of a feature (a connected component of a level set) into a
 #   porous, fragmented set, which shrinks TopoTTA's pseudo-label. *Speckle* scales with the
 #   score, so the calm background stays calm and the bright defect gets grainy: the dominant
@@ -339,6 +346,12 @@ plt.show()
 # ## Take-aways
 
 # %%
+n_pixels = int(np.prod(bundle0["maps"].shape[1:]))
+bound = np.sqrt(2 * np.log(n_pixels))
+print(f"{n_pixels} pixels per map: the largest of as many Gaussian draws is about "
+      f"{bound:.1f} sigma, so Gaussian noise of strength s moves the diagram by up to about "
+      + ", ".join(f"{bound * s:.2f} (s = {s:g})" for s in strengths if s > 0)
+      + " of the map's range.")
 items = []
 for kind, row in drop.iterrows():
     items.append(f"{kind}: from the clean map to strength {s_top:g}, F1 changes by "

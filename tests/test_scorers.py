@@ -120,6 +120,39 @@ def test_padim_channel_subset_and_neighbourhood():
     assert sorted(stack[:, 0, 1, 1].tolist()) == sorted(x[:, 0].flatten().tolist())
 
 
+@pytest.mark.parametrize("shape", [(6, 4, 9, 7), (5, 3, 6, 5, 4)])
+def test_padim_streamed_fit_equals_the_stacked_one(shape):
+    """Large grids (64^3 volumes) are fitted one neighbour offset at a time: same Gaussians."""
+    rng = np.random.default_rng(5)
+    x = rng.standard_normal(shape).astype(np.float32) * 2 + 1
+
+    class Grid(Backbone):
+        name, stride = "grid", 1
+        input_kind = "image" if len(shape) == 4 else "volume"
+
+        def __call__(self, inputs, batch_size=None):
+            return np.asarray(inputs, np.float32)
+
+    stacked = PaDiMScorer(Grid(), n_channels=None, sigma=0.0).fit(x)
+    streamed = PaDiMScorer(Grid(), n_channels=None, sigma=0.0)
+    streamed.max_stack_bytes = 0
+    streamed.fit(x)
+    torch.testing.assert_close(streamed.mu_, stacked.mu_, rtol=1e-5, atol=1e-5)
+    torch.testing.assert_close(streamed.precision_, stacked.precision_, rtol=1e-4, atol=1e-4)
+
+
+def test_fit_statistics_gives_the_features_of_a_full_fit(stripes):
+    train, test, _ = stripes
+    full = PaDiMScorer(seed=0).fit(train)
+    light = PaDiMScorer(seed=0).fit_statistics(train)
+    np.testing.assert_array_equal(light.features(test), full.features(test))
+    with pytest.raises(ValueError, match="not fitted"):
+        light.score(test)  # the Gaussians were not estimated
+    vols = np.random.default_rng(0).random((3, 8, 8, 8)).astype(np.float32)
+    np.testing.assert_array_equal(VoxelScorer(sigma=1.0).fit_statistics(vols).features(vols),
+                                  VoxelScorer(sigma=1.0).fit(vols).features(vols))
+
+
 def test_patchcore_equals_brute_force_nearest_neighbour():
     rng = np.random.default_rng(3)
     train = rng.random((5, 4, 5, 3)).astype(np.float32)

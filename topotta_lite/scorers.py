@@ -103,12 +103,20 @@ def greedy_coreset(
     chosen = np.empty(n, dtype=np.int64)
     chosen[0] = first
     sq = (xt * xt).sum(dim=1)
-    # squared distances to the chosen set, updated with one matrix-vector product per step
-    dist = sq - 2.0 * (xt @ xt[first]) + sq[first]
-    for i in range(1, n):
-        nxt = int(torch.argmax(dist))
-        chosen[i] = nxt
-        torch.minimum(dist, sq - 2.0 * (xt @ xt[nxt]) + sq[nxt], out=dist)
+    # squared distances to the chosen set, updated with one matrix-vector product per step; the
+    # steps are small and many, so they run on one thread: more threads only add synchronisation
+    # (on a busy machine, threads spinning while they wait for a descheduled partner multiply
+    # the CPU time)
+    threads = torch.get_num_threads()
+    torch.set_num_threads(1)
+    try:
+        dist = sq - 2.0 * (xt @ xt[first]) + sq[first]
+        for i in range(1, n):
+            nxt = int(torch.argmax(dist))
+            chosen[i] = nxt
+            torch.minimum(dist, sq - 2.0 * (xt @ xt[nxt]) + sq[nxt], out=dist)
+    finally:
+        torch.set_num_threads(threads)
     return chosen
 
 
@@ -153,6 +161,13 @@ class _BaseScorer:
         feats, _ = self._raw_features(images)
         return self._standardise(feats).astype(np.float32)
 
+    def fit_statistics(self, train_images: Any) -> _BaseScorer:
+        """Fit only the channel standardisation on nominal inputs (what :meth:`features` needs,
+        not :meth:`score`): the statistics :meth:`fit` computes first; returns self."""
+        feats, _ = self._raw_features(train_images)
+        self._fit_stats(feats)
+        return self
+
     def _fit_stats(self, feats: np.ndarray) -> np.ndarray:
         axes = (0,) + tuple(range(2, feats.ndim))
         self.mean_ = feats.mean(axis=axes).astype(np.float32)
@@ -168,8 +183,10 @@ class _BaseScorer:
         t = gaussian_blur(t, self.sigma)
         return np.ascontiguousarray(t[:, 0].cpu().numpy(), dtype=np.float32)
 
+    _model_attr = "mean_"  # set by fit: the model itself (fit_statistics sets mean_ only)
+
     def _check_fitted(self) -> None:
-        if self.mean_ is None:
+        if self.mean_ is None or getattr(self, self._model_attr, None) is None:
             raise ValueError(f"{type(self).__name__} is not fitted: call fit(train_images) first")
 
     def score(self, images: Any) -> np.ndarray:
@@ -234,7 +251,9 @@ class PaDiMScorer(_BaseScorer):
         self.shrinkage = float(shrinkage)
         self.neighbourhood = int(neighbourhood)
         self.eps = float(eps)
+        self.max_stack_bytes = 512 * 2**20  # above this, fit streams the neighbour offsets
         self.channels_: np.ndarray | None = None
+        self._model_attr = "mu_"
         self.mu_: torch.Tensor | None = None
         self.precision_: torch.Tensor | None = None
 
@@ -252,6 +271,35 @@ class PaDiMScorer(_BaseScorer):
             outs.append(pad[sl])
         return torch.cat(outs, dim=0)
 
+    def _shifted(self, x: torch.Tensor):
+        """Yield the grid shifted to each neighbour (replicate border), one offset at a time."""
+        r = self.neighbourhood
+        nsp = x.ndim - 2
+        pad = F.pad(x, (r, r) * nsp, mode="replicate") if r > 0 else x
+        g = x.shape[2:]
+        for off in np.ndindex(*((2 * r + 1,) * nsp)) if r > 0 else [(0,) * nsp]:
+            yield pad[(slice(None), slice(None)) + tuple(slice(o, o + s) for o, s in zip(off, g))]
+
+    def _streamed_moments(self, x: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        """Per-location mean and covariance over every (image, neighbour) sample, computed one
+        neighbour offset at a time (two passes, float64 sums), without the stacked copy of
+        :meth:`_neighbour_stack`; the same statistics up to rounding."""
+        n_img, d = x.shape[:2]
+        total = 0
+        s1 = None
+        for xs in self._shifted(x):
+            part = xs.reshape(n_img, d, -1).double().sum(dim=0)  # (d, L)
+            s1 = part if s1 is None else s1 + part
+            total += n_img
+        mu = (s1 / total).T.contiguous()  # (L, d)
+        mu32 = mu.float()
+        s2 = None
+        for xs in self._shifted(x):
+            xc = xs.reshape(n_img, d, -1).permute(2, 0, 1) - mu32[:, None]  # (L, n, d)
+            part = (xc.transpose(1, 2) @ xc).double()
+            s2 = part if s2 is None else s2 + part
+        return mu32, (s2 / max(total - 1, 1)).float()
+
     def fit(self, train_images: Any) -> PaDiMScorer:
         """Estimate the per-location Gaussians from nominal inputs; returns self."""
         feats, _ = self._raw_features(train_images)
@@ -263,12 +311,17 @@ class PaDiMScorer(_BaseScorer):
         else:
             self.channels_ = np.arange(c)
         x = torch.from_numpy(np.ascontiguousarray(feats[:, self.channels_])).to(self.device)
-        x = self._neighbour_stack(x)
-        n, d = x.shape[:2]
-        x = x.reshape(n, d, -1).permute(2, 0, 1)  # (L, n, d)
-        mu = x.mean(dim=1)
-        xc = x - mu[:, None]
-        cov = xc.transpose(1, 2) @ xc / max(n - 1, 1)
+        k = (2 * max(self.neighbourhood, 0) + 1) ** (x.ndim - 2)
+        if x.numel() * k * 4 > self.max_stack_bytes:  # e.g. 64^3 volumes: stream the offsets
+            mu, cov = self._streamed_moments(x)
+        else:
+            x = self._neighbour_stack(x)
+            n = x.shape[0]
+            x = x.reshape(n, x.shape[1], -1).permute(2, 0, 1)  # (L, n, d)
+            mu = x.mean(dim=1)
+            xc = x - mu[:, None]
+            cov = xc.transpose(1, 2) @ xc / max(n - 1, 1)
+        d = cov.shape[-1]
         eye = torch.eye(d, dtype=cov.dtype, device=cov.device)
         tr = torch.diagonal(cov, dim1=1, dim2=2).mean(dim=1)
         a = self.shrinkage
@@ -334,6 +387,7 @@ class PatchCoreScorer(_BaseScorer):
         self.coreset_ratio = float(coreset_ratio)
         self.max_bank = int(max_bank)
         self.k = int(k)
+        self._model_attr = "memory_bank_"
         self.memory_bank_: torch.Tensor | None = None
 
     def fit(self, train_images: Any) -> PatchCoreScorer:
@@ -401,6 +455,11 @@ class VoxelScorer:
     def fit(self, train_volumes: Any) -> VoxelScorer:
         """Fit on nominal volumes; returns self."""
         self._inner.fit(train_volumes)
+        return self
+
+    def fit_statistics(self, train_volumes: Any) -> VoxelScorer:
+        """Fit only the channel standardisation (what :meth:`features` needs); returns self."""
+        self._inner.fit_statistics(train_volumes)
         return self
 
     def score(self, volumes: Any) -> np.ndarray:

@@ -4,6 +4,7 @@
 :mod:`.bundles`            score bundles (maps + features of one class, computed once) and the
                            experiment cell (:func:`evaluate_cell`): one operator on one bundle
 :mod:`.grid`               the grid runner with its result cache (resume, Dask executor)
+:mod:`.parallel`           the grids of a notebook on local worker processes, one thread each
 :mod:`.sweeps`             parameter sweeps and ablation configurations (Tables V-IX)
 :mod:`.tables`             records -> tables, side by side with the paper's numbers
 :mod:`.robustness`         perturbed maps and failure diagnosis (Fig. 7, Fig. 8)
@@ -17,6 +18,8 @@
 :mod:`.readme`             the README's generated results block
 :mod:`.tuning`             every default chosen on the development part (``topotta-lite tune``),
                            the same budget per operator; the optimism on the evaluation part
+:mod:`.prose`              the set-up of a run (data, backbone, defaults) in words, from its
+                           parameters
 ``paper/``                 the paper's own tables (CSV), shipped with the package
 =========================  ======================================================================
 
@@ -32,8 +35,10 @@ from topotta_lite.experiments.bundles import (
     MAPS_SCORER,
     ROBUSTNESS_PERTURBATIONS,
     SCORERS,
+    bundle_memory,
     bundle_path,
     evaluate_cell,
+    experiment_cell,
     load_split,
     make_operator,
     maps_bundle,
@@ -74,6 +79,13 @@ from topotta_lite.experiments.grid import (
     default_cache,
     paper_table,
     run_grid,
+)
+from topotta_lite.experiments.prose import (
+    backbone_words,
+    data_words,
+    defaults_table,
+    scorer_words,
+    setup_sentence,
 )
 from topotta_lite.experiments.readme import (
     README_MARKERS,
@@ -124,16 +136,24 @@ from topotta_lite.experiments.sweeps import (
     with_preset,
 )
 from topotta_lite.experiments.tables import (
+    MECHANISM_FLAGS,
+    MECHANISM_VARIANTS,
     PAPER_COUNTERPARTS,
     compare_main,
+    eai_activity,
+    expand_shared,
     format_table,
     gain_table,
     image_table,
     main_table,
+    mechanism_flags,
+    mechanism_table,
+    mechanism_variants,
     method_order,
     ordering_agreement,
     paper_counterparts,
     per_class_table,
+    preset_of,
     ranking_table,
     records_frame,
     representative_index,
@@ -153,6 +173,8 @@ __all__ = [
     "INCONCLUSIVE",
     "Interval",
     "MAPS_SCORER",
+    "MECHANISM_FLAGS",
+    "MECHANISM_VARIANTS",
     "NotTestable",
     "PAPER_COUNTERPARTS",
     "PER_IMAGE",
@@ -166,19 +188,26 @@ __all__ = [
     "UNTESTABLE",
     "VERDICT_ORDER",
     "assess_claims",
+    "backbone_words",
     "build_cells",
     "bundle_is_cached",
+    "bundle_memory",
     "bundle_path",
     "cell_key",
     "claims_markdown",
     "compare_main",
     "component_configurations",
     "component_lines",
+    "data_words",
     "default_cache",
+    "defaults_table",
     "diagnose",
     "drop_defaults",
+    "eai_activity",
     "evaluate_cell",
     "evaluate_claims",
+    "expand_shared",
+    "experiment_cell",
     "format_table",
     "gain_table",
     "gpu_available",
@@ -192,6 +221,9 @@ __all__ = [
     "maps_bundle",
     "maps_fingerprint",
     "mean_over_classes",
+    "mechanism_flags",
+    "mechanism_table",
+    "mechanism_variants",
     "method_order",
     "modality_of",
     "one_at_a_time",
@@ -209,6 +241,7 @@ __all__ = [
     "per_class_table",
     "per_image_table",
     "perturb_map",
+    "preset_of",
     "protocol_mean",
     "ranking_cell",
     "ranking_table",
@@ -224,8 +257,10 @@ __all__ = [
     "run_labelled",
     "runtime_cell",
     "score_bundle",
+    "scorer_words",
     "segment_bundle",
     "setting_variants",
+    "setup_sentence",
     "side_by_side",
     "signal_to_noise",
     "stratified_bootstrap",

@@ -24,6 +24,7 @@ import json
 import time
 import warnings
 import zipfile
+from collections import OrderedDict
 from pathlib import Path
 
 import numpy as np
@@ -37,8 +38,10 @@ __all__ = [
     "MAPS_SCORER",
     "ROBUSTNESS_PERTURBATIONS",
     "SCORERS",
+    "bundle_memory",
     "bundle_path",
     "evaluate_cell",
+    "experiment_cell",
     "load_split",
     "make_operator",
     "maps_bundle",
@@ -95,15 +98,79 @@ def load_split(dataset: str, category: str, *, size: str = "quick", seed: int = 
     return load_dataset(dataset, data_root, category)
 
 
+_BACKBONES: dict[tuple[str, int], object] = {}
+_FEATURES: dict[tuple[str, int], _FeaturesOnce] = {}
+FEATURE_MEMO_BYTES = 256 * 2**20
+"""Features of recent input images kept per backbone (least recently used first out): the two
+scorers of a class run the same backbone on the same images, which is then computed once."""
+
+
+def _backbone(name: str, seed: int):
+    """The backbone ``name`` built once per process (its weights loaded and checked once): a
+    frozen feature extractor holds no state that a scorer could change."""
+    from topotta_lite.features import get_backbone
+
+    key = (name, int(seed))
+    if key not in _BACKBONES:
+        _BACKBONES[key] = get_backbone(name, seed=seed)
+    return _BACKBONES[key]
+
+
+class _FeaturesOnce:
+    """A backbone that computes each input image's features once: a bundle asks for the test
+    images twice (for the maps and for the operators' features) and for the support images,
+    which are training images, again; the other scorer of the class asks for all of them again.
+    Every other attribute is the wrapped backbone's. At most ``max_bytes`` of features are kept
+    (least recently used first out)."""
+
+    def __init__(self, backbone, max_bytes: int = FEATURE_MEMO_BYTES):
+        self.inner = backbone
+        self.max_bytes = int(max_bytes)
+        self._memo: OrderedDict[bytes, np.ndarray] = OrderedDict()
+
+    def __getattr__(self, name):
+        return getattr(self.inner, name)
+
+    def __call__(self, inputs, batch_size: int | None = None) -> np.ndarray:
+        x = np.ascontiguousarray(inputs)
+        keys = [hashlib.sha1(f"{a.dtype.str}{a.shape}".encode() + a.tobytes()).digest()
+                for a in x]
+        todo = [i for i in dict(zip(keys, range(len(keys)))).values() if keys[i] not in self._memo]
+        if todo:
+            new = self.inner(x[todo], batch_size=batch_size)
+            new.flags.writeable = False  # shared with the memo: nobody may change it in place
+            self._memo.update({keys[i]: f for i, f in zip(todo, new)})  # views: no copy
+            out = new if todo == list(range(len(keys))) else None  # all new, in order
+        else:
+            out = None
+        if out is None:
+            out = np.ascontiguousarray(np.stack([self._memo[k] for k in keys]), dtype=np.float32)
+        for k in keys:
+            self._memo.move_to_end(k)
+        size = sum(f.nbytes for f in self._memo.values())
+        while self._memo and size > self.max_bytes:
+            size -= self._memo.popitem(last=False)[1].nbytes
+        return out
+
+
+def _features(name: str, seed: int) -> _FeaturesOnce:
+    """The backbone ``name`` with this process's feature memo (see :class:`_FeaturesOnce`)."""
+    key = (name, int(seed))
+    if key not in _FEATURES:
+        _FEATURES[key] = _FeaturesOnce(_backbone(name, seed))
+    return _FEATURES[key]
+
+
 def _scorer(name: str, backbone: str, modality: str, seed: int):
     from topotta_lite.scorers import PaDiMScorer, PatchCoreScorer, VoxelScorer
 
     if name not in SCORERS:
         raise ValueError(f"unknown scorer {name!r}; choose one of {SCORERS}")
+    features = _features(backbone, seed)
     if modality == "3d":
-        return VoxelScorer(name, backbone=backbone, seed=seed)
+        return VoxelScorer(name, backbone=features, seed=seed)
     cls = PaDiMScorer if name == "padim" else PatchCoreScorer
-    return cls(backbone, seed=seed)
+    return cls(features, seed=seed)
 
 
 BUNDLE_FORMAT = 3
@@ -145,6 +212,34 @@ def bundle_path(dataset: str, category: str, scorer: str = "patchcore", backbone
     return Path((cache or ResultCache()).root) / "bundles" / f"{key}.npz"
 
 
+_BASE_BYTES = 900 * 2**20  # the interpreter, torch, numba and a backbone
+_DATA_FACTOR = 16  # images, features, standardised copies and maps held at once, per data byte
+
+
+def bundle_memory(dataset: str, size: str) -> int | None:
+    """Estimated peak memory (bytes) of one process that builds a score bundle of an embedded
+    data set at ``size``: a fixed allowance for the interpreter, torch and the backbone, plus a
+    multiple of the data's float32 bytes (a scorer holds the images, their features, standardised
+    copies and the score maps at once). An upper bound of what the embedded voxel bundles were
+    measured to need; ``None`` for a data set read from disk (its size is unknown here).
+
+    Examples
+    --------
+    >>> bundle_memory("embedded-3d", "full") > bundle_memory("embedded-3d", "smoke")
+    True
+    >>> bundle_memory("mvtec_ad", "full") is None
+    True
+    """
+    if not dataset.startswith("embedded-"):
+        return None
+    from topotta_lite.data.embedded import SIZES
+
+    spec = SIZES[size]
+    n = spec.train + spec.validation + spec.test_good + spec.test_anomalous
+    per_sample = spec.voxels ** 3 if modality_of(dataset) == "3d" else 224 * 224 * 4
+    return int(_BASE_BYTES + _DATA_FACTOR * n * per_sample * 4)
+
+
 def _arrays_digest(arrays: dict[str, np.ndarray]) -> str:
     h = hashlib.sha256()
     for name in sorted(arrays):
@@ -154,10 +249,46 @@ def _arrays_digest(arrays: dict[str, np.ndarray]) -> str:
     return h.hexdigest()
 
 
-def _read_bundle(path: Path, key: dict) -> dict[str, np.ndarray] | None:
-    """The verified arrays of a bundle, or ``None`` (missing, or unusable and moved aside)."""
-    if not path.exists():
+_MEMO: OrderedDict[str, tuple[tuple, dict[str, np.ndarray]]] = OrderedDict()
+MEMO_BYTES = 768 * 2**20
+"""Verified bundles kept in memory (least recently used first out): an experiment grid runs many
+cells on one bundle, which is then read from disk and verified once, not once per cell."""
+
+
+def _file_stamp(path: Path) -> tuple | None:
+    try:
+        st = path.stat()
+    except FileNotFoundError:
         return None
+    return (st.st_size, st.st_mtime_ns, st.st_ino)
+
+
+def _remember(path: Path, stamp: tuple, arrays: dict[str, np.ndarray]) -> None:
+    size = sum(a.nbytes for a in arrays.values())
+    if size > MEMO_BYTES // 4:  # a large bundle (voxels at full size) is not held
+        return
+    for a in arrays.values():
+        a.flags.writeable = False  # shared by every cell: nobody may change it in place
+    _MEMO[str(path)] = (stamp, arrays)
+    _MEMO.move_to_end(str(path))
+    while sum(sum(a.nbytes for a in v[1].values()) for v in _MEMO.values()) > MEMO_BYTES:
+        _MEMO.popitem(last=False)
+
+
+def _read_bundle(path: Path, key: dict) -> dict[str, np.ndarray] | None:
+    """The verified arrays of a bundle, or ``None`` (missing, or unusable and moved aside).
+
+    A bundle read (and verified) earlier in this process is served from memory while its file
+    is unchanged (same size, modification time and inode); its arrays are read-only.
+    """
+    stamp = _file_stamp(path)
+    if stamp is None:
+        _MEMO.pop(str(path), None)
+        return None
+    hit = _MEMO.get(str(path))
+    if hit is not None and hit[0] == stamp:
+        _MEMO.move_to_end(str(path))
+        return dict(hit[1])
     try:
         with np.load(path, allow_pickle=False) as z:
             arrays = {k: z[k] for k in z.files}
@@ -173,7 +304,8 @@ def _read_bundle(path: Path, key: dict) -> dict[str, np.ndarray] | None:
     except (OSError, ValueError, KeyError, EOFError, zipfile.BadZipFile) as exc:
         quarantine(path, f"{type(exc).__name__}: {exc}", path.parent.parent)
         return None
-    return arrays
+    _remember(path, stamp, arrays)
+    return dict(arrays)
 
 
 def _write_bundle(path: Path, arrays: dict[str, np.ndarray], key: dict) -> None:
@@ -238,7 +370,8 @@ def _compute_bundle(dataset, category, scorer, backbone, feature_backbone, size,
         # standardised with the other backbone's nominal training statistics
         out = dict(score_bundle(dataset, category, scorer, backbone, size=size, seed=seed,
                                 data_root=data_root, n_support=n_support, cache=cache))
-        feats_model = _scorer("padim", feature_backbone, modality, seed).fit(split.train)
+        feats_model = _scorer("padim", feature_backbone, modality, seed).fit_statistics(
+            split.train)
         out["features"] = np.asarray(feats_model.features(split.test), np.float32)
         out["support"] = np.asarray(feats_model.features(support_samples), np.float32)
         return out
@@ -343,7 +476,7 @@ def maps_bundle(split, maps_dir, backbone: str | None = None, *, seed: int = 0,
         warnings.warn(f"{split.category}: no maps of nominal validation images in {maps_dir} "
                       f"(<class>/train/good/<stem>); THR's threshold uses the {len(val)} good "
                       "test images' maps instead", stacklevel=2)
-    model = _scorer("padim", backbone, modality, seed).fit(split.train)
+    model = _scorer("padim", backbone, modality, seed).fit_statistics(split.train)
     return {
         "maps": np.asarray(maps, np.float32),
         "gts": gts,
@@ -356,6 +489,35 @@ def maps_bundle(split, maps_dir, backbone: str | None = None, *, seed: int = 0,
         "score_seconds": np.float64(np.nan),
         "val_source": np.array(source),
     }
+
+
+def experiment_cell(dataset: str, category: str, scorer: str, operator: str, *,
+                    params: dict | None = None, backbone: str | None = None, size: str = "quick",
+                    seed: int = 0, data_root=None, maps_dir=None, **extra) -> dict:
+    """The one way to write an :func:`evaluate_cell` cell, so that an experiment two notebooks run
+    (TopoTTA's default setting in Tables I, V, VI, VII-IX, II, Fig. 7...) is one cache entry.
+
+    ``backbone`` None becomes the modality's default (:data:`DEFAULT_BACKBONE`), ``params`` a dict
+    (empty: the operator's defaults), ``seed`` an int; ``data_root`` / ``maps_dir`` are kept (as
+    strings) only when given; ``extra`` keys (``shots``, ``perturb``, ``feature_backbone``) are
+    kept only when not None.
+
+    Examples
+    --------
+    >>> experiment_cell("embedded-2d", "brick", "padim", "thr", size="smoke")
+    ... # doctest: +NORMALIZE_WHITESPACE
+    {'dataset': 'embedded-2d', 'category': 'brick', 'scorer': 'padim',
+     'backbone': 'efficientnet_lite0', 'operator': 'thr', 'params': {}, 'size': 'smoke', 'seed': 0}
+    """
+    cell = {"dataset": dataset, "category": category, "scorer": scorer,
+            "backbone": backbone or DEFAULT_BACKBONE[modality_of(dataset)], "operator": operator,
+            "params": dict(params or {}), "size": size, "seed": int(seed)}
+    if data_root is not None:
+        cell["data_root"] = str(data_root)
+    if maps_dir is not None:
+        cell["maps_dir"] = str(maps_dir)
+    cell.update({k: v for k, v in extra.items() if v is not None})
+    return cell
 
 
 def make_operator(name: str, params: dict | None = None, seed: int = 0):
@@ -396,12 +558,15 @@ def perturb_map(score_map: np.ndarray, kind: str, strength: float, seed: int = 0
 
 
 def segment_bundle(bundle: dict, operator: str, params: dict | None = None, *, seed: int = 0,
-                   shots: int = 0, perturb: dict | None = None, only_anomalous: bool = True):
+                   shots: int = 0, perturb: dict | None = None, only_anomalous: bool = True,
+                   detail: bool = False):
     """Run one operator over a bundle's test images; return (masks, indices, timings).
 
     ``timings`` holds the per-image seconds of the operator's stages (``timings_`` of each call)
     and, for TopoTTA with two filtrations, its fusion flags under ``"activity"``
-    (:func:`topotta_lite.method.fusion.fusion_activity`).
+    (:func:`topotta_lite.method.fusion.fusion_activity`). With ``detail=True`` a fourth list
+    holds, per image, the masks of TopoTTA's two filtrations, its fused pseudo-label and its
+    final mask (``(m_sub, m_sup, fused, mask)``; ``None`` for other operators or one filtration).
     """
     op = make_operator(operator, params, seed)
     maps = bundle["maps"]
@@ -417,16 +582,47 @@ def segment_bundle(bundle: dict, operator: str, params: dict | None = None, *, s
                              "shots > 0 (they count as few-shot support)")
         op.fit(support)
     idx = [i for i in range(len(maps)) if not only_anomalous or bundle["labels"][i] == 1]
-    masks, timings = [], []
+    masks, timings, details = [], [], []
+    two = operator == "topotta" and len(getattr(op, "filtrations", ())) == 2
     for i in idx:
         t0 = time.perf_counter()
-        masks.append(op.segment(maps[i], bundle["features"][i], support=support))
+        if two:
+            res = op.segment_detailed(maps[i], bundle["features"][i], support=support)
+            masks.append(res.mask)
+            details.append((res.m_sub, res.m_sup, res.fused, res.mask))
+        else:
+            masks.append(op.segment(maps[i], bundle["features"][i], support=support))
+            details.append(None)
         stage = dict(getattr(op, "timings_", {}) or {})
         stage["total"] = time.perf_counter() - t0
         if getattr(op, "fusion_activity_", None):
             stage["activity"] = dict(op.fusion_activity_)
         timings.append(stage)
-    return masks, idx, timings
+    return (masks, idx, timings, details) if detail else (masks, idx, timings)
+
+
+def _mechanisms(details, gts) -> dict | None:
+    """Per-image scores of every mask of :data:`~topotta_lite.experiments.tables.MECHANISM_VARIANTS`
+    and the flags of :func:`~topotta_lite.experiments.tables.mechanism_flags` (JSON-able)."""
+    from topotta_lite.experiments.tables import (
+        MECHANISM_FLAGS,
+        MECHANISM_VARIANTS,
+        mechanism_flags,
+        mechanism_variants,
+    )
+    from topotta_lite.metrics import segmentation_scores
+
+    if not details or any(d is None for d in details):
+        return None
+    variants = {v: {m: [] for m in SEG_METRICS} for v in MECHANISM_VARIANTS}
+    flags = {f: [] for f in MECHANISM_FLAGS}
+    for d, gt in zip(details, gts):
+        for v, mask in mechanism_variants(*d).items():
+            for m, value in segmentation_scores(mask, gt).items():
+                variants[v][m].append(round(value, 6))
+        for f, value in mechanism_flags(*d).items():
+            flags[f].append(value)
+    return {"variants": variants, "flags": flags}
 
 
 def evaluate_cell(cell: dict) -> dict:
@@ -434,7 +630,10 @@ def evaluate_cell(cell: dict) -> dict:
 
     Also returns the per-image scores (``image_ids`` and ``<metric>_per_image`` lists, in the
     same order, for paired comparisons), structure metrics and median stage timings. See the
-    module docstring for the cell's keys.
+    module docstring for the cell's keys. A TopoTTA cell with both filtrations also returns
+    ``mechanisms``: the per-image scores of each filtration's mask, their intersection and
+    union, the fused pseudo-label and the final mask, and the per-image flags of
+    :func:`~topotta_lite.experiments.tables.mechanism_flags` (the mechanism tables read them).
     """
     from topotta_lite.method.fusion import ACTIVITY_KEYS
     from topotta_lite.metrics import mean_scores, segmentation_scores, structure_scores
@@ -443,9 +642,9 @@ def evaluate_cell(cell: dict) -> dict:
         cell["dataset"], cell["category"], cell.get("scorer", "patchcore"), cell.get("backbone"),
         feature_backbone=cell.get("feature_backbone"), size=cell.get("size", "quick"),
         seed=cell.get("seed", 0), data_root=cell.get("data_root"), maps_dir=cell.get("maps_dir"))
-    masks, idx, timings = segment_bundle(
+    masks, idx, timings, details = segment_bundle(
         bundle, cell["operator"], cell.get("params"), seed=cell.get("seed", 0),
-        shots=cell.get("shots", 0), perturb=cell.get("perturb"))
+        shots=cell.get("shots", 0), perturb=cell.get("perturb"), detail=True)
     per_image = [segmentation_scores(m, bundle["gts"][i]) for m, i in zip(masks, idx)]
     structure = [structure_scores(m, bundle["gts"][i]) for m, i in zip(masks, idx)]
     out = mean_scores(per_image)
@@ -457,6 +656,9 @@ def evaluate_cell(cell: dict) -> dict:
     out["image_ids"] = [str(bundle["names"][i]) for i in idx]
     for metric in SEG_METRICS:
         out[f"{metric}_per_image"] = [round(p[metric], 6) for p in per_image]
+    mechanisms = _mechanisms(details, [bundle["gts"][i] for i in idx])
+    if mechanisms is not None:
+        out["mechanisms"] = mechanisms
     activity = [t.pop("activity") for t in timings if "activity" in t]
     if activity:  # share of the images where the fusion was empty-handed / nested / active
         out.update({k: float(np.mean([a[k] for a in activity])) for k in ACTIVITY_KEYS})

@@ -71,7 +71,8 @@ def _jsonable(obj):
 
 RESULTS_VERSION = 11
 """Part of every cached result's key: bump it when an operator default, a metric or the data
-generator changes, so that old results are not read back as new ones."""
+generator changes, so that old results are not read back as new ones (11: TopoTTA cells return
+the per-image ``mechanisms`` the mechanism tables read)."""
 
 
 def default_cache() -> Path:

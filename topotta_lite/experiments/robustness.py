@@ -16,7 +16,7 @@ from collections.abc import Sequence
 import numpy as np
 import pandas as pd
 
-from topotta_lite.experiments.bundles import ROBUSTNESS_PERTURBATIONS
+from topotta_lite.experiments.bundles import ROBUSTNESS_PERTURBATIONS, experiment_cell
 from topotta_lite.vocabulary import METHOD_NAMES, SEG_METRICS
 
 __all__ = [
@@ -48,12 +48,8 @@ def robustness_cells(dataset: str, categories: Sequence[str], scorers: Sequence[
     for cat in categories:
         for scorer in scorers:
             for method in methods:
-                base = {"dataset": dataset, "category": cat, "scorer": scorer,
-                        "operator": method, "params": {}, "size": size, "seed": seed}
-                if data_root is not None:
-                    base["data_root"] = data_root
-                if maps_dir is not None:
-                    base["maps_dir"] = str(maps_dir)
+                base = experiment_cell(dataset, cat, scorer, method, size=size, seed=seed,
+                                       data_root=data_root, maps_dir=maps_dir)
                 if 0 in strengths or 0.0 in strengths:
                     cells.append(dict(base))
                 for kind in kinds:

@@ -214,9 +214,8 @@ def build_cells(
     >>> [c["category"] for c in cells], labels[0]["setting"], "setting" in cells[0]
     (['brick', 'nut'], 'THR', False)
     """
-    from topotta_lite.experiments.bundles import DEFAULT_BACKBONE, modality_of
+    from topotta_lite.experiments.bundles import experiment_cell
 
-    backbone = backbone or DEFAULT_BACKBONE[modality_of(dataset)]
     categories, scorers = list(categories), list(scorers)
     if not variants:
         raise ValueError("variants is empty: give at least one labelled setting")
@@ -229,18 +228,11 @@ def build_cells(
         own_scorer = variant.pop("scorer", None)
         for category, scorer in itertools.product(categories, [own_scorer] if own_scorer
                                                   else scorers):
-            cell = {"dataset": dataset, "category": category, "scorer": scorer,
-                    "backbone": backbone, "operator": variant["operator"],
-                    "params": copy.deepcopy(dict(variant.get("params") or {})),
-                    "size": size, "seed": int(seed)}
-            if data_root is not None:
-                cell["data_root"] = str(data_root)
-            if maps_dir is not None:
-                cell["maps_dir"] = str(maps_dir)
-            for key, value in variant.items():
-                if key not in ("operator", "params"):
-                    cell[key] = value
-            cells.append(cell)
+            extra = {k: v for k, v in variant.items() if k not in ("operator", "params")}
+            cells.append(experiment_cell(
+                dataset, category, scorer, variant["operator"],
+                params=copy.deepcopy(dict(variant.get("params") or {})), backbone=backbone,
+                size=size, seed=seed, data_root=data_root, maps_dir=maps_dir, **extra))
             labels.append({"setting": label, "dataset": dataset, "category": category,
                            "scorer": scorer, **meta})
     return cells, labels
@@ -432,7 +424,9 @@ def with_preset(variants: Mapping[str, Mapping], preset: str, *, shots: int = 0,
     """The same TopoTTA settings under a preset: ``params.preset`` set, ``meta.preset`` recorded.
 
     The release preset trains on nominal support images, so its cells carry ``shots`` (they count
-    as few-shot support). Labels get ``prefix`` in front (e.g. ``"release: "``).
+    as few-shot support). Labels get ``prefix`` in front (e.g. ``"release: "``). A parameter equal
+    to the preset's own value (the release's ``fusion="intersection"``) is left out, so that the
+    cell is the one notebook 06 runs for Table I (one cache entry).
 
     Examples
     --------
@@ -440,12 +434,13 @@ def with_preset(variants: Mapping[str, Mapping], preset: str, *, shots: int = 0,
     ...                 prefix="release: ")
     >>> d = v["release: sub+super+intersection+PCES"]
     >>> d["params"], d["shots"], d["meta"]["preset"]
-    ({'fusion': 'intersection', 'preset': 'release'}, 10, 'release')
+    ({'preset': 'release'}, 10, 'release')
     """
     out = {}
     for name, spec in variants.items():
         params = dict(spec.get("params") or {})
         if preset != "paper":
+            params = {k: v for k, v in params.items() if PRESETS[preset].get(k, object()) != v}
             params["preset"] = preset
         item = {**spec, "params": params, "meta": {**dict(spec.get("meta") or {}), "preset": preset}}
         if shots:
@@ -455,12 +450,12 @@ def with_preset(variants: Mapping[str, Mapping], preset: str, *, shots: int = 0,
 
 
 def pces_ablation_variants(defaults: Mapping | None = None) -> dict[str, dict]:
-    """PCES one choice at a time, from our defaults back to the first version, and the reference.
+    """PCES one choice at a time, from our defaults back to earlier choices, and the reference.
 
     Settings (each a TopoTTA cell): ``pseudo-labels`` (no PCES, the reference every row is paired
     with), ``defaults``; one default undone at a time: ``positives: half-covered cells``,
-    ``negatives: beyond 1 cell``, ``classes capped 4:1``, ``256 points``; the first version with all
-    four undone (``first version``); a larger budget (``2048 points``); two other rules on the
+    ``negatives: beyond 1 cell``, ``classes capped 4:1``, ``256 points``; all four undone at once
+    (``all four undone``); a larger budget (``2048 points``); two other rules on the
     default samples: ``decision: trim`` and ``decision: area``; and ``map resolution`` (features
     upsampled to the map).
 
@@ -479,7 +474,7 @@ def pces_ablation_variants(defaults: Mapping | None = None) -> dict[str, dict]:
         "classes capped 4:1": {"max_ratio": 4.0},
         "256 points": {"n_points": 256},
         "2048 points": {"n_points": 2048},
-        "first version": first,
+        "all four undone": first,
         "decision: trim": {"decision": "trim"},
         "decision: area": {"decision": "area"},
         "map resolution": {"resolution": "full"},

@@ -39,16 +39,24 @@ import pandas as pd
 from topotta_lite.vocabulary import METHOD_NAMES, METHOD_ORDER, RANKING_METRICS, SCORER_NAMES, SEG_METRICS
 
 __all__ = [
+    "MECHANISM_FLAGS",
+    "MECHANISM_VARIANTS",
     "PAPER_COUNTERPARTS",
     "compare_main",
     "format_table",
+    "eai_activity",
+    "expand_shared",
     "gain_table",
     "image_table",
+    "mechanism_flags",
+    "mechanism_table",
+    "mechanism_variants",
     "main_table",
     "method_order",
     "ordering_agreement",
     "paper_counterparts",
     "per_class_table",
+    "preset_of",
     "ranking_table",
     "records_frame",
     "representative_index",
@@ -559,3 +567,210 @@ def representative_index(values: Sequence[float]) -> int:
     if v.size == 0:
         raise ValueError("values is empty: no example to pick")
     return int(np.argmin(np.abs(v - np.median(v))))
+
+
+# ------------------------------------------------------------------------------------------------
+# Presets: which reading of TopoTTA a row belongs to
+# ------------------------------------------------------------------------------------------------
+def preset_of(record: Mapping) -> str:
+    """``"paper"``, ``"release"`` or ``"shared"``: the preset a grid record belongs to.
+
+    THR has no preset: its masks are the same whichever reading of TopoTTA it is compared with,
+    so its rows are ``"shared"`` by both presets (one THR row per setting). TopoTTA's preset is
+    its ``params.preset`` (the paper's by default); TTT4AS rows given the release preset's
+    nominal support images (``shots`` in a Table I grid) stand beside the release preset.
+
+    Examples
+    --------
+    >>> preset_of({"operator": "thr"}), preset_of({"operator": "topotta"})
+    ('shared', 'paper')
+    >>> preset_of({"operator": "topotta", "params": {"preset": "release"}, "shots": 10})
+    'release'
+    >>> preset_of({"operator": "ttt4as", "shots": 10}), preset_of({"operator": "ttt4as"})
+    ('release', 'paper')
+    """
+    op = record.get("operator")
+    if op == "thr":
+        return "shared"
+    params = record.get("params") or {}
+    if op == "topotta":
+        return str(params.get("preset", "paper"))
+    return "release" if record.get("shots") else "paper"
+
+
+def expand_shared(df: pd.DataFrame, column: str = "preset") -> pd.DataFrame:
+    """The rows of preset ``"shared"`` repeated under every other preset of ``df`` (for per-preset
+    views: THR stands beside both readings of TopoTTA). Without another preset, ``df`` as it is.
+
+    Examples
+    --------
+    >>> df = pd.DataFrame({"preset": ["shared", "paper", "release"], "method": ["THR", "A", "A"]})
+    >>> expand_shared(df).values.tolist()
+    [['paper', 'A'], ['paper', 'THR'], ['release', 'A'], ['release', 'THR']]
+    """
+    if column not in df.columns:
+        return df
+    shared = df[df[column] == "shared"]
+    others = [p for p in dict.fromkeys(df[column]) if p != "shared"]
+    if not others or shared.empty:
+        return df
+    parts = [pd.concat([df[df[column] == p], shared.assign(**{column: p})]) for p in others]
+    return pd.concat(parts, ignore_index=True)
+
+
+# ------------------------------------------------------------------------------------------------
+# Mechanism tables: where EAI, its fallback, the superlevel branch and PCES act
+# ------------------------------------------------------------------------------------------------
+MECHANISM_VARIANTS = ("sublevel", "superlevel", "intersection", "union", "eai", "topotta")
+"""The masks of one TopoTTA call that the mechanism tables score: each filtration's pseudo-label,
+their intersection and union, the fused pseudo-label (``eai``: EAI, its fallback included) and
+the final mask (``topotta``: after PCES)."""
+
+MECHANISM_FLAGS = ("eai_acts", "fallback_fired", "eai_differs_sub", "eai_differs_intersection",
+                   "eai_differs_union", "pces_differs")
+"""Per-image flags of :func:`mechanism_flags` (columns of ``mechanisms_per_image``)."""
+
+
+def mechanism_flags(m_sub, m_sup, fused, final) -> dict[str, bool]:
+    """Which mechanism changed the masks of one image.
+
+    ``eai_acts``: the two pseudo-labels overlap and EAI returned something other than their
+    intersection; ``fallback_fired``: they do not overlap although one is not empty (EAI then
+    returns its fallback); ``eai_differs_sub`` / ``_intersection`` / ``_union``: the fused mask
+    is not the sublevel mask / the intersection / the union; ``pces_differs``: the final mask
+    (after PCES) is not the fused pseudo-label.
+
+    Parameters
+    ----------
+    m_sub, m_sup, fused, final : array_like of bool, one shape
+
+    Examples
+    --------
+    >>> sub = np.array([[1, 1, 0, 0]], bool); sup = np.array([[0, 1, 1, 0]], bool)
+    >>> flags = mechanism_flags(sub, sup, sub | sup, sub | sup)
+    >>> flags["eai_acts"], flags["fallback_fired"], flags["eai_differs_sub"], flags["pces_differs"]
+    (True, False, True, False)
+    >>> mechanism_flags(sub, ~sub, sub, sub)["fallback_fired"]
+    True
+    """
+    a, b = np.asarray(m_sub, bool), np.asarray(m_sup, bool)
+    f, out = np.asarray(fused, bool), np.asarray(final, bool)
+    if not a.shape == b.shape == f.shape == out.shape:
+        raise ValueError(f"m_sub, m_sup, fused and final must share one shape, got {a.shape}, "
+                         f"{b.shape}, {f.shape}, {out.shape}")
+    inter, union = a & b, a | b
+    return {
+        "eai_acts": bool(inter.any() and (f != inter).any()),
+        "fallback_fired": bool(not inter.any() and union.any()),
+        "eai_differs_sub": bool((f != a).any()),
+        "eai_differs_intersection": bool((f != inter).any()),
+        "eai_differs_union": bool((f != union).any()),
+        "pces_differs": bool((out != f).any()),
+    }
+
+
+def mechanism_variants(m_sub, m_sup, fused, final) -> dict[str, np.ndarray]:
+    """The masks of :data:`MECHANISM_VARIANTS` for one image, in that order.
+
+    Examples
+    --------
+    >>> a = np.array([[1, 0]], bool); b = np.array([[1, 1]], bool)
+    >>> {k: v.astype(int).tolist() for k, v in mechanism_variants(a, b, a, b).items()}
+    ... # doctest: +NORMALIZE_WHITESPACE
+    {'sublevel': [[1, 0]], 'superlevel': [[1, 1]], 'intersection': [[1, 0]], 'union': [[1, 1]],
+     'eai': [[1, 0]], 'topotta': [[1, 1]]}
+    """
+    a, b = np.asarray(m_sub, bool), np.asarray(m_sup, bool)
+    return {"sublevel": a, "superlevel": b, "intersection": a & b, "union": a | b,
+            "eai": np.asarray(fused, bool), "topotta": np.asarray(final, bool)}
+
+
+def mechanism_table(records: Iterable[Mapping], *, metrics: Sequence[str] = SEG_METRICS,
+                    decimals: int | None = 4) -> pd.DataFrame:
+    """``mechanisms_per_image``: one row per (setting, class, image, variant), flags repeated.
+
+    Parameters
+    ----------
+    records : iterable of dict
+        TopoTTA grid records whose result holds ``mechanisms`` (what
+        :func:`~topotta_lite.experiments.bundles.evaluate_cell` returns for an operator with
+        both filtrations): per variant the per-image metric lists, and the per-image flags, in
+        the order of the record's ``image_ids``. ``topk`` is the record's ``params.k`` (1 by
+        default).
+    metrics : sequence of str
+    decimals : int or None
+
+    Returns
+    -------
+    pandas.DataFrame
+        ``dataset, scorer, backbone, preset, topk, category, image, variant, *metrics,
+        *MECHANISM_FLAGS``.
+
+    Raises
+    ------
+    ValueError
+        If a record has no ``mechanisms`` (a result cached before they existed, or an operator
+        with a single filtration).
+
+    Examples
+    --------
+    >>> mech = {"variants": {v: {m: [0.5] for m in SEG_METRICS} for v in MECHANISM_VARIANTS},
+    ...         "flags": {f: [False] for f in MECHANISM_FLAGS}}
+    >>> rec = {"dataset": "embedded-2d", "category": "a", "scorer": "padim", "image_ids": ["x"],
+    ...        "operator": "topotta", "params": {"k": 2}, "mechanisms": mech}
+    >>> t = mechanism_table([rec])
+    >>> len(t), t["topk"].unique().tolist(), t["preset"].iloc[0], t["variant"].iloc[-1]
+    (6, [2], 'paper', 'topotta')
+    """
+    rows = []
+    for r in records:
+        mech = r.get("mechanisms")
+        if not mech:
+            raise ValueError(
+                f"record of {r.get('category')!r}/{r.get('scorer')!r} holds no mechanisms: "
+                "it is not a two-filtration TopoTTA cell, or it was cached before "
+                "evaluate_cell returned them (bump RESULTS_VERSION)")
+        base = {"dataset": r.get("dataset"), "scorer": _display(r.get("scorer"), SCORER_NAMES),
+                "backbone": r.get("backbone") or _default_backbone(r.get("dataset")),
+                "preset": preset_of(r), "topk": int((r.get("params") or {}).get("k", 1)),
+                "category": r.get("category")}
+        flags = mech["flags"]
+        for j, image in enumerate(r["image_ids"]):
+            flag = {f: bool(flags[f][j]) for f in MECHANISM_FLAGS}
+            for variant in MECHANISM_VARIANTS:
+                scores = mech["variants"][variant]
+                rows.append({**base, "image": str(image), "variant": variant,
+                             **{m: float(scores[m][j]) for m in metrics}, **flag})
+    cols = ["dataset", "scorer", "backbone", "preset", "topk", "category", "image", "variant",
+            *metrics, *MECHANISM_FLAGS]
+    out = pd.DataFrame(rows, columns=cols)
+    return out.round({m: decimals for m in metrics}) if decimals is not None else out
+
+
+def eai_activity(per_image: pd.DataFrame, *, decimals: int | None = 4) -> pd.DataFrame:
+    """``eai_activity``: per (dataset, scorer, backbone, preset, topk) the share of images where
+    each mechanism changed the mask, from a :func:`mechanism_table`.
+
+    Returns
+    -------
+    pandas.DataFrame
+        ``dataset, scorer, backbone, preset, topk, n_images, n_classes`` and the share of images
+        of each of :data:`MECHANISM_FLAGS` (``eai_differs_intersection`` ... ``pces_differs``).
+
+    Examples
+    --------
+    >>> rows = [{"dataset": "d", "scorer": "s", "backbone": "b", "preset": "paper", "topk": 1,
+    ...          "category": "a", "image": str(i), "variant": "eai",
+    ...          **{f: i == 0 for f in MECHANISM_FLAGS}} for i in range(4)]
+    >>> act = eai_activity(pd.DataFrame(rows)).iloc[0]
+    >>> int(act["n_images"]), float(act["eai_acts"])
+    (4, 0.25)
+    """
+    keys = ["dataset", "scorer", "backbone", "preset", "topk"]
+    one = per_image.drop_duplicates([*keys, "category", "image"])
+    g = one.groupby(keys, sort=True, dropna=False)
+    out = g[list(MECHANISM_FLAGS)].mean()
+    out.insert(0, "n_images", g["image"].size())
+    out.insert(1, "n_classes", g["category"].nunique())
+    out = out.reset_index()
+    return out.round({f: decimals for f in MECHANISM_FLAGS}) if decimals is not None else out
