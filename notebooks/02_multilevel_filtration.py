@@ -59,6 +59,7 @@ import pandas as pd
 from gtda.diagrams import BettiCurve, PersistenceImage, PersistenceLandscape
 from IPython.display import Markdown, display
 
+from topotta_lite.config import pin_threads
 from topotta_lite.method import default_dims, feature_region, pseudo_label_mask, select_features
 from topotta_lite.outputs import savefig, use_style, write_table
 from topotta_lite.teaching import (
@@ -82,6 +83,8 @@ from topotta_lite.teaching import (
     write_html,
 )
 from topotta_lite.topology import betti_numbers, cubical_persistence, quantise
+
+pin_threads()  # one BLAS / OpenMP / torch thread: the results do not depend on the machine's cores
 
 use_style()
 

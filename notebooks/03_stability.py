@@ -67,6 +67,7 @@ import pandas as pd
 from gudhi.representations import Landscape, PersistenceImage
 from IPython.display import Markdown, display
 
+from topotta_lite.config import pin_threads
 from topotta_lite.method import pseudo_label_mask
 from topotta_lite.outputs import savefig, use_style, write_table
 from topotta_lite.teaching import (
@@ -90,6 +91,8 @@ from topotta_lite.teaching import (
     wasserstein,
 )
 from topotta_lite.topology import cubical_persistence
+
+pin_threads()  # one BLAS / OpenMP / torch thread: the results do not depend on the machine's cores
 
 use_style()
 

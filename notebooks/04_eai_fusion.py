@@ -67,10 +67,13 @@ from IPython.display import Markdown, display
 from matplotlib.ticker import MaxNLocator
 from scipy import ndimage as ndi
 
+from topotta_lite.config import pin_threads
 from topotta_lite.method import eai_trace, fuse, pseudo_label_mask
 from topotta_lite.outputs import savefig, use_style, write_table
 from topotta_lite.teaching import bullets, fusion_cases, plural, takeaways, toy_score_map
 from topotta_lite.topology import betti_numbers, connectivity_structure, euler_characteristic
+
+pin_threads()  # one BLAS / OpenMP / torch thread: the results do not depend on the machine's cores
 
 use_style()
 

@@ -66,6 +66,7 @@ import torch
 from IPython.display import Markdown, display
 from sklearn.decomposition import PCA
 
+from topotta_lite.config import pin_threads
 from topotta_lite.experiments import (
     build_cells,
     load_split,
@@ -89,6 +90,8 @@ from topotta_lite.metrics import segmentation_scores
 from topotta_lite.operators import TopoTTA
 from topotta_lite.outputs import savefig, use_style
 from topotta_lite.teaching import change_word, fmt, overlay_mask, plural, show_map, takeaways
+
+pin_threads()  # one BLAS / OpenMP / torch thread: the results do not depend on the machine's cores
 
 use_style()
 torch.manual_seed(seed)

@@ -67,6 +67,7 @@ import matplotlib.pyplot as plt
 import pandas as pd
 from IPython.display import Markdown, display
 
+from topotta_lite.config import pin_threads
 from topotta_lite.data import check_dataset, resolve_classes
 from topotta_lite.experiments import (
     MAPS_SCORER,
@@ -82,6 +83,8 @@ from topotta_lite.experiments import (
 from topotta_lite.outputs import savefig, use_style, write_table
 from topotta_lite.teaching import fmt, is_monotone, plural, subset_note, takeaways
 from topotta_lite.vocabulary import SCORER_NAMES
+
+pin_threads()  # one BLAS / OpenMP / torch thread: the results do not depend on the machine's cores
 
 use_style()
 # checks the dataset (and your maps) before anything is computed or written

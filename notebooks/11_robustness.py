@@ -58,6 +58,7 @@ import numpy as np
 import pandas as pd
 from IPython.display import Markdown, display
 
+from topotta_lite.config import pin_threads
 from topotta_lite.data import check_dataset, resolve_classes
 from topotta_lite.experiments import (
     MAPS_SCORER,
@@ -75,6 +76,8 @@ from topotta_lite.experiments import (
 from topotta_lite.operators import TTT4AS, TopoTTA
 from topotta_lite.outputs import savefig, use_style, write_table
 from topotta_lite.teaching import fmt, overlay_mask, plural, show_map, subset_note, takeaways
+
+pin_threads()  # one BLAS / OpenMP / torch thread: the results do not depend on the machine's cores
 
 use_style()
 # checks the dataset (and your maps) before anything is computed or written

@@ -60,6 +60,7 @@ import numpy as np
 import pandas as pd
 from IPython.display import Markdown, display
 
+from topotta_lite.config import pin_threads
 from topotta_lite.experiments import (
     CLAIMS,
     PER_IMAGE,
@@ -71,6 +72,8 @@ from topotta_lite.experiments import (
 )
 from topotta_lite.outputs import savefig, use_style, write_table
 from topotta_lite.teaching import plural, takeaways
+
+pin_threads()  # one BLAS / OpenMP / torch thread: the results do not depend on the machine's cores
 
 use_style()
 pd.set_option("display.width", 200)
