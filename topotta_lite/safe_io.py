@@ -389,6 +389,9 @@ def replace_all(files: Mapping[str | os.PathLike, bytes | str | os.PathLike],
 
 
 def _mib(nbytes: int) -> str:
+    """A size for people: ``"12 KiB"``, ``"3.4 MiB"``."""
+    if nbytes < 1 << 20:
+        return f"{nbytes / 1024:.0f} KiB"
     return f"{nbytes / (1 << 20):.1f} MiB"
 
 
@@ -398,10 +401,21 @@ def _undo(entries: list) -> None:
         target, tmp = Path(target), Path(tmp)
         if backup is not None:
             if os.path.lexists(backup):
-                os.replace(backup, target)
+                if _same_inode(backup, target):  # not swapped yet: rename() would do nothing
+                    os.unlink(backup)
+                else:
+                    os.replace(backup, target)
         elif not tmp.exists() and os.path.lexists(target):
             target.unlink()  # it was new and had been swapped in
         tmp.unlink(missing_ok=True)
+
+
+def _same_inode(a, b) -> bool:
+    try:
+        sa, sb = os.lstat(a), os.lstat(b)
+    except OSError:
+        return False
+    return (sa.st_dev, sa.st_ino) == (sb.st_dev, sb.st_ino)
 
 
 def recover_interrupted_replacements(folder: str | os.PathLike) -> list[Path]:

@@ -1,5 +1,6 @@
-"""The ``topotta-lite`` command: ``reproduce`` (notebooks via papermill), ``segment`` (your maps) and
-``report`` (the executed notebooks as a static HTML site)."""
+"""The ``topotta-lite`` command: ``reproduce`` (notebooks via papermill), ``segment`` (your maps),
+``report`` (the executed notebooks as a static HTML site) and ``verify`` (a run's tables against the
+published ones)."""
 
 from __future__ import annotations
 
@@ -12,6 +13,8 @@ SUBCOMMANDS = {
     "segment": ("topotta_lite.cli.segment", "binarise a folder of score maps with THR, TTT4AS or TopoTTA"),
     "report": ("topotta_lite.cli.report", "render the executed notebooks, figures, tables and claims "
                "as a static HTML site"),
+    "verify": ("topotta_lite.cli.verify", "compare the last run's fresh tables with the published "
+               "ones, number by number, at the stated tolerance"),
 }
 
 

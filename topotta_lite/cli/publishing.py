@@ -238,6 +238,10 @@ def publish_notebook(res: RunResult, stage: Path, dest: Path, info: dict, *,
         if problem:
             res.warnings.append(problem)
     info = {**info, "code": code_fingerprint(source) if source is not None else None}
+    try:
+        dest.mkdir(parents=True, exist_ok=True)
+    except OSError as exc:
+        raise PublishError(f"{exc.strerror or exc} ({dest})") from None
     with file_lock(dest):
         entries = read_manifest(dest)
         targets = {p: dest / p.relative_to(stage) for p in staged}
@@ -258,12 +262,12 @@ def publish_notebook(res: RunResult, stage: Path, dest: Path, info: dict, *,
         try:
             replace_all(writes, journal_dir=dest)
         except NotEnoughSpace as exc:
-            raise PublishError(f"not published: {exc.strerror} on {exc.filename}; every "
-                               "published file and the manifest are as they were") from None
+            raise PublishError(f"{exc.strerror} on {exc.filename}; every published file and "
+                               "the manifest are as they were") from None
         except OSError as exc:
             raise PublishError(
-                f"not published: {exc.strerror or exc} ({exc.filename or dest}); every published "
-                "file and the manifest are as they were") from None
+                f"{exc.strerror or exc} ({exc.filename or dest}); every published file and the "
+                "manifest are as they were") from None
     res.kept = sorted(str(targets[p]) for p in keep - identical)
     res.files = [str(targets[p]) for p in staged] + outside
     return res

@@ -347,7 +347,7 @@ def run(args: argparse.Namespace) -> int:
               "nothing, those finished before are published", file=sys.stderr)
         return 130
     failed = [r.notebook for r in results if not r.ok]
-    print(f"{len(results) - len(failed)} notebook(s) ran, {len(failed)} failed"
+    print(f"{len(results) - len(failed)} notebook(s) ran and published, {len(failed)} failed"
           + (f": {', '.join(failed)}" if failed else "")
           + f" ({time.perf_counter() - started:.0f} s)")
     return 1 if failed else 0
