@@ -10,7 +10,7 @@ cache of its own (score maps, results: everything is recomputed) and its own fig
   parent environment (what a machine with N cores, or a user's shell, sets);
 * ``other kernels`` (``--other-kernels``): what differs on another processor, forced here:
   OpenBLAS's Sandybridge kernels, MKL's AVX2 code path, torch's AVX2 kernels, oneDNN capped at
-  AVX2.
+  AVX2, numba compiling for a generic x86-64 processor.
 
 Every table of every setting is compared with the first setting's, number by number
 (:func:`topotta_lite.outputs.compare_table`), and one line per table prints the largest
@@ -33,7 +33,8 @@ from topotta_lite.config import repo_root
 from topotta_lite.outputs import compare_table
 
 OTHER_KERNELS = {"OPENBLAS_CORETYPE": "Sandybridge", "MKL_CBWR": "AVX2",
-                 "ATEN_CPU_CAPABILITY": "avx2", "ONEDNN_MAX_CPU_ISA": "AVX2"}
+                 "ATEN_CPU_CAPABILITY": "avx2", "ONEDNN_MAX_CPU_ISA": "AVX2",
+                 "NUMBA_CPU_NAME": "generic"}
 
 
 def run_setting(name: str, env_extra: dict, profile: str, only: list[str], work: Path) -> dict:
