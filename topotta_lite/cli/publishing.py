@@ -13,7 +13,7 @@ succeeded, :func:`publish_notebook` moves its files into the destination folder:
   (:func:`fresh_dir`, read by ``topotta-lite verify``). A published table is then kept, byte for
   byte, when its manifest entry says the same notebook made it with the same parameters and the
   same code (:func:`code_fingerprint`), and the fresh table has the same columns, rows and labels
-  with every number within :data:`~topotta_lite.outputs.TABLE_TOLERANCE`. A published figure (or
+  with every number within its tolerance (:func:`~topotta_lite.outputs.tolerance_for`). A published figure (or
   page) is kept on the same condition for all of its notebook's tables; a notebook with a timing
   table (:data:`~topotta_lite.outputs.TIMING_TABLES`) publishes its figures afresh. So a run on
   another machine leaves the committed files as they are, apart from the timing files.
@@ -35,6 +35,7 @@ from topotta_lite.cli.parameters import OWNER_PROFILE, scratch_name
 from topotta_lite.config import env, repo_root
 from topotta_lite.outputs import (
     MANIFEST,
+    PER_IMAGE_TOLERANCE,
     TABLE_TOLERANCE,
     compare_table,
     is_timing_table,
@@ -194,7 +195,7 @@ def _save_fresh_tables(staged: list[Path], stage: Path, fresh: Path) -> str:
 
 
 def publish_notebook(res: RunResult, stage: Path, dest: Path, info: dict, *,
-                     fresh: Path | None = None, atol: float = TABLE_TOLERANCE,
+                     fresh: Path | None = None, atol: float | None = None,
                      source: Path | None = None) -> RunResult:
     """Publish one successful notebook's staged files into ``dest``, all or nothing.
 
@@ -211,8 +212,9 @@ def publish_notebook(res: RunResult, stage: Path, dest: Path, info: dict, *,
         The manifest's record of each file (profile, parameters, profile_run, overrides).
     fresh : path, optional
         Where the fresh tables are kept for ``topotta-lite verify`` (nothing kept when ``None``).
-    atol : float
-        The tolerance within which a published table is kept.
+    atol : float, optional
+        The tolerance within which a published table is kept (default: each table's own,
+        :func:`topotta_lite.outputs.tolerance_for`).
     source : path, optional
         The notebook source (its code fingerprint decides, with the package's, what is kept).
 
@@ -280,7 +282,7 @@ def _identical(staged: Path, target: Path) -> bool:
 
 
 def _files_to_keep(notebook: str, targets: dict[Path, Path], entries: dict, dest: Path,
-                   info: dict, atol: float) -> set[Path]:
+                   info: dict, atol: float | None) -> set[Path]:
     """The staged files whose published version stays (see the module's docstring)."""
     def entry(target: Path):
         return entries.get(target.relative_to(dest).as_posix())
@@ -349,5 +351,5 @@ def describe_kept(res: RunResult) -> str:
     if not res.kept:
         return ""
     return (f" ({len(res.kept)} kept as they were: the fresh tables agree within "
-            f"{TABLE_TOLERANCE:g})")
+            f"{TABLE_TOLERANCE:g}, {PER_IMAGE_TOLERANCE:g} per image)")
 

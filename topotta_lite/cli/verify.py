@@ -27,16 +27,19 @@ from pathlib import Path
 from topotta_lite.cli.parameters import OWNER_PROFILE, PROFILES
 from topotta_lite.cli.publishing import committed_figures_dir, fresh_dir
 from topotta_lite.config import env, repo_root
-from topotta_lite.outputs import TABLE_TOLERANCE, compare_table
+from topotta_lite.outputs import PER_IMAGE_TOLERANCE, TABLE_TOLERANCE, compare_table
 from topotta_lite.safe_io import atomic_write
 
 __all__ = ["configure_parser", "print_report", "run", "verify"]
 
 
 def verify(profile: str = OWNER_PROFILE, figures_dir: Path | None = None,
-           build_dir: Path | None = None, tolerance: float = TABLE_TOLERANCE) -> dict:
+           build_dir: Path | None = None, tolerance: float | None = None) -> dict:
     """Compare the fresh tables of the last ``profile`` run with those published in
     ``figures_dir``; return the report (also written to ``<build>/<profile>/verify.json``).
+
+    ``tolerance`` applies to every table; by default each table has its own
+    (:func:`topotta_lite.outputs.tolerance_for`: 0.002 for a table of means, 0.01 per image).
 
     Raises
     ------
@@ -57,7 +60,8 @@ def verify(profile: str = OWNER_PROFILE, figures_dir: Path | None = None,
     """
     if profile not in PROFILES:
         raise ValueError(f"unknown profile {profile!r}; choose one of {', '.join(PROFILES)}")
-    if not (isinstance(tolerance, int | float) and 0 <= tolerance < float("inf")):
+    if tolerance is not None and not (isinstance(tolerance, int | float)
+                                      and 0 <= tolerance < float("inf")):
         raise ValueError(f"--tolerance must be a finite number >= 0, got {tolerance!r}")
     build_root = Path(build_dir or repo_root() / "build").absolute()
     figures = Path(figures_dir or env("TOPOTTA_FIGURES") or committed_figures_dir()).absolute()
@@ -80,7 +84,10 @@ def verify(profile: str = OWNER_PROFILE, figures_dir: Path | None = None,
     summary = {}
     for t in tables:
         summary[t["status"]] = summary.get(t["status"], 0) + 1
-    report = {"profile": profile, "tolerance": tolerance, "figures": str(figures),
+    report = {"profile": profile,
+              "tolerance": TABLE_TOLERANCE if tolerance is None else tolerance,
+              "tolerance_per_image": PER_IMAGE_TOLERANCE if tolerance is None else tolerance,
+              "figures": str(figures),
               "fresh": str(fresh.parent), "summary": summary, "tables": tables}
     out = build_root / profile / "verify.json"
     with atomic_write(out) as tmp:
@@ -106,10 +113,11 @@ def _number(v) -> str:
 def print_report(report: dict, write=print, *, max_entries: int = 10) -> None:
     """The report in a few lines: a summary, then each moved or missing table with its entries,
     then the timing tables (not compared)."""
-    tol = report["tolerance"]
+    tol, per_image = report["tolerance"], report["tolerance_per_image"]
     s = report["summary"]
+    tolerances = f"{tol:g}" if tol == per_image else f"{tol:g} ({per_image:g} per image)"
     write(f"verify [{report['profile']}]: {len(report['tables'])} table(s), fresh "
-          f"{report['fresh']} vs published {report['figures']}, tolerance {tol:g}")
+          f"{report['fresh']} vs published {report['figures']}, tolerance {tolerances}")
     write("  " + ", ".join(f"{s.get(k, 0)} {k}" for k in ("same", "within", "moved", "missing",
                                                           "timing")))
     for t in report["tables"]:
@@ -140,8 +148,10 @@ def configure_parser(parser: argparse.ArgumentParser) -> None:
                         help="the published figures to compare with (default: figures/)")
     parser.add_argument("--build-dir", type=Path, default=None,
                         help="the run's build folder, holding <profile>/fresh (default: build/)")
-    parser.add_argument("--tolerance", type=float, default=TABLE_TOLERANCE,
-                        help=f"largest difference allowed per number (default {TABLE_TOLERANCE:g})")
+    parser.add_argument("--tolerance", type=float, default=None,
+                        help=f"largest difference allowed per number, for every table (default: "
+                             f"{TABLE_TOLERANCE:g} for a table of means, {PER_IMAGE_TOLERANCE:g} "
+                             "for a per-image table)")
 
 
 def run(args: argparse.Namespace) -> int:
