@@ -739,40 +739,6 @@ def test_pces_gives_the_same_bytes_from_a_fresh_and_a_cached_compile(tmp_path):
     assert runs[0].stdout == runs[1].stdout
 
 
-TABLE_SCRIPT = """
-import hashlib, sys
-import pandas as pd
-from topotta_lite.experiments import evaluate_cell, score_bundle
-from topotta_lite.outputs import write_table
-rows = []
-for op in ("thr", "ttt4as", "topotta"):
-    r = evaluate_cell({"dataset": "embedded-2d", "category": "brick", "scorer": "padim",
-                       "operator": op, "size": "smoke", "seed": 0})
-    rows.append({"method": op, **{k: r[k] for k in ("precision", "recall", "f1", "iou")}})
-write_table(pd.DataFrame(rows), "table_check")
-b = score_bundle("embedded-2d", "brick", "padim", size="smoke")
-print(hashlib.sha256(b["maps"].tobytes()).hexdigest())
-"""
-
-ANOTHER_MACHINE = {  # what differs on another computer: BLAS kernels, vector width, threads
-    "OPENBLAS_CORETYPE": "Sandybridge", "MKL_CBWR": "AVX2", "ATEN_CPU_CAPABILITY": "avx2",
-    "ONEDNN_MAX_CPU_ISA": "AVX2", "OMP_NUM_THREADS": "1", "MKL_NUM_THREADS": "1",
-    "OPENBLAS_NUM_THREADS": "1",
-}
-
-
-def test_tables_agree_within_the_stated_tolerance_on_another_numeric_environment(tmp_path):
-    hashes = []
-    for name, extra in (("here", {}), ("elsewhere", ANOTHER_MACHINE)):
-        env = _env(TOPOTTA_FIGURES=str(tmp_path / name), TOPOTTA_CACHE=str(tmp_path / f"c_{name}"),
-                   **extra)
-        r = subprocess.run([PY, "-c", TABLE_SCRIPT], env=env, capture_output=True, text=True,
-                           timeout=900)
-        assert r.returncode == 0, r.stderr[-3000:]
-        hashes.append(r.stdout.strip())
-    assert compare_tables(tmp_path / "here", tmp_path / "elsewhere") == []
-    print("score maps identical across environments:", hashes[0] == hashes[1])
-    assert TABLE_TOLERANCE == 0.002
 
 
 # ============================================================================ issue 19, 20: publishing
@@ -1159,40 +1125,62 @@ write_table(pd.DataFrame({"key": report.results}), "keys")
 
 
 # ============================================================================ issue 19, 14: threads
-THREADS_SCRIPT = """
-import hashlib, json, sys
+TABLE_SCRIPT = """
+import hashlib, json
 import pandas as pd
 from topotta_lite.config import pin_threads
-pin_threads()
+pin_threads()  # as every notebook does
 import torch
-from topotta_lite.experiments import evaluate_cell
+from topotta_lite.experiments import evaluate_cell, score_bundle
 from topotta_lite.outputs import write_table
-rows = []
 base = {"dataset": "embedded-2d", "category": "brick", "scorer": "padim", "size": "smoke",
         "seed": 0}
-for op, extra in (("ttt4as", {}), ("topotta", {}),
-                  ("topotta", {"shots": 3, "params": {"preset": "release"}})):
-    r = evaluate_cell({**base, "operator": op, **extra})
-    rows.append({"method": op, "preset": "release" if extra else "paper",
-                 **{k: r[k] for k in ("precision", "recall", "f1", "iou")}})
-write_table(pd.DataFrame(rows), "threads_check")
-print(json.dumps({"torch": torch.get_num_threads()}))
+rows = []
+for op in ("thr", "ttt4as", "topotta"):
+    r = evaluate_cell({**base, "operator": op})
+    rows.append({"method": op, **{k: r[k] for k in ("precision", "recall", "f1", "iou")}})
+write_table(pd.DataFrame(rows), "table_check")
+# the release preset's class encoder trains with torch: the most thread-sensitive path
+r = evaluate_cell({**base, "operator": "topotta", "shots": 3, "params": {"preset": "release"}})
+write_table(pd.DataFrame([{k: r[k] for k in ("precision", "recall", "f1", "iou")}]), "release_check")
+b = score_bundle("embedded-2d", "brick", "padim", size="smoke")
+print(json.dumps({"torch_threads": torch.get_num_threads(),
+                  "maps": hashlib.sha256(b["maps"].tobytes()).hexdigest()}))
 """
 
+ANOTHER_MACHINE = {  # what differs on another processor: its BLAS, vector and numba kernels
+    "OPENBLAS_CORETYPE": "Sandybridge", "MKL_CBWR": "AVX2", "ATEN_CPU_CAPABILITY": "avx2",
+    "ONEDNN_MAX_CPU_ISA": "AVX2", "NUMBA_CPU_NAME": "generic",
+}
 
-def test_an_experiment_gives_the_same_table_under_three_thread_counts(tmp_path):
-    """PaDiM maps (torch), TTT4AS (OpenBLAS) and both TopoTTA presets (PCES; the release's
-    class encoder trains with torch) under OMP_NUM_THREADS=1, 2 and 4, each from a cold cache:
-    with `pin_threads()` the tables are byte-identical (and so within the tolerance)."""
-    tables = []
-    for n in ("1", "2", "4"):
-        env = _env(TOPOTTA_FIGURES=str(tmp_path / n), TOPOTTA_CACHE=str(tmp_path / f"cache{n}"),
-                   OMP_NUM_THREADS=n, MKL_NUM_THREADS=n, OPENBLAS_NUM_THREADS=n)
-        r = subprocess.run([PY, "-c", THREADS_SCRIPT], env=env, capture_output=True, text=True,
+
+def test_tables_are_identical_under_three_thread_counts_and_within_the_tolerance_elsewhere(
+        tmp_path):
+    """One experiment path (PaDiM maps with torch, THR, TTT4AS with OpenBLAS, TopoTTA with PCES,
+    and the release preset, whose class encoder trains with torch), each run from a cold cache:
+    with `pin_threads()`, OMP_NUM_THREADS = 1, 2 and 4 give byte-identical tables and maps; with
+    another processor's kernels forced, the tables agree within the stated tolerance (the release
+    preset's rows are the documented exception, see the README)."""
+    out = {}
+    for name, extra in (("threads=1", {"OMP_NUM_THREADS": "1"}),
+                        ("threads=2", {"OMP_NUM_THREADS": "2", "MKL_NUM_THREADS": "2",
+                                       "OPENBLAS_NUM_THREADS": "2"}),
+                        ("threads=4", {"OMP_NUM_THREADS": "4", "MKL_NUM_THREADS": "4",
+                                       "OPENBLAS_NUM_THREADS": "4"}),
+                        ("elsewhere", ANOTHER_MACHINE)):
+        env = _env(TOPOTTA_FIGURES=str(tmp_path / name), TOPOTTA_CACHE=str(tmp_path / f"c_{name}"),
+                   NUMBA_CACHE_DIR=str(tmp_path / f"numba_{name}"), **extra)
+        r = subprocess.run([PY, "-c", TABLE_SCRIPT], env=env, capture_output=True, text=True,
                            timeout=1800)
         assert r.returncode == 0, r.stderr[-3000:]
-        assert json.loads(r.stdout.strip().splitlines()[-1]) == {"torch": 1}
-        tables.append((tmp_path / n / "tables" / "threads_check.csv").read_bytes())
-    assert compare_tables(tmp_path / "1", tmp_path / "2") == []
-    assert compare_tables(tmp_path / "1", tmp_path / "4") == []
-    assert tables[0] == tables[1] == tables[2]
+        out[name] = json.loads(r.stdout.strip().splitlines()[-1])
+        assert out[name]["torch_threads"] == 1
+    tables = {name: {t: (tmp_path / name / "tables" / f"{t}.csv").read_bytes()
+                     for t in ("table_check", "release_check")} for name in out}
+    assert tables["threads=1"] == tables["threads=2"] == tables["threads=4"]
+    assert out["threads=1"]["maps"] == out["threads=2"]["maps"] == out["threads=4"]["maps"]
+    assert compare_tables(tmp_path / "threads=1", tmp_path / "elsewhere",
+                          skip=("release_check",)) == []  # the release rows: the exception
+    print("score maps identical on another processor:",
+          out["threads=1"]["maps"] == out["elsewhere"]["maps"])
+    assert TABLE_TOLERANCE == 0.002
