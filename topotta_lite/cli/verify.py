@@ -123,8 +123,13 @@ def print_report(report: dict, write=print, *, max_entries: int = 10) -> None:
     for t in report["tables"]:
         if t["status"] == "within":
             write(f"  within  {_clean(t['table'])}: largest difference {t['max_abs_diff']:.2g}")
+    absent = [t["table"] for t in report["tables"] if t["status"] == "missing"
+              and t["reason"].startswith("not computed")]
+    if absent:
+        write(f"  missing {len(absent)} published table(s) the last run did not compute: "
+              + ", ".join(_clean(t) for t in absent))
     for t in report["tables"]:
-        if t["status"] not in ("moved", "missing"):
+        if t["status"] not in ("moved", "missing") or t["table"] in absent:
             continue
         write(f"  {t['status']:<7} {_clean(t['table'])}: {_clean(t['reason'])}")
         for e in t["moved"][:max_entries]:
