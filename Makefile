@@ -4,7 +4,7 @@ VENV   ?= .venv
 BIN    := $(VENV)/bin
 PROFILE ?= quick
 
-.PHONY: all setup reproduce report test lint sync-notebooks bench clean
+.PHONY: all setup reproduce report verify test lint sync-notebooks bench clean
 
 all: reproduce
 	$(BIN)/topotta-lite report --profile $(PROFILE)
@@ -24,6 +24,10 @@ reproduce: setup
 # the executed notebooks of the last run as a static site: build/site/$(PROFILE)/index.html
 report: setup
 	$(BIN)/topotta-lite report --profile $(PROFILE)
+
+# the last run's fresh tables against the published ones, number by number (build/$(PROFILE)/verify.json)
+verify: setup
+	$(BIN)/topotta-lite verify --profile $(PROFILE)
 
 test: setup
 	$(BIN)/python -m pytest -q

@@ -55,7 +55,10 @@ seed = 0
 import pandas as pd
 from IPython.display import display
 
+from topotta_lite.config import pin_threads
 from topotta_lite.outputs import write_table
+
+pin_threads()  # one BLAS / OpenMP / torch thread: the results do not depend on the machine's cores
 
 NOTEBOOKS = [
     ("00", "index", "-", "this page"),

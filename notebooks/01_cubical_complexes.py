@@ -62,6 +62,7 @@ import pandas as pd
 from IPython.display import Markdown, display
 from skimage.measure import euler_number
 
+from topotta_lite.config import pin_threads
 from topotta_lite.outputs import savefig, use_style, write_table
 from topotta_lite.teaching import (
     check,
@@ -73,6 +74,8 @@ from topotta_lite.teaching import (
     takeaways,
 )
 from topotta_lite.topology import CubicalComplex, betti_numbers, euler_characteristic, rank_z2
+
+pin_threads()  # one BLAS / OpenMP / torch thread: the results do not depend on the machine's cores
 
 use_style()
 rng = np.random.default_rng(seed)

@@ -69,6 +69,7 @@ from gtda.diagrams import BettiCurve, PersistenceImage, PersistenceLandscape
 from IPython.display import Markdown, display
 from matplotlib.colors import TwoSlopeNorm
 
+from topotta_lite.config import pin_threads
 from topotta_lite.method import default_dims, feature_region, pseudo_label_mask, select_features
 from topotta_lite.outputs import savefig, use_style, write_table
 from topotta_lite.teaching import (
@@ -108,6 +109,8 @@ from topotta_lite.teaching import (
     write_html,
 )
 from topotta_lite.topology import betti_numbers, cubical_persistence, quantise
+
+pin_threads()  # one BLAS / OpenMP / torch thread: the results do not depend on the machine's cores
 
 use_style()
 

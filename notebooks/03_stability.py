@@ -77,6 +77,7 @@ from gudhi.representations import Landscape, PersistenceImage
 from IPython.display import Markdown, display
 from scipy import ndimage as ndi
 
+from topotta_lite.config import pin_threads
 from topotta_lite.method import pseudo_label_mask
 from topotta_lite.outputs import savefig, use_style, write_table
 from topotta_lite.teaching import (
@@ -117,6 +118,8 @@ from topotta_lite.teaching.stability_theory import (
     interpolation_steps,
 )
 from topotta_lite.topology import cubical_persistence
+
+pin_threads()  # one BLAS / OpenMP / torch thread: the results do not depend on the machine's cores
 
 use_style()
 

@@ -79,6 +79,7 @@ from IPython.display import Markdown, display
 from matplotlib.ticker import MaxNLocator
 from scipy import ndimage as ndi
 
+from topotta_lite.config import pin_threads
 from topotta_lite.data import resolve_classes
 from topotta_lite.experiments import score_bundle
 from topotta_lite.method import eai_trace, fuse, pseudo_label_mask
@@ -105,6 +106,8 @@ from topotta_lite.teaching.laminarity import (
     pieces_laminar,
 )
 from topotta_lite.topology import betti_numbers, connectivity_structure, euler_characteristic
+
+pin_threads()  # one BLAS / OpenMP / torch thread: the results do not depend on the machine's cores
 
 use_style()
 

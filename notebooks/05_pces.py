@@ -72,6 +72,7 @@ from IPython.display import Markdown, display
 from matplotlib.patches import Patch, Rectangle
 from sklearn.decomposition import PCA
 
+from topotta_lite.config import pin_threads
 from topotta_lite.experiments import (
     build_cells,
     load_split,
@@ -107,6 +108,8 @@ from topotta_lite.teaching import (
     takeaways,
 )
 from topotta_lite.teaching.laminarity import fusion_outcome
+
+pin_threads()  # one BLAS / OpenMP / torch thread: the results do not depend on the machine's cores
 
 use_style()
 torch.manual_seed(seed)

@@ -70,6 +70,7 @@ import numpy as np
 import pandas as pd
 from IPython.display import Markdown, display
 
+from topotta_lite.config import pin_threads
 from topotta_lite.data import check_dataset, resolve_classes
 from topotta_lite.experiments import (
     MAPS_SCORER,
@@ -112,6 +113,8 @@ from topotta_lite.teaching import (
     takeaways,
 )
 from topotta_lite.vocabulary import METHOD_NAMES, SCORER_NAMES
+
+pin_threads()  # one BLAS / OpenMP / torch thread: the results do not depend on the machine's cores
 
 use_style()
 pool = use_workers(workers)  # None: the grids run in this process

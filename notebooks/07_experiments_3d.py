@@ -61,6 +61,7 @@ import matplotlib.pyplot as plt
 import numpy as np
 from IPython.display import Markdown, display
 
+from topotta_lite.config import pin_threads
 from topotta_lite.data import check_dataset, resolve_classes
 from topotta_lite.experiments import (
     MAPS_SCORER,
@@ -92,6 +93,8 @@ from topotta_lite.operators import PRESETS
 from topotta_lite.outputs import savefig, use_style, write_table
 from topotta_lite.teaching import f1_sentences, note, overlay_mask, plural, show_map, subset_note, takeaways
 from topotta_lite.vocabulary import METHOD_NAMES, SCORER_NAMES
+
+pin_threads()  # one BLAS / OpenMP / torch thread: the results do not depend on the machine's cores
 
 use_style()
 sizes = {dataset_25d: size, dataset_3d: size_3d or size}

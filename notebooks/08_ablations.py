@@ -76,6 +76,7 @@ import numpy as np
 import pandas as pd
 from IPython.display import Markdown, display
 
+from topotta_lite.config import pin_threads
 from topotta_lite.data import check_dataset, resolve_classes
 from topotta_lite.experiments import (
     MAPS_SCORER,
@@ -107,6 +108,8 @@ from topotta_lite.outputs import savefig, use_style, write_table
 from topotta_lite.teaching import bullets, change_word, plural, subset_note, takeaways
 from topotta_lite.teaching import fmt as num
 from topotta_lite.vocabulary import SCORER_NAMES, SEG_METRICS
+
+pin_threads()  # one BLAS / OpenMP / torch thread: the results do not depend on the machine's cores
 
 use_style()
 pool = use_workers(workers)  # None: the grids run in this process

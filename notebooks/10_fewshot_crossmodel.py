@@ -56,6 +56,7 @@ import numpy as np
 import pandas as pd
 from IPython.display import Markdown, display
 
+from topotta_lite.config import pin_threads
 from topotta_lite.data import check_dataset, resolve_classes
 from topotta_lite.experiments import (
     DEFAULT_BACKBONE,
@@ -75,6 +76,8 @@ from topotta_lite.experiments.parallel import prepare_bundles, use_workers
 from topotta_lite.outputs import savefig, use_style, write_table
 from topotta_lite.teaching import change_word, fmt, plural, subset_note, takeaways
 from topotta_lite.vocabulary import SCORER_NAMES
+
+pin_threads()  # one BLAS / OpenMP / torch thread: the results do not depend on the machine's cores
 
 use_style()
 pool = use_workers(workers)  # None: the grids run in this process

@@ -59,6 +59,7 @@ import numpy as np
 import pandas as pd
 from IPython.display import Markdown, display
 
+from topotta_lite.config import pin_threads
 from topotta_lite.data import check_dataset, resolve_classes
 from topotta_lite.experiments import (
     MAPS_SCORER,
@@ -78,6 +79,8 @@ from topotta_lite.experiments.parallel import prepare_bundles, use_workers
 from topotta_lite.operators import TTT4AS, TopoTTA
 from topotta_lite.outputs import savefig, use_style, write_table
 from topotta_lite.teaching import fmt, overlay_mask, plural, show_map, subset_note, takeaways
+
+pin_threads()  # one BLAS / OpenMP / torch thread: the results do not depend on the machine's cores
 
 use_style()
 pool = use_workers(workers)  # None: the grids run in this process

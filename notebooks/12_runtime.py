@@ -74,6 +74,7 @@ import matplotlib.pyplot as plt
 import pandas as pd
 from IPython.display import Markdown, display
 
+from topotta_lite.config import pin_threads
 from topotta_lite.data import check_dataset
 from topotta_lite.experiments import (
     MAPS_SCORER,
@@ -85,6 +86,8 @@ from topotta_lite.experiments import (
 )
 from topotta_lite.outputs import savefig, use_style, write_table
 from topotta_lite.teaching import fmt, takeaways
+
+pin_threads()  # one BLAS / OpenMP / torch thread: the results do not depend on the machine's cores
 
 use_style()
 pd.set_option("display.width", 160)

@@ -75,6 +75,7 @@ import numpy as np
 import pandas as pd
 from IPython.display import Markdown, display
 
+from topotta_lite.config import pin_threads
 from topotta_lite.experiments import (
     ACTIVE_SHARE,
     ALPHA,
@@ -93,6 +94,8 @@ from topotta_lite.experiments import (
 )
 from topotta_lite.outputs import savefig, use_style
 from topotta_lite.teaching import plural, takeaways
+
+pin_threads()  # one BLAS / OpenMP / torch thread: the results do not depend on the machine's cores
 
 use_style()
 pd.set_option("display.width", 200)

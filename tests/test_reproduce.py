@@ -131,3 +131,85 @@ def test_reproduce_sends_grid_cells_to_a_dask_cluster(tmp_path, monkeypatch):
     cached = list((tmp_path / "cache").rglob("*.json"))
     assert cached, "the cells computed on the cluster were not written to the cache"
     assert cli.main(["reproduce", "--executor", "dask", "--only", "09"]) == 2  # needs --scheduler
+
+
+def test_every_notebook_pins_its_threads_in_its_import_cell():
+    """Results are computed with one BLAS / OpenMP / torch thread (config.pin_threads), called
+    in the first code cell after the parameters, before anything is computed."""
+    for nb in NOTEBOOKS:
+        text = nb.read_text()
+        # the cells after the parameters cell, each starting with the rest of its "# %%" line
+        cells = text.split('# %% tags=["parameters"]', 1)[1].split("\n# %%")[1:]
+        first_code = next(c for c in cells if "[markdown]" not in c.splitlines()[0])
+        assert "from topotta_lite.config import pin_threads" in first_code, nb.name
+        assert "\npin_threads()" in first_code, nb.name
+
+
+def test_the_schedule_respects_what_each_notebook_reads():
+    from topotta_lite.cli.schedule import READS, dependencies, ready_order
+
+    stems = [p.stem for p in NOTEBOOKS]
+    deps = dependencies(stems)
+    by_number = {s[:2]: s for s in stems}
+    for stem in stems:
+        reads = READS.get(stem[:2], ())
+        if reads == "*":
+            assert deps[stem] == set(stems) - {stem}
+        else:
+            assert deps[stem] == {by_number[n] for n in reads if n in by_number}
+    # a whole run: every notebook starts after all it reads, whatever the number of jobs
+    for jobs in (1, 2, 4):
+        done, started, order = set(), set(), []
+        running: list[str] = []
+        while len(done) < len(stems):
+            for s in ready_order(deps, done, started):
+                if len(running) < jobs:
+                    running.append(s)
+                    started.add(s)
+                    order.append(s)
+            finished = running.pop(0)
+            done.add(finished)
+            assert deps[finished] <= done
+        assert order[-1].startswith("14_") and sorted(order) == sorted(stems)
+        assert order[0].startswith("06_")  # the one most others wait for starts first
+
+
+def test_verify_lists_moved_entries_and_timing_tables_and_writes_json(tmp_path, capsys):
+    import pandas as pd
+
+    from topotta_lite.cli.publishing import fresh_dir
+
+    figs, build = tmp_path / "figs", tmp_path / "build"
+    (figs / "tables").mkdir(parents=True)
+    fresh = fresh_dir(build, "quick", figs) / "tables"
+    fresh.mkdir(parents=True)
+    rows = {"method": ["THR", "TopoTTA"], "f1": [0.30, 0.40]}
+    pd.DataFrame(rows).to_csv(figs / "tables" / "same.csv", index=False)
+    pd.DataFrame(rows).to_csv(fresh / "same.csv", index=False)
+    pd.DataFrame(rows).to_csv(figs / "tables" / "t1.csv", index=False)
+    pd.DataFrame({**rows, "f1": [0.30, 0.43]}).to_csv(fresh / "t1.csv", index=False)
+    pd.DataFrame({"method": ["x"], "total_s": [1.0]}).to_csv(fresh / "table10_runtime.csv",
+                                                              index=False)
+    pd.DataFrame(rows).to_csv(figs / "tables" / "gone.csv", index=False)
+    rc = cli.main(["verify", "--figures-dir", str(figs), "--build-dir", str(build)])
+    out = capsys.readouterr().out
+    assert rc == 1
+    assert "moved   t1: 1 entry beyond 0.002" in out
+    assert "row 1 [TopoTTA] f1: published 0.4000, fresh 0.4300 (+0.0300)" in out
+    assert "timing tables (wall-clock, not compared; always published afresh): table10_runtime" \
+        in out
+    report = json.loads((build / "quick" / "verify.json").read_text())
+    status = {t["table"]: t["status"] for t in report["tables"]}
+    assert status == {"same": "same", "t1": "moved", "table10_runtime": "timing",
+                      "gone": "missing"}
+    (moved,) = [t for t in report["tables"] if t["table"] == "t1"]
+    assert moved["moved"] == [{"row": 1, "label": "TopoTTA", "column": "f1", "committed": 0.4,
+                               "fresh": 0.43}]
+    assert report["tolerance"] == 0.002 and report["profile"] == "quick"
+    assert cli.main(["verify", "--figures-dir", str(figs), "--build-dir", str(build),
+                     "--tolerance", "0.05"]) == 1  # `gone` is still missing
+    (figs / "tables" / "gone.csv").unlink()
+    assert cli.main(["verify", "--figures-dir", str(figs), "--build-dir", str(build),
+                     "--tolerance", "0.05"]) == 0
+    assert cli.main(["verify", "--build-dir", str(tmp_path / "empty")]) == 2
+    assert "no fresh tables" in capsys.readouterr().err

@@ -14,6 +14,13 @@ variable               meaning                                     default
 ``TOPOTTA_SCHEDULER``  Dask scheduler address                      (none)
 =====================  ==========================================  =================================
 
+Threads: results are computed with a fixed number of BLAS / OpenMP / torch threads (one), set by
+:func:`pin_threads` in each notebook's import cell (and by ``topotta-lite reproduce`` in the
+kernels' environment, :data:`THREAD_VARIABLES`). A sum computed by two threads adds its terms in
+another order than one thread does, so its last bits, and a training run that starts from them,
+depend on the thread count; with the count fixed, they do not depend on the machine's cores.
+Parallelism comes from processes instead (``topotta-lite reproduce --jobs N``).
+
 ``<repo>`` is the checkout holding ``pyproject.toml`` when the package is installed in editable mode,
 else the working directory. The paper's tables ship inside the package (:func:`paper_tables_dir`), so
 a wheel install finds them too.
@@ -41,6 +48,7 @@ __all__ = [
     "figures_dir",
     "output_dir",
     "paper_tables_dir",
+    "pin_threads",
     "repo_root",
     "scratch_dir",
     "tables_dir",
@@ -180,3 +188,64 @@ def paper_tables_dir() -> Path:
     True
     """
     return Path(str(resources.files("topotta_lite.experiments") / "paper"))
+
+
+THREAD_VARIABLES = ("OMP_NUM_THREADS", "MKL_NUM_THREADS", "OPENBLAS_NUM_THREADS",
+                    "NUMEXPR_NUM_THREADS", "VECLIB_MAXIMUM_THREADS", "NUMBA_NUM_THREADS")
+"""Environment variables that fix the thread count of libraries loaded later (read at their
+start): OpenMP, MKL, OpenBLAS, numexpr, Apple's Accelerate, numba."""
+
+
+def pin_threads(n: int = 1) -> dict[str, int]:
+    """Compute with ``n`` threads in BLAS, OpenMP and torch, whatever the machine's core count.
+
+    Call it once, at the top of a notebook or script, before computing results. It sets
+    :data:`THREAD_VARIABLES` (for libraries loaded later, and for child processes), limits every
+    BLAS / OpenMP library already loaded (``threadpoolctl``), and sets torch's intra-op threads
+    (and its inter-op threads, where torch still allows it). With one thread, a reduction adds
+    its terms in one fixed order, so a table does not depend on ``OMP_NUM_THREADS`` or on the
+    number of cores (``tests/test_reliability.py`` runs an experiment under three thread
+    counts). Parallel work comes from processes (``topotta-lite reproduce --jobs N``).
+
+    Parameters
+    ----------
+    n : int
+        Threads per library (default 1, what every result of this project is computed with).
+
+    Returns
+    -------
+    dict
+        The thread count each kind of library now uses (``"torch"``, and one entry per library
+        ``threadpoolctl`` found, e.g. ``"blas"``, ``"openmp"``).
+
+    Raises
+    ------
+    ValueError
+        If ``n`` is not a positive integer.
+
+    Examples
+    --------
+    >>> pin_threads(1)["torch"]
+    1
+    >>> os.environ["OMP_NUM_THREADS"]
+    '1'
+    """
+    if isinstance(n, bool) or not isinstance(n, int) or n < 1:
+        raise ValueError(f"pin_threads: n must be a positive integer, got {n!r}")
+    for var in THREAD_VARIABLES:
+        os.environ[var] = str(n)
+    from threadpoolctl import ThreadpoolController
+
+    controller = ThreadpoolController()
+    controller.limit(limits=n)  # stays in force: the returned object is not used as a context
+    import torch
+
+    torch.set_num_threads(n)
+    try:
+        torch.set_num_interop_threads(n)
+    except RuntimeError:  # torch allows it once, before any parallel work: already done
+        pass
+    out = {"torch": torch.get_num_threads()}
+    for info in ThreadpoolController().info():
+        out[info["user_api"]] = max(out.get(info["user_api"], 0), info["num_threads"])
+    return out

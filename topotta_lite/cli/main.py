@@ -1,5 +1,6 @@
-"""The ``topotta-lite`` command: ``reproduce`` (notebooks via papermill), ``segment`` (your maps) and
-``report`` (the executed notebooks as a static HTML site)."""
+"""The ``topotta-lite`` command: ``reproduce`` (notebooks via papermill), ``segment`` (your maps),
+``report`` (the executed notebooks as a static HTML site) and ``verify`` (a run's tables against the
+published ones)."""
 
 from __future__ import annotations
 
@@ -14,6 +15,8 @@ SUBCOMMANDS = {
                "as a static HTML site"),
     "tune": ("topotta_lite.cli.tune", "choose every default on the development part of the "
              "embedded benchmark (not part of make all)"),
+    "verify": ("topotta_lite.cli.verify", "compare the last run's fresh tables with the published "
+               "ones, number by number, at the stated tolerance"),
 }
 
 

@@ -36,7 +36,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from topotta_lite.config import cache_dir, env, paper_tables_dir, use_cache_dir
-from topotta_lite.safe_io import LockBusy, atomic_write, file_lock
+from topotta_lite.safe_io import LockBusy, append_records, atomic_write, file_lock
 
 __all__ = [
     "CorruptCacheWarning",
@@ -95,7 +95,10 @@ def _canonical(obj) -> str:
 def quarantine(path: str | os.PathLike, reason: str, root: str | os.PathLike | None = None) -> Path:
     """Move a bad cache file to ``<root>/corrupt/`` (default: beside its folder) and warn, naming it.
 
-    Returns the new path. The entry is then recomputed by whoever asked for it.
+    Returns the new path. The entry is then recomputed by whoever asked for it. A folder or a
+    symbolic link (even a loop) in the entry's place is moved aside the same way (the link
+    itself, never what it points to). Under ``topotta-lite reproduce`` the warning is also written
+    to the run's log, so that the command prints it in the terminal, not only in the notebook.
     """
     path = Path(path)
     folder = Path(root) / "corrupt" if root is not None else path.parent / "corrupt"
@@ -105,8 +108,15 @@ def quarantine(path: str | os.PathLike, reason: str, root: str | os.PathLike | N
         os.replace(path, dest)
     except FileNotFoundError:  # another process moved it first
         dest = path
-    warnings.warn(f"cache entry {path} is unusable ({reason}); moved to {dest}, recomputing",
-                  CorruptCacheWarning, stacklevel=3)
+    message = f"cache entry {path} is unusable ({reason}); moved to {dest}, recomputing"
+    warnings.warn(message, CorruptCacheWarning, stacklevel=3)
+    log = env("TOPOTTA_RUN_LOG")
+    if log:
+        try:
+            append_records(log, [{"kind": "warning", "category": "CorruptCacheWarning",
+                                  "message": message}])
+        except OSError:  # the warning above still reaches the notebook
+            pass
     return dest
 
 
@@ -148,6 +158,12 @@ class ResultCache:
         try:
             raw = p.read_bytes()
         except FileNotFoundError:
+            if not os.path.islink(p):
+                return None
+            quarantine(p, "a symbolic link to nothing", self.root)  # a dangling link
+            return None
+        except OSError as exc:  # a folder, a symbolic-link loop, an unreadable file
+            quarantine(p, f"{type(exc).__name__}: {exc.strerror or exc}", self.root)
             return None
         try:
             entry = json.loads(raw.decode("utf-8"))
