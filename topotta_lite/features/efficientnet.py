@@ -394,6 +394,9 @@ def load_lite0(
     ------
     ModuleNotFoundError, FileNotFoundError
         See :func:`lite0_weights_path`.
+    ValueError
+        If ``weights`` is not a PyTorch state dict file, or its keys or shapes are not
+        EfficientNet-Lite0's (nothing of the file is executed: ``weights_only`` loading).
 
     Examples
     --------
@@ -410,10 +413,19 @@ def load_lite0(
             raise FileNotFoundError(f"no EfficientNet-Lite0 weights file at {path}")
         if check_hash:
             _check_hash(path)
-        sd = torch.load(path, map_location="cpu", weights_only=True)
+        try:
+            sd = torch.load(path, map_location="cpu", weights_only=True)
+        except Exception as exc:  # any unreadable file: pickle, zip, EOF, index errors ...
+            raise ValueError(f"{path} is not a PyTorch state dict file that can be read safely "
+                             f"(torch.load with weights_only=True: {type(exc).__name__})") from None
         if isinstance(sd, dict) and "state_dict" in sd and isinstance(sd["state_dict"], dict):
             sd = sd["state_dict"]
-        net.load_state_dict(sd, strict=True)
+        if not isinstance(sd, dict) or not all(isinstance(v, torch.Tensor) for v in sd.values()):
+            raise ValueError(f"{path} does not hold a state dict (a mapping of names to tensors)")
+        try:
+            net.load_state_dict(sd, strict=True)
+        except RuntimeError as exc:
+            raise ValueError(f"{path} is not an EfficientNet-Lite0 state dict: {exc}") from None
     return net.eval().to(resolve_device(device))
 
 

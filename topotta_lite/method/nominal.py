@@ -104,6 +104,7 @@ class NominalEncoder:
         self.epochs, self.lr, self.weight_decay = int(epochs), float(lr), float(weight_decay)
         self.max_points, self.pos_fraction, self.seed = int(max_points), float(pos_fraction), seed
         self.net_: torch.nn.Module | None = None
+        self.channels_: int | None = None
         self.loss_curve_ = np.zeros(0)
 
     def _build(self, channels: int) -> torch.nn.Module:
@@ -126,6 +127,10 @@ class NominalEncoder:
         c = maps[0].shape[0]
         if any(m.ndim < 3 or m.shape[0] != c for m in maps):
             raise ValueError(f"nominal feature maps must be (C, *grid) with {c} channels")
+        for j, m in enumerate(maps):
+            if not np.isfinite(m).all():
+                raise ValueError(f"nominal feature map {j} holds NaN or infinite values")
+        self.channels_ = c
         cols = [m.reshape(c, -1).T for m in maps]
         stacked = np.concatenate(cols)
         self.mean_ = stacked.mean(0)
@@ -155,6 +160,9 @@ class NominalEncoder:
         """L2-normalised embeddings ``(L, D)`` of the locations of one ``(C, *grid)`` map."""
         if self.net_ is None:
             raise ValueError("NominalEncoder is not fitted: call fit(nominal_features) first")
+        if features.shape[0] != self.channels_:
+            raise ValueError(f"features have {features.shape[0]} channels but the encoder was "
+                             f"trained on {self.channels_}")
         x = np.asarray(features, np.float32).reshape(features.shape[0], -1).T
         with torch.no_grad():
             x = ((x - self.mean_) * self.scale_).astype(np.float32)

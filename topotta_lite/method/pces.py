@@ -65,6 +65,7 @@ from __future__ import annotations
 
 import math
 import time
+import warnings
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 
@@ -74,10 +75,10 @@ from scipy import ndimage
 
 from topotta_lite._validation import (
     as_mask,
+    bounded_int,
     choice,
     device_name,
     finite_float,
-    nonnegative_int,
     positive_int,
     seed_value,
 )
@@ -95,15 +96,19 @@ from topotta_lite.method._pces_engines import cpu_margins, cpu_train, init_weigh
 __all__ = [
     "DECISIONS",
     "DEFAULT_SAMPLING",
+    "LIMITS",
     "PCES",
     "ContrastiveMLP",
+    "PCESFallbackWarning",
     "PCESResult",
     "adapt_batch",
+    "checked_support",
     "contrastive_loss",
     "decide",
     "init_weights",
     "pseudo_label_grids",
     "sample_points",
+    "training_failure",
 ]
 
 DECISIONS = ("prototype", "trim", "area")
@@ -276,12 +281,14 @@ class PCESResult:
         The decision margin ``||z - p_neg|| - ||z - p_pos||`` on the working grid (> 0 = anomalous);
         None when a fallback was taken.
     loss_curve : np.ndarray
-        The training loss after each epoch (empty on fallback).
+        The training loss before each update (empty when training did not run).
     n_pos, n_neg : int
         Number of sampled pseudo-positive / pseudo-negative locations.
     fallback : str or None
-        None, or why the pseudo-label mask was returned as is
-        (``"no positives"``, ``"no negatives"``, ``"zero-variance features"``).
+        None, or why the pseudo-label mask was returned as is: nothing to train on
+        (``"no positives"``, ``"no negatives"``, ``"zero-variance features"``), or a training that
+        failed (:func:`training_failure`: ``"non-finite loss"``, ``"loss did not decrease"``,
+        ``"embeddings collapsed"``; a :class:`PCESFallbackWarning` is issued).
     seconds : float
         Wall-clock seconds of the adaptation of this image (its share of a batch).
     """
@@ -451,23 +458,22 @@ neg_dilation, max_ratio, resolution, decision
     >>> res[0].mask.shape, bool(res[0].mask[5, 5])
     ((16, 16), True)
     """
-    margin, epochs, lr, weight_decay, hidden, embed_dim, n_points, pos_fraction, neg_dilation, \
-        max_ratio, resolution = _checked(
-            margin=margin, epochs=epochs, lr=lr, weight_decay=weight_decay, hidden=hidden,
-            embed_dim=embed_dim, n_points=n_points, pos_fraction=pos_fraction,
-            neg_dilation=neg_dilation, max_ratio=max_ratio, resolution=resolution).values()
+    cfg = _checked(margin=margin, epochs=epochs, lr=lr, weight_decay=weight_decay, hidden=hidden,
+                   embed_dim=embed_dim, n_points=n_points, pos_fraction=pos_fraction,
+                   neg_dilation=neg_dilation, max_ratio=max_ratio, resolution=resolution)
     if batch_size is not None:
         batch_size = positive_int("batch_size", batch_size)
     seeds = (seed_value("seeds", seeds) if isinstance(seeds, int | np.integer)
              else [seed_value(f"seeds[{i}]", s) for i, s in enumerate(seeds)])
-    decision = choice("decision", decision, DECISIONS)
+    cfg["decision"] = choice("decision", decision, DECISIONS)
     # None: CUDA when available; CUDA absent: the CPU, with a warning
     dev = resolve_device(device_name("device", device))
-    device = str(dev)
+    cfg["device"] = str(dev)
     on_cuda = dev.type == "cuda"
     engine = ("torch" if on_cuda else "numba") if engine is None else engine
     if engine not in ("numba", "torch") or (engine == "numba" and on_cuda):
-        raise ValueError(f"engine must be 'numba' (CPU) or 'torch', got {engine!r} on {device!r}")
+        raise ValueError(f"engine must be 'numba' (CPU) or 'torch', got {engine!r} on {str(dev)!r}")
+    cfg["engine"] = engine
     n_img = len(masks)
     if len(features) != n_img:
         raise ValueError(f"got {len(features)} feature maps for {n_img} masks")
@@ -476,20 +482,14 @@ neg_dilation, max_ratio, resolution, decision
     elif len(seeds) != n_img:
         raise ValueError(f"got {len(seeds)} seeds for {n_img} images")
     unions = list(unions) if unions is not None else [None] * n_img
+    if len(unions) != n_img:
+        raise ValueError(f"got {len(unions)} unions for {n_img} masks")
     masks = [as_mask(m, name=f"masks[{i}]") for i, m in enumerate(masks)]
     feats = [as_features(f, m.shape, name=f"features[{i}]") for i, (f, m) in
              enumerate(zip(features, masks))]
-    sup = None
-    if support:
-        sup = []
-        for j, s in enumerate(support):
-            s = np.asarray(s.detach().cpu().numpy() if hasattr(s, "detach") else s)
-            if s.ndim != feats[0].ndim or s.shape[0] != feats[0].shape[0]:
-                raise ValueError(
-                    f"support[{j}] has shape {s.shape}; it must have the test features' layout "
-                    f"with {feats[0].shape[0]} channels"
-                )
-            sup.append(np.ascontiguousarray(s, dtype=np.float32))
+    if any(f.shape[0] != feats[0].shape[0] for f in feats):
+        raise ValueError("every feature map of a batch must have the same number of channels")
+    sup = checked_support(support, feats[0]) if n_img else None
     for i, u in enumerate(unions):
         if u is not None:
             unions[i] = as_mask(u, name=f"unions[{i}]")
@@ -497,7 +497,56 @@ neg_dilation, max_ratio, resolution, decision
                 raise ValueError(
                     f"unions[{i}] has shape {unions[i].shape} but masks[{i}] has {masks[i].shape}"
                 )
+    return _adapt(feats, masks, unions, sup, seeds, cfg, batch_size)
 
+
+def checked_support(support: Sequence | None, features: np.ndarray) -> list[np.ndarray] | None:
+    """Nominal support feature maps as float32 arrays, each checked against ``features``.
+
+    Every map must have the test features' layout (``(C, h, w)`` or ``(C, d, h, w)``) with the
+    same ``C``, and finite values (a NaN would silently turn the loss into NaN). ``None`` or an
+    empty sequence gives ``None``.
+
+    Raises
+    ------
+    ValueError
+        Naming the first bad map (``support[j]``).
+
+    Examples
+    --------
+    >>> f = np.zeros((3, 4, 4), np.float32)
+    >>> checked_support([np.ones((3, 4, 4))], f)[0].dtype
+    dtype('float32')
+    >>> checked_support([np.full((3, 4, 4), np.nan)], f)
+    Traceback (most recent call last):
+    ...
+    ValueError: support[0] holds NaN or infinite values
+    """
+    if support is None or len(support) == 0:
+        return None
+    out = []
+    for j, s in enumerate(support):
+        s = np.asarray(s.detach().cpu().numpy() if hasattr(s, "detach") else s)
+        if s.dtype.kind not in "iuf" or s.ndim != features.ndim or s.shape[0] != features.shape[0] \
+                or s.size == 0:
+            raise ValueError(
+                f"support[{j}] has shape {s.shape} and dtype {s.dtype}; it must have the test "
+                f"features' layout {'(C, h, w)' if features.ndim == 3 else '(C, d, h, w)'} "
+                f"with {features.shape[0]} channels of real numbers"
+            )
+        s = np.ascontiguousarray(s, dtype=np.float32)
+        if not np.isfinite(s).all():
+            raise ValueError(f"support[{j}] holds NaN or infinite values")
+        out.append(s)
+    return out
+
+
+def _adapt(feats: list[np.ndarray], masks: list[np.ndarray], unions: list, sup, seeds: list[int],
+           cfg: dict, batch_size: int | None) -> list[PCESResult]:
+    """:func:`adapt_batch` on checked inputs (features float32, masks bool, support checked)."""
+    n_img = len(masks)
+    resolution = cfg["resolution"]
+    engine = cfg["engine"]
     results: list[PCESResult | None] = [None] * n_img
     prepared: list[_Prepared] = []
     for i in range(n_img):
@@ -507,9 +556,9 @@ neg_dilation, max_ratio, resolution, decision
             s = [resize_features(x, feats[i].shape[1:]) if x.shape[1:] != feats[i].shape[1:]
                  else x for x in sup]
         p = _prepare(
-            feats[i], masks[i], unions[i], s, resolution=resolution, n_points=n_points,
-            pos_fraction=pos_fraction, neg_dilation=neg_dilation, max_ratio=max_ratio,
-            rng=np.random.default_rng(seeds[i]), index=i,
+            feats[i], masks[i], unions[i], s, resolution=resolution, n_points=cfg["n_points"],
+            pos_fraction=cfg["pos_fraction"], neg_dilation=cfg["neg_dilation"],
+            max_ratio=cfg["max_ratio"], rng=np.random.default_rng(seeds[i]), index=i,
         )
         if isinstance(p, PCESResult):
             p.seconds = time.perf_counter() - t0
@@ -520,13 +569,12 @@ neg_dilation, max_ratio, resolution, decision
     if batch_size is None:
         batch_size = len(prepared) if engine == "torch" else 1
     batch_size = max(1, int(batch_size))
-    cfg = {"margin": margin, "epochs": epochs, "lr": lr, "weight_decay": weight_decay,
-           "hidden": hidden, "embed_dim": embed_dim, "device": device, "engine": engine,
-           "decision": decision}
+    train = {k: cfg[k] for k in ("margin", "epochs", "lr", "weight_decay", "hidden", "embed_dim",
+                                 "device", "engine", "decision")}
     for start in range(0, len(prepared), batch_size):
         chunk = prepared[start:start + batch_size]
         t0 = time.perf_counter()
-        out = _train_and_classify(chunk, [seeds[p.index] for p in chunk], **cfg)
+        out = _train_and_classify(chunk, [seeds[p.index] for p in chunk], **train)
         share = (time.perf_counter() - t0) / len(chunk)
         for p, r in zip(chunk, out):
             r.seconds = share
@@ -577,12 +625,57 @@ def _train_and_classify(
     out = []
     for p, (curve, margin_map) in zip(chunk, margins):
         score = np.asarray(margin_map, np.float32).reshape(p.grid_shape)
+        curve = np.asarray(curve, np.float64)
+        counts = {"n_pos": int((p.y_train > 0.5).sum()), "n_neg": int((p.y_train < 0.5).sum())}
+        failure = training_failure(curve, score, margin)
+        if failure is not None:
+            warnings.warn(f"PCES training failed on image {p.index} ({failure}); the pseudo-label "
+                          "mask is returned instead (PCESResult.fallback says why)",
+                          PCESFallbackWarning, stacklevel=4)
+            out.append(PCESResult(mask=p.mask.copy(), loss_curve=curve, fallback=failure, **counts))
+            continue
         out.append(PCESResult(
             mask=decide(upsample_scores(score, p.map_shape), p.mask, decision), score=score,
-            loss_curve=np.asarray(curve, np.float64),
-            n_pos=int((p.y_train > 0.5).sum()), n_neg=int((p.y_train < 0.5).sum()),
+            loss_curve=curve, **counts,
         ))
     return out
+
+
+def training_failure(curve: np.ndarray, score: np.ndarray, margin: float) -> str | None:
+    """Why a PCES training must not be trusted, or None when it looks sound.
+
+    * ``"non-finite loss"``: a loss or a decision margin is NaN or infinite;
+    * ``"loss did not decrease"``: the loss after the last recorded update is not below the
+      first one (with at least two epochs): the steps were too large for the loss to fall;
+    * ``"embeddings collapsed"``: the two prototypes (almost) coincide, every decision margin is
+      within ``1e-3 * margin`` of 0, so the mask would be decided by rounding.
+
+    On the embedded 2D benchmark at the default learning rate the loss falls to about a
+    hundredth of its first value and the margins reach order 1, while a learning rate of 0.1 or
+    more trips one of these checks on most images (``tests/test_operator_guards.py``).
+
+    Examples
+    --------
+    >>> training_failure(np.array([1.0, 0.5]), np.array([0.8, -0.3]), 1.0) is None
+    True
+    >>> training_failure(np.array([1.0, np.nan]), np.array([0.8, -0.3]), 1.0)
+    'non-finite loss'
+    >>> training_failure(np.array([1.0, 1.2]), np.array([0.8, -0.3]), 1.0)
+    'loss did not decrease'
+    >>> training_failure(np.array([1.0, 0.5]), np.zeros(2), 1.0)
+    'embeddings collapsed'
+    """
+    if not (np.isfinite(curve).all() and np.isfinite(score).all()):
+        return "non-finite loss"
+    if len(curve) >= 2 and curve[-1] >= curve[0]:
+        return "loss did not decrease"
+    if score.size and float(np.abs(score).max()) <= 1e-3 * margin:
+        return "embeddings collapsed"
+    return None
+
+
+class PCESFallbackWarning(RuntimeWarning):
+    """PCES trained but failed (:func:`training_failure`); the pseudo-label mask was returned."""
 
 
 _BLAS = None
@@ -602,19 +695,31 @@ def _single_threaded_blas():
     return _BLAS.limit(limits=1, user_api="blas")
 
 
+LIMITS = {"margin": 100.0, "epochs": 10_000, "lr": 1.0, "weight_decay": 1.0, "width": 4096,
+          "n_points": 8192, "neg_dilation": 64}
+"""Upper bounds of PCES's parameters (:func:`_checked`). Embeddings of a GELU network on
+standardised features are of order 1, so a margin beyond 100 only overflows the loss; Adam moves
+every weight by about ``lr`` per step, and from 0.1 on the training fails on most images of the
+embedded benchmark (:func:`training_failure` catches it), beyond 1 on all of them; the widths and
+``n_points`` bound the memory (the torch engine forms ``n_points**2`` pair matrices); a dilation
+beyond 64 grid cells covers any feature grid."""
+
+
 def _checked(*, margin, epochs, lr, weight_decay, hidden, embed_dim, n_points, pos_fraction,
              neg_dilation, max_ratio, resolution) -> dict:
     """PCES's parameters, each checked (a ``ValueError`` names the first bad one), in this order."""
+    lim = LIMITS
     return {
-        "margin": finite_float("margin", margin, low=0, low_open=True),
-        "epochs": positive_int("epochs", epochs),
-        "lr": finite_float("lr", lr, low=0, low_open=True),
-        "weight_decay": finite_float("weight_decay", weight_decay, low=0),
-        "hidden": positive_int("hidden", hidden),
-        "embed_dim": positive_int("embed_dim", embed_dim),
-        "n_points": positive_int("n_points", n_points, minimum=2),
+        "margin": finite_float("margin", margin, low=0, low_open=True, high=lim["margin"]),
+        "epochs": bounded_int("epochs", epochs, 1, lim["epochs"]),
+        "lr": finite_float("lr", lr, low=0, low_open=True, high=lim["lr"]),
+        "weight_decay": finite_float("weight_decay", weight_decay, low=0,
+                                     high=lim["weight_decay"]),
+        "hidden": bounded_int("hidden", hidden, 1, lim["width"]),
+        "embed_dim": bounded_int("embed_dim", embed_dim, 1, lim["width"]),
+        "n_points": bounded_int("n_points", n_points, 2, lim["n_points"]),
         "pos_fraction": finite_float("pos_fraction", pos_fraction, low=0, high=1, low_open=True),
-        "neg_dilation": nonnegative_int("neg_dilation", neg_dilation),
+        "neg_dilation": bounded_int("neg_dilation", neg_dilation, 0, lim["neg_dilation"]),
         "max_ratio": None if max_ratio is None else finite_float("max_ratio", max_ratio, low=1),
         "resolution": choice("resolution", resolution, ("grid", "full")),
     }
@@ -695,6 +800,16 @@ class PCES:
         """Adapt on one image and classify every location (see :func:`adapt_batch`)."""
         return adapt_batch([features], [mask], unions=[union], support=support,
                            seeds=self.seed, **self._kwargs())[0]
+
+    def _adapt_checked(self, features: np.ndarray, mask: np.ndarray, union: np.ndarray | None,
+                       support: list[np.ndarray] | None) -> PCESResult:
+        """:meth:`adapt` for an operator that has checked its inputs already: ``features`` from
+        :func:`~topotta_lite.features.grid.as_features`, boolean masks of the map's shape and
+        ``support`` from :func:`checked_support`."""
+        cfg = self._kwargs()
+        dev = resolve_device(cfg["device"])
+        cfg.update(device=str(dev), engine="torch" if dev.type == "cuda" else "numba")
+        return _adapt([features], [mask], [union], support, [self.seed], cfg, None)[0]
 
     def adapt_batch(self, features, masks, *, unions=None, support=None,
                     batch_size=None) -> list[PCESResult]:
