@@ -91,7 +91,12 @@ from topotta_lite.features.grid import (
     standardised_rows,
     upsample_scores,
 )
-from topotta_lite.method._pces_engines import cpu_margins, cpu_train, init_weights, torch_margins, torch_train
+from topotta_lite.method._pces_engines import (
+    cpu_fit_margins,
+    init_weights,
+    torch_margins,
+    torch_train,
+)
 
 __all__ = [
     "DECISIONS",
@@ -156,8 +161,7 @@ def pseudo_label_grids(
     pos = frac >= pos_fraction
     if not pos.any() and frac.max() > 0:
         pos = frac >= frac.max()
-    u = mask if union is None else union
-    near = grid_fraction(u, grid_shape) > 0
+    near = (frac if union is None or union is mask else grid_fraction(union, grid_shape)) > 0
     if neg_dilation > 0 and near.any():
         structure = np.ones((3,) * near.ndim, dtype=bool)
         near = ndimage.binary_dilation(near, structure=structure, iterations=int(neg_dilation))
@@ -308,11 +312,15 @@ class _Prepared:
     x_cols: np.ndarray         # (C, L) raw locations of the working grid, one per column
     mean: np.ndarray           # (C,) float32: standardisation ``(x - mean) * scale``
     scale: np.ndarray          # (C,) float32
-    x_train: np.ndarray        # (n, C)
+    x_train: np.ndarray        # (n, C), the positives first
     y_train: np.ndarray        # (n,) 1 = positive
     grid_shape: tuple[int, ...]
     map_shape: tuple[int, ...]
     mask: np.ndarray           # the pseudo-label mask at the map's resolution
+
+    @property
+    def n_pos(self) -> int:
+        return int(np.count_nonzero(self.y_train))
 
 
 def _prepare(
@@ -593,10 +601,9 @@ def _train_and_classify(
     if engine == "numba":
         margins = []
         with _single_threaded_blas():
-            for p, w in zip(chunk, inits):
-                curve = cpu_train(p.x_train, p.y_train, w, **train)
-                margins.append((curve, cpu_margins(p.x_train, p.y_train, p.x_cols, w,
-                                                    mean=p.mean, scale=p.scale)))
+            for p, w in zip(chunk, inits):  # x_train holds the positives first (_prepare)
+                margins.append(cpu_fit_margins(p.x_train, p.n_pos, p.x_cols, p.mean, p.scale, w,
+                                               **train))
     else:
         n = max(len(p.y_train) for p in chunk)
         x = np.zeros((len(chunk), n, dims[0]), np.float32)
