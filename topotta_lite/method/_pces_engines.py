@@ -40,8 +40,8 @@ import numpy as np
 import torch
 
 __all__ = ["cpu_embed", "cpu_fit_margins", "cpu_loss_and_grads", "cpu_margins", "cpu_train",
-           "gelu_and_slope",
-           "init_weights", "torch_embed", "torch_loss_and_grads", "torch_margins", "torch_train"]
+           "gelu_and_slope", "init_weights", "torch_embed", "torch_loss_and_grads", "torch_margins",
+           "torch_margins_batch", "torch_train"]
 
 _SQRT1_2 = 0.7071067811865476
 _ADAM_BETAS = (0.9, 0.999)
@@ -593,6 +593,35 @@ def torch_margins(x_train: torch.Tensor, y_train: torch.Tensor, x_all: torch.Ten
     pos = y_train > 0.5
     return (torch.linalg.vector_norm(za - zt[~pos].mean(0), dim=1)
             - torch.linalg.vector_norm(za - zt[pos].mean(0), dim=1))
+
+def torch_margins_batch(x_train: torch.Tensor, y_train: torch.Tensor, valid: torch.Tensor,
+                        x_cols: torch.Tensor, mean: torch.Tensor, scale: torch.Tensor,
+                        weights) -> torch.Tensor:
+    """:func:`torch_margins` for a whole batch at once (one kernel per layer, not per image).
+
+    ``x_train`` (B, n, C) padded training points with labels ``y_train`` and ``valid`` (B, n);
+    ``x_cols`` (B, C, L) every location of each image, raw, standardised here as
+    ``(x - mean) * scale`` with ``mean``, ``scale`` (B, C); weights as in :func:`torch_train`.
+    Returns the margins (B, L).
+
+    Examples
+    --------
+    >>> x = torch.randn(2, 6, 3); y = torch.tensor([[1., 1, 0, 0, 0, 0]] * 2)
+    >>> w = [(torch.randn(2, 3, 4), torch.zeros(2, 1, 4)), (torch.randn(2, 4, 2), torch.zeros(2, 1, 2))]
+    >>> torch_margins_batch(x, y, torch.ones(2, 6), torch.randn(2, 3, 5), torch.zeros(2, 3),
+    ...                     torch.ones(2, 3), w).shape
+    torch.Size([2, 5])
+    """
+    zt = torch_embed(x_train, weights)
+    pos = ((y_train > 0.5) & (valid > 0)).to(zt.dtype)[..., None]
+    neg = ((y_train <= 0.5) & (valid > 0)).to(zt.dtype)[..., None]
+    mu_p = (zt * pos).sum(1, keepdim=True) / pos.sum(1, keepdim=True).clamp_min(1.0)
+    mu_n = (zt * neg).sum(1, keepdim=True) / neg.sum(1, keepdim=True).clamp_min(1.0)
+    x_all = ((x_cols - mean[:, :, None]) * scale[:, :, None]).transpose(1, 2)
+    za = torch_embed(x_all, weights)
+    return (torch.linalg.vector_norm(za - mu_n, dim=2)
+            - torch.linalg.vector_norm(za - mu_p, dim=2))
+
 
 def _torch_pairs(y: torch.Tensor, valid: torch.Tensor):
     """(same, different, 1 / (2P)) pair masks of a padded batch."""

@@ -21,31 +21,20 @@ What we chose where the paper is silent (all are parameters of :class:`PCES`):
   filling the budget, at most ``max_ratio`` times the smaller (None: no cap). Nominal ``support``
   feature maps (few-shot) join the negative pool. The loss averages over **all** pairs of the
   drawn points at every epoch; pairs are labelled by pseudo-label equality.
-- **Which samples, measured** (:data:`DEFAULT_SAMPLING`). The first version (256 points, cells
-  half covered, negatives only beyond one cell of dilation, classes capped at 4:1) *lowered*
-  F1 below the pseudo-labels it learnt from: the topological pseudo-labels of the embedded
-  benchmark over-segment (precision below recall), and PCES, trained to put the boundary between
-  a generous mask and far-away negatives, spread further. We searched the quick 2D set (144
-  anomalous images, EfficientNet-Lite0 features, paired bootstrap intervals of the difference
-  with the pseudo-labels) over 512-4096 points x positives at 75% / 100% cell coverage x
-  negatives at 0 / 1 cell from the mask x a 4:1 cap or none: every setting with the 4:1 cap
-  stayed below the pseudo-labels; full-coverage positives with negatives up to the boundary and
-  no cap were above them, more so with a larger budget (F1 difference +0.013 [+0.005, +0.020]
-  with 512 points, +0.026 [+0.017, +0.034] with 2048), also on the 2.5D and 3D sets. The budget
-  is a speed trade: with 30 epochs, 2048 points made TopoTTA 1.85x slower than TTT4AS on the CPU
-  (``benchmarks/bench_operators.py``, same run, a busy machine), 512 points 0.92x, so the default
-  is 512. The ratio depends on the load: on an idle machine (load average below 1.6, quick set,
-  three classes, Lite0 features) the same benchmark gave TTT4AS 3.8 ms and TopoTTA 8.3 ms per
-  image (2.17x; 0.32x without PCES). Notebook 12's Table X moved the same way between a busy
-  and an idle quick run (TTT4AS 18 -> 4 ms, TopoTTA 16 -> 8 ms): the idle cores help TTT4AS's
-  SVM more than PCES's training loop, which is about 5.6 of TopoTTA's 8.3 ms (``_pces_engines``).
-  Nearest prototype beat trimming the pseudo-label and keeping its area (:data:`DECISIONS`), and
-  the grid resolution beat the map's. Notebook 05 re-runs this as a one-at-a-time ablation.
-- **Widths.** ``hidden`` 32 and ``embed_dim`` 16 (the paper gives none). On the quick embedded 2D
-  set (72 anomalous images, filter-bank features, the earlier sampling), 128 / 64 with 512 points
-  and ``lr`` 1e-3 gave a
-  mean F1 of 0.287 over three seeds and these widths with ``lr`` 1e-2 gave 0.291, at about a third
-  of the cost (``benchmarks/bench_pces.py``).
+- **Which samples** (:data:`DEFAULT_SAMPLING`). Chosen by the one-at-a-time ablation of
+  notebook 05 on the quick 2D set, which prints the numbers: capping the class ratio, or keeping
+  the negatives away from the mask, left PCES below the pseudo-labels it learnt from (the
+  topological pseudo-labels of the embedded benchmark over-segment, and PCES, trained to put the
+  boundary between a generous mask and far-away negatives, spread further); positives that the
+  mask covers whole and negatives right up to its boundary, without a cap, did not. More points
+  cost more time (``benchmarks/bench_operators.py`` measures it against TTT4AS), so ``n_points``
+  is a trade between the two, and the sampling is a parameter that a tuning run on a development
+  split may re-derive. Nearest prototype is the decision rule (:data:`DECISIONS` lists the
+  alternatives notebook 05 compares), at the grid's resolution.
+- **Widths** (:data:`DEFAULT_WIDTHS`; the paper gives none). Every width costs time in every
+  epoch; ours are the narrowest that keep PCES's masks as close to those of the wider networks we
+  used before (``hidden`` 32) as a change of seed keeps them, on the quick 2D, 2.5D and 3D sets:
+  ``python benchmarks/bench_pces.py --widths`` prints that comparison.
 - **Features** are standardised per channel with the mean / std of the test image's own locations
   (support maps use the same statistics), so that one learning rate fits every backbone.
 - **Optimiser.** Adam, ``epochs`` (30) full-batch steps (one image = one batch), ``lr`` 1e-2,
@@ -55,7 +44,8 @@ What we chose where the paper is silent (all are parameters of :class:`PCES`):
   pseudo-label mask itself. :attr:`PCESResult.fallback` says which case happened.
 
 Training has hand-written gradients and two engines (:mod:`topotta_lite.method._pces_engines`): on the
-CPU a compiled numba loop trains one image at a time (a few milliseconds); on a GPU,
+CPU a compiled numba loop trains one image at a time (the faster engine there, by far:
+``benchmarks/bench_pces.py`` times both); on a GPU,
 :func:`adapt_batch` trains one MLP per image for a whole batch of images at once (the weights are
 stacked on a leading batch axis and every layer is one ``torch.baddbmm``). Both start from the same
 seeded weights and are tested against each other and against autograd.
@@ -95,12 +85,14 @@ from topotta_lite.method._pces_engines import (
     cpu_fit_margins,
     init_weights,
     torch_margins,
+    torch_margins_batch,
     torch_train,
 )
 
 __all__ = [
     "DECISIONS",
     "DEFAULT_SAMPLING",
+    "DEFAULT_WIDTHS",
     "LIMITS",
     "PCES",
     "ContrastiveMLP",
@@ -118,6 +110,10 @@ __all__ = [
 
 DECISIONS = ("prototype", "trim", "area")
 """How the decision margin becomes a mask (:func:`decide`); notebook 05 compares them."""
+
+DEFAULT_WIDTHS = {"hidden": 16, "embed_dim": 16}
+"""PCES's network widths: two hidden layers of ``hidden`` units, ``embed_dim`` embedding units
+(see the module docstring)."""
 
 DEFAULT_SAMPLING = {"n_points": 512, "pos_fraction": 1.0, "neg_dilation": 0, "max_ratio": None}
 """PCES's training-set defaults, chosen by the ablation of notebook 05 (see the module docstring):
@@ -240,7 +236,8 @@ class ContrastiveMLP(torch.nn.Module):
     torch.Size([5, 16])
     """
 
-    def __init__(self, in_dim: int, hidden: int = 32, embed_dim: int = 16):
+    def __init__(self, in_dim: int, hidden: int = DEFAULT_WIDTHS["hidden"],
+                 embed_dim: int = DEFAULT_WIDTHS["embed_dim"]):
         super().__init__()
         self.net = torch.nn.Sequential(
             torch.nn.Linear(in_dim, hidden), torch.nn.GELU(),
@@ -410,8 +407,8 @@ def adapt_batch(
     epochs: int = 30,
     lr: float = 1e-2,
     weight_decay: float = 1e-4,
-    hidden: int = 32,
-    embed_dim: int = 16,
+    hidden: int = DEFAULT_WIDTHS["hidden"],
+    embed_dim: int = DEFAULT_WIDTHS["embed_dim"],
     n_points: int = DEFAULT_SAMPLING["n_points"],
     pos_fraction: float = DEFAULT_SAMPLING["pos_fraction"],
     neg_dilation: int = DEFAULT_SAMPLING["neg_dilation"],
@@ -622,13 +619,21 @@ def _train_and_classify(
         curves = torch_train(tx, ty, torch.from_numpy(valid).to(device), weights,
                              **train).cpu().numpy()
         margins = []
+        tvalid = torch.from_numpy(valid).to(device)
         with torch.no_grad():
-            for b, p in enumerate(chunk):
-                wb = [(w[b:b + 1], bias[b:b + 1]) for w, bias in weights]
-                k = len(p.y_train)
-                x_all = torch.from_numpy(standardised_rows(p.x_cols, p.mean, p.scale)).to(device)
-                m = torch_margins(tx[b, :k], ty[b, :k], x_all, wb)
-                margins.append((curves[b], m.cpu().numpy()))
+            if len({p.x_cols.shape for p in chunk}) == 1:  # one grid: every image at once
+                cols = torch.from_numpy(np.stack([p.x_cols for p in chunk])).to(device)
+                mean = torch.from_numpy(np.stack([p.mean for p in chunk])).to(device)
+                scale = torch.from_numpy(np.stack([p.scale for p in chunk])).to(device)
+                ms = torch_margins_batch(tx, ty, tvalid, cols, mean, scale, weights).cpu().numpy()
+                margins = list(zip(curves, ms))
+            else:
+                for b, p in enumerate(chunk):
+                    wb = [(w[b:b + 1], bias[b:b + 1]) for w, bias in weights]
+                    k = len(p.y_train)
+                    x_all = torch.from_numpy(standardised_rows(p.x_cols, p.mean, p.scale))
+                    m = torch_margins(tx[b, :k], ty[b, :k], x_all.to(device), wb)
+                    margins.append((curves[b], m.cpu().numpy()))
     out = []
     for p, (curve, margin_map) in zip(chunk, margins):
         score = np.asarray(margin_map, np.float32).reshape(p.grid_shape)
@@ -738,19 +743,23 @@ class PCES:
     Parameters
     ----------
     margin : float
-        Contrastive margin m of Eq. 10 (paper default 1.0).
+        Contrastive margin m of Eq. 10 (paper default 1.0), in ``(0, 100]``.
     epochs : int
-        Adam steps, each over all pairs of the sampled points (paper: 30).
+        Adam steps, each over all pairs of the sampled points (paper: 30), at most 10000.
     lr, weight_decay : float
-        Adam learning rate and weight decay (the paper's values were lost; 1e-2 and 1e-4).
+        Adam learning rate and weight decay (the paper's values were lost; 1e-2 and 1e-4), ``lr``
+        in ``(0, 1]`` and ``weight_decay`` in ``[0, 1]``. A training whose loss does not fall, or
+        whose embeddings collapse, is not trusted (:func:`training_failure`): the pseudo-label
+        mask is returned with a :class:`PCESFallbackWarning`.
     hidden, embed_dim : int
-        Widths of the two hidden layers and of the embedding.
+        Widths of the two hidden layers and of the embedding (:data:`DEFAULT_WIDTHS`), at most
+        4096.
     n_points : int
-        At most this many sampled locations per image.
+        At most this many sampled locations per image (2 to 8192).
     pos_fraction : float
         Coverage of a grid cell by the pseudo-label mask that makes it a positive.
     neg_dilation : int
-        Grid cells of dilation of the union before negatives are taken outside it.
+        Grid cells of dilation of the union before negatives are taken outside it (at most 64).
     max_ratio : float or None
         Largest ratio of the larger to the smaller class among the samples; None: no cap.
     resolution : {"grid", "full"}
@@ -773,7 +782,8 @@ class PCES:
 
     def __init__(
         self, *, margin: float = 1.0, epochs: int = 30, lr: float = 1e-2,
-        weight_decay: float = 1e-4, hidden: int = 32, embed_dim: int = 16,
+        weight_decay: float = 1e-4, hidden: int = DEFAULT_WIDTHS["hidden"],
+        embed_dim: int = DEFAULT_WIDTHS["embed_dim"],
         n_points: int = DEFAULT_SAMPLING["n_points"],
         pos_fraction: float = DEFAULT_SAMPLING["pos_fraction"],
         neg_dilation: int = DEFAULT_SAMPLING["neg_dilation"],

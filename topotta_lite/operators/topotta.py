@@ -31,7 +31,13 @@ from topotta_lite._validation import (
 from topotta_lite.features.grid import as_features
 from topotta_lite.method.fusion import FALLBACKS, METHODS, TARGETS, fusion_activity
 from topotta_lite.method.nominal import NominalEncoder, fitted_encoder
-from topotta_lite.method.pces import DEFAULT_SAMPLING, PCES, PCESResult, checked_support
+from topotta_lite.method.pces import (
+    DEFAULT_SAMPLING,
+    DEFAULT_WIDTHS,
+    PCES,
+    PCESResult,
+    checked_support,
+)
 from topotta_lite.method.pseudolabels import RULES
 from topotta_lite.topology.persistence import BACKENDS
 from topotta_lite.vocabulary import CONSTRUCTIONS, FILTRATIONS
@@ -134,14 +140,24 @@ class TopoTTA:
         returned (the Table VI ablation).
     margin, epochs, lr, weight_decay, hidden, embed_dim, n_points, pos_fraction, neg_dilation, \
 max_ratio, resolution, decision
-        PCES parameters (:class:`topotta_lite.method.pces.PCES`; paper: margin 1.0, 30 epochs of Adam,
-        3-layer GELU MLP).
+        PCES parameters (:class:`topotta_lite.method.pces.PCES`, which bounds them; paper: margin
+        1.0, 30 epochs of Adam, 3-layer GELU MLP). A PCES training that fails (its loss does not
+        fall, or its embeddings collapse) returns the pseudo-label mask with a warning, and
+        :attr:`TopoTTAResult.pces_fallback` says why.
     device : {"cpu", "cuda"} or None
         PCES device; None = CUDA when available.
     backend : str
         Persistence backend.
     seed : int
-        Seeds PCES (sampling, initial weights): results are deterministic on the CPU.
+        Seeds PCES (sampling, initial weights): results are deterministic on the CPU. In
+        ``[0, 2**32 - 1]``.
+
+    Notes
+    -----
+    Each input is checked once, in :meth:`segment_detailed`: the score map becomes a read-only
+    :class:`~topotta_lite._validation.ScoreMap` (scaled by an exact power of two if its values
+    are beyond ``2**64``, so that normalising it cannot overflow), which the pseudo-label code
+    accepts without checking it again.
 
     Examples
     --------
@@ -172,8 +188,8 @@ max_ratio, resolution, decision
         epochs: int = 30,
         lr: float = 1e-2,
         weight_decay: float = 1e-4,
-        hidden: int = 32,
-        embed_dim: int = 16,
+        hidden: int = DEFAULT_WIDTHS["hidden"],
+        embed_dim: int = DEFAULT_WIDTHS["embed_dim"],
         n_points: int = DEFAULT_SAMPLING["n_points"],
         pos_fraction: float = DEFAULT_SAMPLING["pos_fraction"],
         neg_dilation: int = DEFAULT_SAMPLING["neg_dilation"],
