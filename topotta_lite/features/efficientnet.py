@@ -59,14 +59,14 @@ layers. The coarser tap is upsampled bilinearly to the finer one's grid, the two
 and each cell is averaged with its 3 x 3 neighbourhood (stride 1, zero padding not counted) so
 that a cell also sees its neighbours. The taps and the pooling size are constructor parameters.
 
-Which taps: measured on the embedded 2D benchmark (quick size, 6 classes; mean over classes of
-the PaDiM-like / PatchCore-like scorers' AUPRO), the stride-4 + stride-8 taps (stages 2 and 3,
-24 + 40 = 64 channels) score 0.873 / 0.885, against 0.773 / 0.785 for the stride-8 + stride-16
-taps (40 + 112 channels, the closest analogue of PatchCore's layers) and 0.802 / 0.826 for all
-three. The embedded defects are thin (cracks, scratches, rings); at stride 8 the grass and gravel
-textures lose them (AUPRO 0.44-0.50 there, 0.67-0.81 at stride 4). The default is therefore
-``layers=(4, 8)``: stride 4, 64 channels, a 56 x 56 grid for a 224 x 224 image (the filter bank's
-grid too). ``benchmarks/bench_scorers.py --backbone efficientnet_lite0`` re-measures the scorers.
+Which taps: chosen by the scorers' AUPRO on the embedded 2D benchmark
+(``benchmarks/bench_scorers.py --backbone efficientnet_lite0`` measures the default; give
+``layers`` to :class:`EfficientNetLite0Backbone` to measure another choice). The stride-4 +
+stride-8 taps (stages 2 and 3, 24 + 40 = 64 channels) did better there than the stride-8 +
+stride-16 taps (40 + 112 channels, the closest analogue of PatchCore's layers) and than all
+three: the embedded defects are thin (cracks, scratches, rings), and at stride 8 the grass and
+gravel textures lose them. The default is therefore ``layers=(4, 8)``: stride 4, 64 channels, a
+56 x 56 grid for a 224 x 224 image (the filter bank's grid too).
 """
 
 from __future__ import annotations
