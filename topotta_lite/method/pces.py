@@ -32,9 +32,10 @@ What we chose where the paper is silent (all are parameters of :class:`PCES`):
   split may re-derive. Nearest prototype is the decision rule (:data:`DECISIONS` lists the
   alternatives notebook 05 compares), at the grid's resolution.
 - **Widths** (:data:`DEFAULT_WIDTHS`; the paper gives none). Every width costs time in every
-  epoch; ours are the narrowest that keep PCES's masks as close to those of the wider networks we
-  used before (``hidden`` 32) as a change of seed keeps them, on the quick 2D, 2.5D and 3D sets:
-  ``python benchmarks/bench_pces.py --widths`` prints that comparison.
+  epoch; ours are the narrowest we found whose masks stay close to those of the wider network
+  used before (``hidden`` 32): on the quick 2D, 2.5D and 3D sets, a mean F1 within 0.01 of its
+  and a median per-image IoU with its masks above 0.9, as for a change of seed
+  (``python benchmarks/bench_pces.py --widths`` prints the comparison).
 - **Features** are standardised per channel with the mean / std of the test image's own locations
   (support maps use the same statistics), so that one learning rate fits every backbone.
 - **Optimiser.** Adam, ``epochs`` (30) full-batch steps (one image = one batch), ``lr`` 1e-2,
@@ -696,8 +697,8 @@ _BLAS = None
 def _single_threaded_blas():
     """Context in which the BLAS libraries run one thread (restored on exit).
 
-    The engine's matrices are tiny; a multi-threaded BLAS spin-waits and, on a busy machine, was
-    measured 10-20x slower.
+    The engine's matrices are tiny; a multi-threaded BLAS spin-waits on them, which on a busy
+    machine costs more than the arithmetic (``benchmarks/bench_pces.py`` times the engine).
     """
     global _BLAS
     if _BLAS is None:

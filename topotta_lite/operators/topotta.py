@@ -22,6 +22,7 @@ import numpy as np
 
 from topotta_lite._validation import (
     boolean,
+    bounded_int,
     checked_map,
     choice,
     finite_float,
@@ -51,6 +52,10 @@ PRESETS = {
 }
 """The two readings of TopoTTA. ``adaptation``: ``"image"`` = PCES trained on each test image;
 ``"class"`` = one encoder per class trained on nominal support images."""
+
+MAX_LEVELS = 2**24
+"""Most filtration levels accepted: more levels than a map has pixels change nothing, and the
+persistence engine's integer keys must hold them."""
 
 
 
@@ -114,7 +119,7 @@ class TopoTTA:
         Use only the K-th most persistent feature of each filtration instead of the Top-K
         (Table V's ablation; with ``k=1`` it is the default pipeline).
     levels : int or None
-        Filtration levels n (paper: 256); None = no quantisation.
+        Filtration levels n (paper: 256), at most :data:`MAX_LEVELS`; None = no quantisation.
     alpha : float or None
         Level inside each selected bar (see :mod:`topotta_lite.method.pseudolabels`); None = its default.
     construction : {"V", "T"} or None
@@ -222,7 +227,7 @@ max_ratio, resolution, decision
         k = None if k is None else positive_int("k", k)
         tau = None if tau is None else finite_float("tau", tau, low=0)
         only_kth, pces = boolean("only_kth", only_kth), boolean("pces", pces)
-        levels = None if levels is None else positive_int("levels", levels, minimum=2)
+        levels = None if levels is None else bounded_int("levels", levels, 2, MAX_LEVELS)
         alpha = None if alpha is None else finite_float("alpha", alpha, low=0, high=1, high_open=True)
         construction = choice("construction", construction, CONSTRUCTIONS)
         rule = choice("rule", rule, RULES)

@@ -153,7 +153,7 @@ class TTT4AS:
 
         ``support`` (nominal support features, few-shot) joins the negatives: a seeded sample of
         ``n_negatives`` of its locations (all of them would swamp the image's own negatives and
-        make the SVM ~100x slower at 10 shots).
+        make the SVM much slower at 10 shots).
         """
         t0 = time.perf_counter()
         psi = checked_map(score_map)  # scaled exactly when huge: the cell means cannot overflow
