@@ -87,3 +87,17 @@ def test_unfitted_encoder_and_bad_support_say_so():
         NominalEncoder().fit([])
     with pytest.raises(ValueError, match="channels"):
         NominalEncoder().fit([np.zeros((2, 3, 3)), np.zeros((3, 3, 3))])
+
+
+def test_training_and_embedding_run_on_one_torch_thread_and_restore_the_setting(monkeypatch):
+    import torch
+
+    nominal, test, _, _ = _scene(seed=2)
+    before = torch.get_num_threads()
+    seen = []
+    real = torch.set_num_threads
+    monkeypatch.setattr(torch, "set_num_threads", lambda n: seen.append(n) or real(n))
+    enc = NominalEncoder(epochs=1, widths=(16, 8), seed=0).fit(nominal)
+    enc.embed(test)
+    assert seen == [1, before, 1, before]
+    assert torch.get_num_threads() == before

@@ -1,8 +1,71 @@
-"""Input checks shared by every public function (one place, one wording)."""
+"""Input checks shared by every public function (one place, one wording).
+
+A score map is checked once, where it enters an operator (:func:`checked_map`), and travels on as
+a :class:`ScoreMap`, which every later check (:func:`as_score_map`) accepts without a second pass
+over its values.
+"""
 
 from __future__ import annotations
 
 import numpy as np
+
+SEED_MAX = 2**32 - 1
+"""Largest accepted seed: what numpy's legacy generator, scikit-learn and torch all accept."""
+
+_HUGE = 2.0**64  # beyond this, map values are rescaled (their sums, differences, float32 casts)
+
+
+class ScoreMap(np.ndarray):
+    """A score map that passed :func:`as_score_map`: float64, C-ordered, finite and read-only.
+
+    Made by :func:`checked_map`. Arithmetic on it gives plain arrays (a result has not been
+    checked), and a copy is writable, so it is checked again wherever it goes.
+
+    Examples
+    --------
+    >>> psi = checked_map([[0.0, 1.0], [2.0, 3.0]])
+    >>> type(psi).__name__, psi.flags.writeable, type(psi + 1).__name__
+    ('ScoreMap', False, 'ndarray')
+    """
+
+    def __array_wrap__(self, obj, context=None, return_scalar=False):
+        return obj[()] if obj.shape == () else obj.view(np.ndarray)
+
+
+def _is_checked(values, ndims: tuple[int, ...]) -> bool:
+    return (type(values) is ScoreMap and not values.flags.writeable
+            and values.flags.c_contiguous and values.dtype == np.float64
+            and values.ndim in ndims and values.size > 0)
+
+
+def checked_map(values, *, name: str = "score_map", ndims: tuple[int, ...] = (2, 3)) -> ScoreMap:
+    """Check a score map once (:func:`as_score_map`) and mark it as checked.
+
+    The result owns its values (a later change to the caller's array cannot reach it), is
+    read-only, and passes every later :func:`as_score_map` at no cost. A map with values beyond
+    ``2**64`` in magnitude, whose differences, cell sums or float32 copies could overflow, is
+    scaled by a power of two into ``[-1, 1]``: an exact operation that changes no ordering and no
+    normalised value (operators' results do not depend on the map's units).
+
+    Examples
+    --------
+    >>> big = checked_map([[-1.7e308, 0.0], [1.0, 1.7e308]])
+    >>> bool(np.isfinite(big.max() - big.min()))
+    True
+    >>> as_score_map(big) is big
+    True
+    """
+    if _is_checked(values, ndims):
+        return values
+    arr = as_score_map(values, name=name, ndims=ndims)
+    top = max(abs(float(arr.min())), abs(float(arr.max())))
+    if top > _HUGE:
+        arr = np.ldexp(arr, -int(np.frexp(top)[1]))
+    elif arr is values or not arr.flags.owndata:
+        arr = arr.copy()
+    out = arr.view(ScoreMap)
+    out.flags.writeable = False
+    return out
 
 
 def as_score_map(values, *, name: str = "score_map", ndims: tuple[int, ...] = (2, 3)) -> np.ndarray:
@@ -23,11 +86,23 @@ def as_score_map(values, *, name: str = "score_map", ndims: tuple[int, ...] = (2
         If the array is empty, has the wrong number of dimensions, a non-numeric or
         complex dtype, or holds NaN / inf.
 
+    Notes
+    -----
+    A :class:`ScoreMap` (made by :func:`checked_map`) is returned as it is, without a second
+    pass over its values.
+
     Examples
     --------
     >>> as_score_map([[0, 1], [2, 3]]).dtype
     dtype('float64')
     """
+    if _is_checked(values, ndims):
+        return values
+    return _check_map(values, name, ndims)
+
+
+def _check_map(values, name: str, ndims: tuple[int, ...]) -> np.ndarray:
+    """The checks of :func:`as_score_map` (one pass over the values)."""
     if hasattr(values, "detach"):  # torch tensor
         values = values.detach().cpu().numpy()
     arr = np.asarray(values)
@@ -179,14 +254,39 @@ def boolean(name: str, value) -> bool:
 
 
 def seed_value(name: str, value) -> int:
-    """A random seed: an integer >= 0 (numpy refuses negative seeds).
+    """A random seed: an integer in ``[0, 2**32 - 1]`` (:data:`SEED_MAX`).
+
+    numpy refuses negative seeds, and scikit-learn's and numpy's legacy ``random_state`` refuse
+    seeds of 2**32 and above: one range that every library accepts.
 
     Examples
     --------
     >>> seed_value("seed", 7)
     7
+    >>> seed_value("seed", 2**64)
+    Traceback (most recent call last):
+    ...
+    ValueError: seed must be an integer in [0, 4294967295], got 18446744073709551616
     """
-    return positive_int(name, value, minimum=0)
+    return bounded_int(name, value, 0, SEED_MAX)
+
+
+def bounded_int(name: str, value, low: int, high: int) -> int:
+    """``value`` as an int, or a ``ValueError`` naming ``name`` unless ``low <= value <= high``.
+
+    Examples
+    --------
+    >>> bounded_int("epochs", 30, 1, 10_000)
+    30
+    >>> bounded_int("epochs", 10**9, 1, 10_000)
+    Traceback (most recent call last):
+    ...
+    ValueError: epochs must be an integer in [1, 10000], got 1000000000
+    """
+    if (isinstance(value, bool | np.bool_) or not isinstance(value, int | np.integer)
+            or not low <= value <= high):
+        raise ValueError(f"{name} must be an integer in [{low}, {high}], got {value!r}")
+    return int(value)
 
 
 def device_name(name: str, value):

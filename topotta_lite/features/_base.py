@@ -142,6 +142,10 @@ class Backbone:
     input_kind : str
         ``"image"`` (``(N, H, W, 3)`` in [0, 1]), ``"depth"`` (``(N, H, W)`` depth or
         ``(N, H, W, 3)`` xyz point maps) or ``"volume"`` (``(N, D, H, W)``).
+    min_size : int
+        Smallest side, in pixels, that the layers accept; an input needs at least
+        ``max(stride, min_size)`` pixels per side (one feature cell), or :meth:`__call__`
+        raises a ``ValueError`` before computing anything.
     device : torch.device
     """
 
@@ -149,6 +153,7 @@ class Backbone:
     stride: int = 1
     input_kind: str = "image"
     batch_size: int = 8
+    min_size: int = 1  # smallest side the layers accept, beyond the one-cell minimum ``stride``
 
     def __init__(self, device: str | torch.device = "cpu") -> None:
         self.device = resolve_device(device)
@@ -176,6 +181,16 @@ class Backbone:
         (8, 8)
         """
         x = self._prepare(inputs)
+        smallest = max(int(self.stride), int(self.min_size))
+        if x.ndim < 4 or x.shape[0] == 0 or min(x.shape[2:]) < smallest:
+            raise ValueError(
+                f"{self.name} needs a non-empty batch of inputs of at least {smallest} pixels per "
+                f"side (one feature cell), got a batch of shape {tuple(x.shape)} "
+                f"(N, channels, *spatial)"
+            )
+        if batch_size is not None and (isinstance(batch_size, bool)
+                                       or not isinstance(batch_size, int) or batch_size < 1):
+            raise ValueError(f"batch_size must be a positive integer or None, got {batch_size!r}")
         bs = batch_size or self.batch_size
         outs = []
         with torch.no_grad():

@@ -59,14 +59,14 @@ layers. The coarser tap is upsampled bilinearly to the finer one's grid, the two
 and each cell is averaged with its 3 x 3 neighbourhood (stride 1, zero padding not counted) so
 that a cell also sees its neighbours. The taps and the pooling size are constructor parameters.
 
-Which taps: measured on the embedded 2D benchmark (quick size, 6 classes; mean over classes of
-the PaDiM-like / PatchCore-like scorers' AUPRO), the stride-4 + stride-8 taps (stages 2 and 3,
-24 + 40 = 64 channels) score 0.873 / 0.885, against 0.773 / 0.785 for the stride-8 + stride-16
-taps (40 + 112 channels, the closest analogue of PatchCore's layers) and 0.802 / 0.826 for all
-three. The embedded defects are thin (cracks, scratches, rings); at stride 8 the grass and gravel
-textures lose them (AUPRO 0.44-0.50 there, 0.67-0.81 at stride 4). The default is therefore
-``layers=(4, 8)``: stride 4, 64 channels, a 56 x 56 grid for a 224 x 224 image (the filter bank's
-grid too). ``benchmarks/bench_scorers.py --backbone efficientnet_lite0`` re-measures the scorers.
+Which taps: chosen by the scorers' AUPRO on the embedded 2D benchmark
+(``benchmarks/bench_scorers.py --backbone efficientnet_lite0`` measures the default; give
+``layers`` to :class:`EfficientNetLite0Backbone` to measure another choice). The stride-4 +
+stride-8 taps (stages 2 and 3, 24 + 40 = 64 channels) did better there than the stride-8 +
+stride-16 taps (40 + 112 channels, the closest analogue of PatchCore's layers) and than all
+three: the embedded defects are thin (cracks, scratches, rings), and at stride 8 the grass and
+gravel textures lose them. The default is therefore ``layers=(4, 8)``: stride 4, 64 channels, a
+56 x 56 grid for a 224 x 224 image (the filter bank's grid too).
 """
 
 from __future__ import annotations
@@ -394,6 +394,9 @@ def load_lite0(
     ------
     ModuleNotFoundError, FileNotFoundError
         See :func:`lite0_weights_path`.
+    ValueError
+        If ``weights`` is not a PyTorch state dict file, or its keys or shapes are not
+        EfficientNet-Lite0's (nothing of the file is executed: ``weights_only`` loading).
 
     Examples
     --------
@@ -410,10 +413,19 @@ def load_lite0(
             raise FileNotFoundError(f"no EfficientNet-Lite0 weights file at {path}")
         if check_hash:
             _check_hash(path)
-        sd = torch.load(path, map_location="cpu", weights_only=True)
+        try:
+            sd = torch.load(path, map_location="cpu", weights_only=True)
+        except Exception as exc:  # any unreadable file: pickle, zip, EOF, index errors ...
+            raise ValueError(f"{path} is not a PyTorch state dict file that can be read safely "
+                             f"(torch.load with weights_only=True: {type(exc).__name__})") from None
         if isinstance(sd, dict) and "state_dict" in sd and isinstance(sd["state_dict"], dict):
             sd = sd["state_dict"]
-        net.load_state_dict(sd, strict=True)
+        if not isinstance(sd, dict) or not all(isinstance(v, torch.Tensor) for v in sd.values()):
+            raise ValueError(f"{path} does not hold a state dict (a mapping of names to tensors)")
+        try:
+            net.load_state_dict(sd, strict=True)
+        except RuntimeError as exc:
+            raise ValueError(f"{path} is not an EfficientNet-Lite0 state dict: {exc}") from None
     return net.eval().to(resolve_device(device))
 
 

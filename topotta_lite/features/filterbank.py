@@ -151,6 +151,7 @@ class RandConvBackbone(Backbone):
 
     name = "randconv"
     stride = 4
+    min_size = 8  # three 2x2 poolings
 
     def __init__(
         self,

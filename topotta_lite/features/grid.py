@@ -129,6 +129,35 @@ def standardise(
 
 # fastmath off: sums in a fixed order, the same bytes on every CPU and from a cached compile
 @numba.njit(cache=True, fastmath=False, error_model="numpy")
+def _lane_sum(row, mu):  # pragma: no cover - numba
+    """``sum(row - mu)`` (``mu`` None) or ``sum((row - mu)**2)`` in float64, in a fixed order.
+
+    Eight running sums, one per position modulo 8, added pairwise at the end: independent sums
+    that the compiler can keep in vector registers (a single running sum waits on every add).
+    """
+    n = row.size
+    n8 = n - n % 8
+    acc = np.zeros(8)
+    tail = 0.0
+    if mu is None:
+        for j in range(0, n8, 8):
+            for k in range(8):
+                acc[k] += row[j + k]
+        for j in range(n8, n):
+            tail += row[j]
+    else:
+        for j in range(0, n8, 8):
+            for k in range(8):
+                d = row[j + k] - mu
+                acc[k] += d * d
+        for j in range(n8, n):
+            d = row[j] - mu
+            tail += d * d
+    return (((acc[0] + acc[1]) + (acc[2] + acc[3])) + ((acc[4] + acc[5]) + (acc[6] + acc[7]))
+            + tail)
+
+
+@numba.njit(cache=True, fastmath=False, error_model="numpy")
 def _channel_stats(flat):  # pragma: no cover - numba
     """Mean and (population) standard deviation of each row, accumulated in float64."""
     c, n = flat.shape
@@ -136,16 +165,9 @@ def _channel_stats(flat):  # pragma: no cover - numba
     std = np.empty(c)
     for i in range(c):
         row = flat[i]
-        acc = 0.0
-        for j in range(n):
-            acc += row[j]
-        mu = acc / n
-        acc = 0.0
-        for j in range(n):
-            d = row[j] - mu
-            acc += d * d
+        mu = _lane_sum(row, None) / n
         mean[i] = mu
-        std[i] = math.sqrt(acc / n)
+        std[i] = math.sqrt(_lane_sum(row, mu) / n)
     return mean, std
 
 
@@ -176,7 +198,14 @@ def grid_fraction(mask: np.ndarray, grid_shape: tuple[int, ...]) -> np.ndarray:
            [0. , 0.5]], dtype=float32)
     """
     mask = np.asarray(mask)
-    if all(s % g == 0 for s, g in zip(mask.shape, grid_shape)):  # whole blocks: sum per block
+    whole = all(s % g == 0 for s, g in zip(mask.shape, grid_shape))
+    if whole and mask.dtype == bool and mask.ndim in (2, 3):  # count per block, one pass
+        m3 = mask.reshape((1,) * (3 - mask.ndim) + mask.shape)
+        g3 = (1,) * (3 - mask.ndim) + tuple(int(g) for g in grid_shape)
+        counts = _block_counts(np.ascontiguousarray(m3).view(np.uint8), *g3)
+        cell = math.prod(s // g for s, g in zip(mask.shape, grid_shape))
+        return (counts / cell).astype(np.float32).reshape(tuple(grid_shape))
+    if whole:  # whole blocks: sum per block
         is_bool = mask.dtype == bool
         sums = mask.view(np.uint8) if is_bool else mask.astype(np.float64)
         for axis, g in enumerate(grid_shape):  # one axis at a time is several times faster
@@ -188,6 +217,29 @@ def grid_fraction(mask: np.ndarray, grid_shape: tuple[int, ...]) -> np.ndarray:
     t = torch.from_numpy(np.ascontiguousarray(mask, dtype=np.float32))[None, None]
     pool = F.adaptive_avg_pool2d if mask.ndim == 2 else F.adaptive_avg_pool3d
     return pool(t, tuple(grid_shape))[0, 0].numpy()
+
+
+@numba.njit(cache=True)
+def _block_counts(m, gd, gh, gw):  # pragma: no cover - numba
+    """Number of set voxels of ``m`` (D, H, W uint8) in each block of the (gd, gh, gw) grid."""
+    d, h, w = m.shape
+    bd, bh, bw = d // gd, h // gh, w // gw
+    out = np.zeros((gd, gh, gw), np.int64)
+    row = np.zeros(w, np.int64)
+    for k in range(d):
+        ck = k // bd
+        for i in range(h):
+            ci = i // bh
+            src = m[k, i]
+            for j in range(w):
+                row[j] = src[j]
+            o = out[ck, ci]
+            for cj in range(gw):
+                acc = 0
+                for j in range(cj * bw, cj * bw + bw):
+                    acc += row[j]
+                o[cj] += acc
+    return out
 
 
 def upsample_scores(scores: np.ndarray, shape: tuple[int, ...]) -> np.ndarray:

@@ -25,8 +25,8 @@ gradient against autograd, the margins against the reference network, and the tw
 each other.
 
 GELU on the CPU uses a float32 rational approximation of ``erf`` on ``[-4, 4]`` (the form used by
-Eigen and XLA, |error| < 2e-6 in GELU and 1e-5 in its slope, tested) and the exact derivative of that
-approximation, so that the loop vectorises; torch uses its own ``erf``.
+Eigen and XLA; ``tests/test_pces.py`` bounds its error against torch's exact GELU) and the exact
+derivative of that approximation, so that the loop vectorises; torch uses its own ``erf``.
 """
 
 from __future__ import annotations
@@ -39,8 +39,9 @@ import numba
 import numpy as np
 import torch
 
-__all__ = ["cpu_embed", "cpu_loss_and_grads", "cpu_margins", "cpu_train", "gelu_and_slope",
-           "init_weights", "torch_embed", "torch_loss_and_grads", "torch_margins", "torch_train"]
+__all__ = ["cpu_embed", "cpu_fit_margins", "cpu_loss_and_grads", "cpu_margins", "cpu_train",
+           "gelu_and_slope", "init_weights", "torch_embed", "torch_loss_and_grads", "torch_margins",
+           "torch_margins_batch", "torch_train"]
 
 _SQRT1_2 = 0.7071067811865476
 _ADAM_BETAS = (0.9, 0.999)
@@ -89,8 +90,53 @@ def _drawn_weights(dims: tuple[int, ...], seed: int) -> tuple:
 # --------------------------------------------------------------------------------------------
 # No fastmath: with it, LLVM may reorder sums and fuse multiply-adds differently for each CPU and even
 # between a fresh compile and one loaded from numba's cache, so the loss curve (and masks) changed
-# in the last bits; without it, both give the same bytes, measured about 10% slower.
+# in the last bits; without it, both give the same bytes, at some cost in speed.
 _JIT = {"cache": True, "fastmath": False, "error_model": "numpy"}
+
+
+@numba.njit(inline="always", **_JIT)
+def _gelu1(v, want_slope):  # pragma: no cover - numba
+    """``(GELU(v), GELU'(v))`` of one float32 (the slope is 0 unless ``want_slope``).
+
+    Inlined into the loops that call it, which LLVM then vectorises (no reduction, no call).
+    """
+    p0, p1, p2, p3, p4, p5, p6 = _P
+    q0, q1, q2, q3, q4 = _Q
+    x = v * np.float32(_SQRT1_2)
+    inside = np.float32(1.0) if abs(x) <= np.float32(4.0) else np.float32(0.0)
+    x = min(max(x, np.float32(-4.0)), np.float32(4.0))
+    x2 = x * x
+    p = np.float32(p6)
+    p = p * x2 + np.float32(p5)
+    p = p * x2 + np.float32(p4)
+    p = p * x2 + np.float32(p3)
+    p = p * x2 + np.float32(p2)
+    p = p * x2 + np.float32(p1)
+    p = p * x2 + np.float32(p0)
+    q = np.float32(q4)
+    q = q * x2 + np.float32(q3)
+    q = q * x2 + np.float32(q2)
+    q = q * x2 + np.float32(q1)
+    q = q * x2 + np.float32(q0)
+    rq = np.float32(1.0) / q
+    e = x * p * rq
+    phi = np.float32(0.5) + np.float32(0.5) * e
+    slope = np.float32(0.0)
+    if want_slope:
+        dp = np.float32(6.0 * p6)
+        dp = dp * x2 + np.float32(5.0 * p5)
+        dp = dp * x2 + np.float32(4.0 * p4)
+        dp = dp * x2 + np.float32(3.0 * p3)
+        dp = dp * x2 + np.float32(2.0 * p2)
+        dp = dp * x2 + np.float32(p1)
+        dq = np.float32(4.0 * q4)
+        dq = dq * x2 + np.float32(3.0 * q3)
+        dq = dq * x2 + np.float32(2.0 * q2)
+        dq = dq * x2 + np.float32(q1)
+        # d erf / dx of the approximation: ((x p)' q - x p q') / q^2
+        de = ((p + np.float32(2.0) * x2 * dp) - e * np.float32(2.0) * x * dq) * rq * inside
+        slope = phi + v * np.float32(0.5 * _SQRT1_2) * de
+    return v * phi, slope
 
 
 @numba.njit(**_JIT)
@@ -98,44 +144,12 @@ def _gelu_inplace(a, slope, want_slope):  # pragma: no cover - numba
     """``a <- GELU(a)``; with ``want_slope`` also ``slope <- GELU'(a)`` (same shape as ``a``)."""
     af = a.ravel()
     sf = slope.ravel()
-    p0, p1, p2, p3, p4, p5, p6 = _P
-    q0, q1, q2, q3, q4 = _Q
-    for i in range(af.size):
-        v = af[i]
-        x = v * np.float32(_SQRT1_2)
-        inside = np.float32(1.0) if abs(x) <= np.float32(4.0) else np.float32(0.0)
-        x = min(max(x, np.float32(-4.0)), np.float32(4.0))
-        x2 = x * x
-        p = np.float32(p6)
-        p = p * x2 + np.float32(p5)
-        p = p * x2 + np.float32(p4)
-        p = p * x2 + np.float32(p3)
-        p = p * x2 + np.float32(p2)
-        p = p * x2 + np.float32(p1)
-        p = p * x2 + np.float32(p0)
-        q = np.float32(q4)
-        q = q * x2 + np.float32(q3)
-        q = q * x2 + np.float32(q2)
-        q = q * x2 + np.float32(q1)
-        q = q * x2 + np.float32(q0)
-        rq = np.float32(1.0) / q
-        e = x * p * rq
-        phi = np.float32(0.5) + np.float32(0.5) * e
-        af[i] = v * phi
-        if want_slope:
-            dp = np.float32(6.0 * p6)
-            dp = dp * x2 + np.float32(5.0 * p5)
-            dp = dp * x2 + np.float32(4.0 * p4)
-            dp = dp * x2 + np.float32(3.0 * p3)
-            dp = dp * x2 + np.float32(2.0 * p2)
-            dp = dp * x2 + np.float32(p1)
-            dq = np.float32(4.0 * q4)
-            dq = dq * x2 + np.float32(3.0 * q3)
-            dq = dq * x2 + np.float32(2.0 * q2)
-            dq = dq * x2 + np.float32(q1)
-            # d erf / dx of the approximation: ((x p)' q - x p q') / q^2
-            de = ((p + np.float32(2.0) * x2 * dp) - e * np.float32(2.0) * x * dq) * rq * inside
-            sf[i] = phi + v * np.float32(0.5 * _SQRT1_2) * de
+    if want_slope:
+        for i in range(af.size):
+            af[i], sf[i] = _gelu1(af[i], True)
+    else:
+        for i in range(af.size):
+            af[i] = _gelu1(af[i], False)[0]
 
 
 def gelu_and_slope(a: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
@@ -155,16 +169,21 @@ def gelu_and_slope(a: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
 
 @numba.njit(**_JIT)
 def _bias_gelu(a, b, slope, want_slope):  # pragma: no cover - numba
-    """``a <- GELU(a + b)`` row by row (``b`` broadcast over the rows)."""
+    """``a <- GELU(a + b)`` row by row (``b`` broadcast over the rows), in one pass; with
+    ``want_slope`` also ``slope <- GELU'(a + b)``."""
     for i in range(a.shape[0]):
         row = a[i]
-        for j in range(row.size):
-            row[j] += b[j]
-    _gelu_inplace(a, slope, want_slope)
+        if want_slope:
+            srow = slope[i]
+            for j in range(row.size):
+                row[j], srow[j] = _gelu1(row[j] + b[j], True)
+        else:
+            for j in range(row.size):
+                row[j] = _gelu1(row[j] + b[j], False)[0]
 
 
 @numba.njit(**_JIT)
-def _workspace(n, c, h1, h2, e):  # pragma: no cover - numba
+def _workspace(n, c, h1, h2, e, npos):  # pragma: no cover - numba
     """Every buffer one epoch writes, allocated once per training."""
     f = np.float32
     acts = (np.empty((n, h1), f), np.empty((n, h2), f), np.empty((n, e), f))
@@ -172,17 +191,22 @@ def _workspace(n, c, h1, h2, e):  # pragma: no cover - numba
     deltas = (np.empty((n, h1), f), np.empty((n, h2), f), np.empty((n, e), f))
     grads = (np.empty((c, h1), f), np.empty(h1, f), np.empty((h1, h2), f), np.empty(h2, f),
              np.empty((h2, e), f), np.empty(e, f))
-    return acts, slopes, deltas, grads
+    # the embeddings of each class with a column of ones (see _pair_grad)
+    with_ones = (np.ones((npos, e + 1), f), np.ones((n - npos, e + 1), f))
+    return acts, slopes, deltas, grads, with_ones
 
 
 @numba.njit(**_JIT)
-def _pair_grad(z, npos, margin, gz):  # pragma: no cover - numba
+def _pair_grad(z, npos, margin, gz, with_ones):  # pragma: no cover - numba
     """Loss of Eq. 10 over all pairs of ``z``, whose first ``npos`` rows are the positives;
     writes ``gz = dL/dz``.
 
     Pairs of one class need no pairwise matrix: their squared distances sum to
     ``n_c * sum_i ||z_i - mu_c||**2`` (``mu_c`` the class mean), whose gradient is
-    ``2 n_c (z_i - mu_c)``. Only the ``n_pos x n_neg`` cross pairs are formed.
+    ``2 n_c (z_i - mu_c)``. Only the ``n_pos x n_neg`` cross pairs are formed: their products by
+    one matrix product, their pushes ``-(m - d) / d`` in a loop without reductions (vectorised),
+    and the pushes' weighted sums of embeddings together with their plain sums by two more
+    matrix products, against the embeddings with a column of ones (``with_ones``).
     """
     n, e = z.shape
     nneg = n - npos
@@ -190,72 +214,96 @@ def _pair_grad(z, npos, margin, gz):  # pragma: no cover - numba
     m = np.float32(margin)
     loss = 0.0
     mu = np.empty(e, np.float32)
+    acc_k = np.empty(e, np.float32)
     for lo, hi in ((0, npos), (npos, n)):  # similar pairs
         nc = hi - lo
         if nc == 0:
             continue
         mu[:] = 0.0
         for i in range(lo, hi):
+            zi = z[i]
             for k in range(e):
-                mu[k] += z[i, k]
+                mu[k] += zi[k]
         mu /= np.float32(nc)
         scale = np.float32(2.0 * nc) * inv
-        acc = np.float32(0.0)
+        acc_k[:] = 0.0
         for i in range(lo, hi):
+            zi = z[i]
+            gi = gz[i]
             for k in range(e):
-                dv = z[i, k] - mu[k]
-                acc += dv * dv
-                gz[i, k] = scale * dv
+                dv = zi[k] - mu[k]
+                acc_k[k] += dv * dv
+                gi[k] = scale * dv
+        acc = np.float32(0.0)
+        for k in range(e):
+            acc += acc_k[k]
         loss += nc * acc
     if npos == 0 or nneg == 0:
         return loss * inv
     zp = z[:npos]
     zn = z[npos:]
+    zp1, zn1 = with_ones
+    zp1[:, :e] = zp
+    zn1[:, :e] = zn
     push = np.dot(zp, zn.T)  # the cross products, then -(m - d) / d for pairs inside the margin
     sq_n = np.empty(nneg, np.float32)
     for b in range(nneg):
+        zb = zn[b]
         acc = np.float32(0.0)
         for k in range(e):
-            acc += zn[b, k] * zn[b, k]
+            acc += zb[k] * zb[k]
         sq_n[b] = acc
-    col = np.zeros(nneg, np.float32)
-    row = np.empty(npos, np.float32)
+    hinge2 = np.zeros(nneg, np.float32)
+    two = np.float32(2.0)
+    zero = np.float32(0.0)
+    eps = np.float32(_D2_EPS)
     for a in range(npos):
+        za = zp[a]
         sa = np.float32(0.0)
         for k in range(e):
-            sa += zp[a, k] * zp[a, k]
+            sa += za[k] * za[k]
         pr = push[a]
-        acc = np.float32(0.0)
-        la = np.float32(0.0)
         for b in range(nneg):
-            d2 = max(sa + sq_n[b] - np.float32(2.0) * pr[b], np.float32(0.0))
-            d = math.sqrt(d2)
-            hinge = max(m - d, np.float32(0.0))
-            h = -hinge / d if d2 > np.float32(_D2_EPS) else np.float32(0.0)
-            la += hinge * hinge
-            pr[b] = h
-            acc += h
-            col[b] += h
-        row[a] = acc
-        loss += la
-    hn = np.dot(push, zn)
-    hp = np.dot(push.T, zp)
-    two = np.float32(2.0) * inv
-    for a in range(npos):
-        for k in range(e):
-            gz[a, k] += two * (row[a] * zp[a, k] - hn[a, k])
+            d2 = max(sa + sq_n[b] - two * pr[b], zero)
+            d = np.sqrt(d2)
+            hinge = max(m - d, zero)
+            hinge2[b] += hinge * hinge
+            pr[b] = -hinge / d if d2 > eps else zero
+    acc = np.float32(0.0)
     for b in range(nneg):
+        acc += hinge2[b]
+    loss += acc
+    hn = np.dot(push, zn1)  # (npos, e + 1): pushes times negatives, and each row's sum
+    hp = np.dot(push.T, zp1)  # (nneg, e + 1): pushes times positives, and each column's sum
+    t2 = two * inv
+    for a in range(npos):
+        r = hn[a, e]
+        za = zp[a]
+        ga = gz[a]
+        ha = hn[a]
         for k in range(e):
-            gz[npos + b, k] += two * (col[b] * zn[b, k] - hp[b, k])
+            ga[k] += t2 * (r * za[k] - ha[k])
+    for b in range(nneg):
+        c = hp[b, e]
+        zb = zn[b]
+        gb = gz[npos + b]
+        hb = hp[b]
+        for k in range(e):
+            gb[k] += t2 * (c * zb[k] - hb[k])
     return loss * inv
 
 
 @numba.njit(**_JIT)
-def _col_sum(g, out):  # pragma: no cover - numba
+def _scale_col_sum(g, s, out):  # pragma: no cover - numba
+    """``g <- g * s`` element by element, and ``out <-`` the column sums of the product."""
     out[:] = 0.0
     for i in range(g.shape[0]):
-        for j in range(g.shape[1]):
-            out[j] += g[i, j]
+        gr = g[i]
+        sr = s[i]
+        for j in range(gr.size):
+            v = gr[j] * sr[j]
+            gr[j] = v
+            out[j] += v
 
 
 @numba.njit(**_JIT)
@@ -272,29 +320,27 @@ def _forward3(x, w1, b1, w2, b2, w3, b3, acts, slopes, want_slopes):  # pragma: 
 
 
 @numba.njit(**_JIT)
-def _grads3(x, npos, w1, b1, w2, b2, w3, b3, margin, ws):  # pragma: no cover - numba
+def _grads3(x, xt, npos, w1, b1, w2, b2, w3, b3, margin, ws):  # pragma: no cover - numba
     """Loss over all pairs and its gradient with respect to every weight, into ``ws``.
 
-    The first ``npos`` rows of ``x`` are the positives.
+    The first ``npos`` rows of ``x`` are the positives; ``xt`` is ``x.T``, C-ordered (the first
+    layer's weight gradient is then a plain matrix product, which BLAS runs fastest).
     """
-    acts, slopes, deltas, grads = ws
+    acts, slopes, deltas, grads, with_ones = ws
     h1, h2, z = acts
     s1, s2, s3 = slopes
     g1, g2, g3 = deltas
     gw1, gb1, gw2, gb2, gw3, gb3 = grads
     _forward3(x, w1, b1, w2, b2, w3, b3, acts, slopes, True)
-    loss = _pair_grad(z, npos, margin, g3)
-    g3 *= s3  # dL/da3
+    loss = _pair_grad(z, npos, margin, g3, with_ones)
+    _scale_col_sum(g3, s3, gb3)  # dL/da3 and the bias gradient
     np.dot(h2.T, g3, gw3)
-    _col_sum(g3, gb3)
     np.dot(g3, w3.T, g2)
-    g2 *= s2
+    _scale_col_sum(g2, s2, gb2)
     np.dot(h1.T, g2, gw2)
-    _col_sum(g2, gb2)
     np.dot(g2, w2.T, g1)
-    g1 *= s1
-    np.dot(x.T, g1, gw1)
-    _col_sum(g1, gb1)
+    _scale_col_sum(g1, s1, gb1)
+    np.dot(xt, g1, gw1)
     return loss
 
 
@@ -320,11 +366,12 @@ def _train3(x, npos, w1, b1, w2, b2, w3, b3, epochs, lr, wd, margin):  # pragma:
     v1 = [np.zeros_like(p) for p in (w1, w2, w3)]
     m0 = [np.zeros_like(p) for p in (b1, b2, b3)]
     v0 = [np.zeros_like(p) for p in (b1, b2, b3)]
-    ws = _workspace(x.shape[0], x.shape[1], w1.shape[1], w2.shape[1], w3.shape[1])
+    xt = np.ascontiguousarray(x.T)
+    ws = _workspace(x.shape[0], x.shape[1], w1.shape[1], w2.shape[1], w3.shape[1], npos)
     grads = ws[3]
     curve = np.zeros(epochs)
     for ep in range(epochs):
-        curve[ep] = _grads3(x, npos, w1, b1, w2, b2, w3, b3, margin, ws)
+        curve[ep] = _grads3(x, xt, npos, w1, b1, w2, b2, w3, b3, margin, ws)
         t = ep + 1
         _adam_step(params[0], grads[0], m1[0], v1[0], t, lr, wd)
         _adam_step(params[1], grads[1], m0[0], v0[0], t, lr, wd)
@@ -342,7 +389,7 @@ _CHUNK = 256  # rows embedded at a time: the layer buffers stay in the cache
 def _embed3(x, w1, b1, w2, b2, w3, b3):  # pragma: no cover - numba
     n = x.shape[0]
     out = np.empty((n, w3.shape[1]), np.float32)
-    ws = _workspace(min(n, _CHUNK), 0, w1.shape[1], w2.shape[1], w3.shape[1])
+    ws = _workspace(min(n, _CHUNK), 0, w1.shape[1], w2.shape[1], w3.shape[1], 0)
     acts, slopes = ws[0], ws[1]
     for lo in range(0, n, _CHUNK):
         hi = min(n, lo + _CHUNK)
@@ -376,7 +423,7 @@ def _margins3(x_train, npos, x_cols, mean, scale, w1, b1, w2, b2, w3, b3):  # pr
     n = x_cols.shape[1]
     out = np.empty(n, np.float32)
     rows = np.empty((_CHUNK, c), np.float32)
-    ws = _workspace(_CHUNK, 0, w1.shape[1], w2.shape[1], e)
+    ws = _workspace(_CHUNK, 0, w1.shape[1], w2.shape[1], e, 0)
     acts, slopes = ws[0], ws[1]
     for lo in range(0, n, _CHUNK):
         m = min(n, lo + _CHUNK) - lo
@@ -451,8 +498,8 @@ def cpu_loss_and_grads(x: np.ndarray, y: np.ndarray, weights, *, margin: float):
     """
     flat = _flat3(weights)
     xs, npos = _positives_first(x, y)
-    ws = _workspace(xs.shape[0], xs.shape[1], *(flat[2 * k].shape[1] for k in range(3)))
-    loss = _grads3(xs, npos, *flat, float(margin), ws)
+    ws = _workspace(xs.shape[0], xs.shape[1], *(flat[2 * k].shape[1] for k in range(3)), npos)
+    loss = _grads3(xs, np.ascontiguousarray(xs.T), npos, *flat, float(margin), ws)
     g = ws[3]
     return float(loss), [(g[0], g[1]), (g[2], g[3]), (g[4], g[5])]
 
@@ -486,6 +533,35 @@ def cpu_margins(x_train: np.ndarray, y_train: np.ndarray, x_cols: np.ndarray, we
                      *_flat3(weights))
 
 
+@numba.njit(**_JIT)
+def _fit_margins3(x, npos, x_cols, mean, scale, w1, b1, w2, b2, w3, b3, epochs, lr, wd,
+                  margin):  # pragma: no cover - numba
+    curve = _train3(x, npos, w1, b1, w2, b2, w3, b3, epochs, lr, wd, margin)
+    return curve, _margins3(x, npos, x_cols, mean, scale, w1, b1, w2, b2, w3, b3)
+
+
+def cpu_fit_margins(x_train: np.ndarray, npos: int, x_cols: np.ndarray, mean: np.ndarray,
+                    scale: np.ndarray, weights, *, epochs: int, lr: float, weight_decay: float,
+                    margin: float) -> tuple[np.ndarray, np.ndarray]:
+    """:func:`cpu_train` then :func:`cpu_margins` in one compiled call (what PCES runs per image).
+
+    ``x_train`` (n, C) float32 holds the ``npos`` positives first; ``x_cols`` (C, L), ``mean``
+    and ``scale`` (C,) are float32, C-ordered. ``weights`` are updated in place. Returns the loss
+    curve and the margin of every location.
+
+    Examples
+    --------
+    >>> rng = np.random.default_rng(0)
+    >>> x = rng.normal(size=(20, 3)).astype(np.float32); x[:10] += 2
+    >>> cols = np.ascontiguousarray(x.T)
+    >>> curve, m = cpu_fit_margins(x, 10, cols, np.zeros(3, np.float32), np.ones(3, np.float32),
+    ...                            init_weights([3, 8, 8, 4], 0), epochs=20, lr=1e-2,
+    ...                            weight_decay=0.0, margin=1.0)
+    >>> bool(curve[-1] < curve[0]), bool((m[:10] > 0).mean() > (m[10:] > 0).mean())
+    (True, True)
+    """
+    return _fit_margins3(x_train, int(npos), x_cols, mean, scale, *_flat3(weights), int(epochs),
+                         float(lr), float(weight_decay), float(margin))
 
 
 # --------------------------------------------------------------------------------------------
@@ -517,6 +593,35 @@ def torch_margins(x_train: torch.Tensor, y_train: torch.Tensor, x_all: torch.Ten
     pos = y_train > 0.5
     return (torch.linalg.vector_norm(za - zt[~pos].mean(0), dim=1)
             - torch.linalg.vector_norm(za - zt[pos].mean(0), dim=1))
+
+def torch_margins_batch(x_train: torch.Tensor, y_train: torch.Tensor, valid: torch.Tensor,
+                        x_cols: torch.Tensor, mean: torch.Tensor, scale: torch.Tensor,
+                        weights) -> torch.Tensor:
+    """:func:`torch_margins` for a whole batch at once (one kernel per layer, not per image).
+
+    ``x_train`` (B, n, C) padded training points with labels ``y_train`` and ``valid`` (B, n);
+    ``x_cols`` (B, C, L) every location of each image, raw, standardised here as
+    ``(x - mean) * scale`` with ``mean``, ``scale`` (B, C); weights as in :func:`torch_train`.
+    Returns the margins (B, L).
+
+    Examples
+    --------
+    >>> x = torch.randn(2, 6, 3); y = torch.tensor([[1., 1, 0, 0, 0, 0]] * 2)
+    >>> w = [(torch.randn(2, 3, 4), torch.zeros(2, 1, 4)), (torch.randn(2, 4, 2), torch.zeros(2, 1, 2))]
+    >>> torch_margins_batch(x, y, torch.ones(2, 6), torch.randn(2, 3, 5), torch.zeros(2, 3),
+    ...                     torch.ones(2, 3), w).shape
+    torch.Size([2, 5])
+    """
+    zt = torch_embed(x_train, weights)
+    pos = ((y_train > 0.5) & (valid > 0)).to(zt.dtype)[..., None]
+    neg = ((y_train <= 0.5) & (valid > 0)).to(zt.dtype)[..., None]
+    mu_p = (zt * pos).sum(1, keepdim=True) / pos.sum(1, keepdim=True).clamp_min(1.0)
+    mu_n = (zt * neg).sum(1, keepdim=True) / neg.sum(1, keepdim=True).clamp_min(1.0)
+    x_all = ((x_cols - mean[:, :, None]) * scale[:, :, None]).transpose(1, 2)
+    za = torch_embed(x_all, weights)
+    return (torch.linalg.vector_norm(za - mu_n, dim=2)
+            - torch.linalg.vector_norm(za - mu_p, dim=2))
+
 
 def _torch_pairs(y: torch.Tensor, valid: torch.Tensor):
     """(same, different, 1 / (2P)) pair masks of a padded batch."""

@@ -12,23 +12,27 @@ image* on its own pseudo-labels. The code the authors released does something el
   (O(n) instead of O(n^2)), one nominal image per Adam step (the release's batch size 1).
 * **Standardised inputs** (ours: the release feeds raw ViT features). Each channel is centred and
   scaled with the nominal images' statistics before the network, so that the encoder does not
-  depend on the scale a backbone happens to output. ``benchmarks/bench_operators.py`` measures
-  it (quick set, three classes, PaDiM-like maps, raw EfficientNet-Lite0 features, F1 with and
-  without): on raw features it raised the F1 clearly when it was added; on features that are
-  already standardised (the experiment notebooks' score bundles) it changes little.
+  depend on the scale a backbone happens to output (on raw EfficientNet-Lite0 features it
+  mattered for F1; on the already standardised features of the experiment notebooks' score
+  bundles it changes little: ``benchmarks/bench_operators.py`` runs the preset on raw features).
 * **No weight decay** (the release's Adam has none). With all pairs similar, the loss is smallest
   when every embedding is the same, and weight decay lets the network get there by shrinking its
   weights towards zero until little but the biases remains: the embeddings of defect and
   background lose what told them apart, and the prototypes then split the image almost at
-  random. An earlier version of this module used a decay of ``1e-4`` and measured exactly that
-  on the quick embedded 2D set (three classes, PatchCore-like maps, ten nominal images): its F1
-  fell to a fraction of that of the pseudo-labels it refines, while this version (no decay,
-  normalised training) stays close to them (``tests/test_nominal.py`` guards the behaviour on a
-  synthetic scene). Without decay the network still pulls nominal features together, but its
-  weights keep the directions in which a defect differs from them: the encoder no longer
-  destroys the mask, nor does it improve it there.
+  random. An earlier version of this module used a decay of ``1e-4`` and its F1 fell far below
+  that of the pseudo-labels it refines. Without decay the network still pulls nominal features
+  together, but its weights keep the directions in which a defect differs from them; on the
+  embedded benchmark the encoder then neither destroys the mask nor improves it (the experiment
+  tables compare the preset with and without it).
 * **Network**: ``C -> mid -> mid -> 1024 -> 1024 -> 768`` with ``mid = (C + 1024) // 2``, GELU
-  between layers, a linear last layer, then the L2 normalisation (the release's shape).
+  between layers, a linear last layer, then the L2 normalisation (the release's shape). It is
+  large: embedding one location takes about ``C * mid + mid**2 + mid * 1024 + 1024**2 +
+  1024 * 768`` multiply-adds (millions), every location of every test image goes through it,
+  and training takes ``epochs`` x (number of nominal images) Adam steps over all its weights.
+  This, not the pseudo-labels, is the preset's cost (``benchmarks/bench_operators.py`` times it
+  against TTT4AS). Training and embedding run on one torch thread, so that the encoder is the
+  same on every machine and its cost does not collapse when other jobs share the cores; the
+  fitted encoder is memoised per support set and seed (:func:`fitted_encoder`).
 * **Classification of a test image**: every location is embedded and L2-normalised; the two
   prototypes are the mean normalised embeddings of the locations inside the pseudo-label mask
   (the AND of the two filtrations) and of all the others; each location goes to the nearer
@@ -55,6 +59,7 @@ from __future__ import annotations
 import hashlib
 from collections import OrderedDict
 from collections.abc import Sequence
+from contextlib import contextmanager
 
 import numpy as np
 import torch
@@ -63,6 +68,19 @@ from topotta_lite._validation import as_mask
 from topotta_lite.features import as_features, grid_fraction, upsample_scores
 
 __all__ = ["NominalEncoder", "fitted_encoder"]
+
+
+@contextmanager
+def _one_torch_thread():
+    """torch computes on one thread inside (restored on exit): the training is then the same on
+    every machine whatever its core count, and it does not collapse when other jobs share the
+    cores (torch's worker threads wait on each other)."""
+    before = torch.get_num_threads()
+    torch.set_num_threads(1)
+    try:
+        yield
+    finally:
+        torch.set_num_threads(before)
 
 _FITTED: OrderedDict[tuple, NominalEncoder] = OrderedDict()
 _KEEP = 8
@@ -105,6 +123,7 @@ class NominalEncoder:
         self.epochs, self.lr, self.weight_decay = int(epochs), float(lr), float(weight_decay)
         self.max_points, self.pos_fraction, self.seed = int(max_points), float(pos_fraction), seed
         self.net_: torch.nn.Module | None = None
+        self.channels_: int | None = None
         self.loss_curve_ = np.zeros(0)
 
     def _build(self, channels: int) -> torch.nn.Module:
@@ -127,6 +146,10 @@ class NominalEncoder:
         c = maps[0].shape[0]
         if any(m.ndim < 3 or m.shape[0] != c for m in maps):
             raise ValueError(f"nominal feature maps must be (C, *grid) with {c} channels")
+        for j, m in enumerate(maps):
+            if not np.isfinite(m).all():
+                raise ValueError(f"nominal feature map {j} holds NaN or infinite values")
+        self.channels_ = c
         cols = [m.reshape(c, -1).T for m in maps]
         stacked = np.concatenate(cols)
         self.mean_ = stacked.mean(0)
@@ -136,7 +159,7 @@ class NominalEncoder:
         net = self._build(c)
         opt = torch.optim.Adam(net.parameters(), lr=self.lr, weight_decay=self.weight_decay)
         curve = []
-        with torch.enable_grad():
+        with torch.enable_grad(), _one_torch_thread():
             for _ in range(self.epochs):
                 total = 0.0
                 for x in cols:
@@ -156,9 +179,12 @@ class NominalEncoder:
         """L2-normalised embeddings ``(L, D)`` of the locations of one ``(C, *grid)`` map."""
         if self.net_ is None:
             raise ValueError("NominalEncoder is not fitted: call fit(nominal_features) first")
+        if features.shape[0] != self.channels_:
+            raise ValueError(f"features have {features.shape[0]} channels but the encoder was "
+                             f"trained on {self.channels_}")
         x = np.asarray(features, np.float32).reshape(features.shape[0], -1).T
-        with torch.no_grad():
-            x = ((x - self.mean_) * self.scale_).astype(np.float32)
+        x = ((x - self.mean_) * self.scale_).astype(np.float32)
+        with torch.inference_mode(), _one_torch_thread():
             z = torch.nn.functional.normalize(self.net_(torch.from_numpy(x)), dim=1)
         return z.numpy()
 

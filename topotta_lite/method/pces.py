@@ -21,31 +21,21 @@ What we chose where the paper is silent (all are parameters of :class:`PCES`):
   filling the budget, at most ``max_ratio`` times the smaller (None: no cap). Nominal ``support``
   feature maps (few-shot) join the negative pool. The loss averages over **all** pairs of the
   drawn points at every epoch; pairs are labelled by pseudo-label equality.
-- **Which samples, measured** (:data:`DEFAULT_SAMPLING`). The first version (256 points, cells
-  half covered, negatives only beyond one cell of dilation, classes capped at 4:1) *lowered*
-  F1 below the pseudo-labels it learnt from: the topological pseudo-labels of the embedded
-  benchmark over-segment (precision below recall), and PCES, trained to put the boundary between
-  a generous mask and far-away negatives, spread further. We searched the quick 2D set (144
-  anomalous images, EfficientNet-Lite0 features, paired bootstrap intervals of the difference
-  with the pseudo-labels) over 512-4096 points x positives at 75% / 100% cell coverage x
-  negatives at 0 / 1 cell from the mask x a 4:1 cap or none: every setting with the 4:1 cap
-  stayed below the pseudo-labels; full-coverage positives with negatives up to the boundary and
-  no cap were above them, more so with a larger budget (F1 difference +0.013 [+0.005, +0.020]
-  with 512 points, +0.026 [+0.017, +0.034] with 2048), also on the 2.5D and 3D sets. The budget
-  is a speed trade: with 30 epochs, 2048 points made TopoTTA 1.85x slower than TTT4AS on the CPU
-  (``benchmarks/bench_operators.py``, same run, a busy machine), 512 points 0.92x, so the default
-  is 512. The ratio depends on the load: on an idle machine (load average below 1.6, quick set,
-  three classes, Lite0 features) the same benchmark gave TTT4AS 3.8 ms and TopoTTA 8.3 ms per
-  image (2.17x; 0.32x without PCES). Notebook 12's Table X moved the same way between a busy
-  and an idle quick run (TTT4AS 18 -> 4 ms, TopoTTA 16 -> 8 ms): the idle cores help TTT4AS's
-  SVM more than PCES's training loop, which is about 5.6 of TopoTTA's 8.3 ms (``_pces_engines``).
-  Nearest prototype beat trimming the pseudo-label and keeping its area (:data:`DECISIONS`), and
-  the grid resolution beat the map's. Notebook 05 re-runs this as a one-at-a-time ablation.
-- **Widths.** ``hidden`` 32 and ``embed_dim`` 16 (the paper gives none). On the quick embedded 2D
-  set (72 anomalous images, filter-bank features, the earlier sampling), 128 / 64 with 512 points
-  and ``lr`` 1e-3 gave a
-  mean F1 of 0.287 over three seeds and these widths with ``lr`` 1e-2 gave 0.291, at about a third
-  of the cost (``benchmarks/bench_pces.py``).
+- **Which samples** (:data:`DEFAULT_SAMPLING`). Chosen by the one-at-a-time ablation of
+  notebook 05 on the quick 2D set, which prints the numbers: capping the class ratio, or keeping
+  the negatives away from the mask, left PCES below the pseudo-labels it learnt from (the
+  topological pseudo-labels of the embedded benchmark over-segment, and PCES, trained to put the
+  boundary between a generous mask and far-away negatives, spread further); positives that the
+  mask covers whole and negatives right up to its boundary, without a cap, did not. More points
+  cost more time (``benchmarks/bench_operators.py`` measures it against TTT4AS), so ``n_points``
+  is a trade between the two, and the sampling is a parameter that a tuning run on a development
+  split may re-derive. Nearest prototype is the decision rule (:data:`DECISIONS` lists the
+  alternatives notebook 05 compares), at the grid's resolution.
+- **Widths** (:data:`DEFAULT_WIDTHS`; the paper gives none). Every width costs time in every
+  epoch; ours are the narrowest we found whose masks stay close to those of the wider network
+  used before (``hidden`` 32): on the quick 2D, 2.5D and 3D sets, a mean F1 within 0.01 of its
+  and a median per-image IoU with its masks above 0.9, as for a change of seed
+  (``python benchmarks/bench_pces.py --widths`` prints the comparison).
 - **Features** are standardised per channel with the mean / std of the test image's own locations
   (support maps use the same statistics), so that one learning rate fits every backbone.
 - **Optimiser.** Adam, ``epochs`` (30) full-batch steps (one image = one batch), ``lr`` 1e-2,
@@ -55,7 +45,8 @@ What we chose where the paper is silent (all are parameters of :class:`PCES`):
   pseudo-label mask itself. :attr:`PCESResult.fallback` says which case happened.
 
 Training has hand-written gradients and two engines (:mod:`topotta_lite.method._pces_engines`): on the
-CPU a compiled numba loop trains one image at a time (a few milliseconds); on a GPU,
+CPU a compiled numba loop trains one image at a time (the faster engine there, by far:
+``benchmarks/bench_pces.py`` times both); on a GPU,
 :func:`adapt_batch` trains one MLP per image for a whole batch of images at once (the weights are
 stacked on a leading batch axis and every layer is one ``torch.baddbmm``). Both start from the same
 seeded weights and are tested against each other and against autograd.
@@ -65,6 +56,7 @@ from __future__ import annotations
 
 import math
 import time
+import warnings
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 
@@ -74,10 +66,10 @@ from scipy import ndimage
 
 from topotta_lite._validation import (
     as_mask,
+    bounded_int,
     choice,
     device_name,
     finite_float,
-    nonnegative_int,
     positive_int,
     seed_value,
 )
@@ -90,24 +82,39 @@ from topotta_lite.features.grid import (
     standardised_rows,
     upsample_scores,
 )
-from topotta_lite.method._pces_engines import cpu_margins, cpu_train, init_weights, torch_margins, torch_train
+from topotta_lite.method._pces_engines import (
+    cpu_fit_margins,
+    init_weights,
+    torch_margins,
+    torch_margins_batch,
+    torch_train,
+)
 
 __all__ = [
     "DECISIONS",
     "DEFAULT_SAMPLING",
+    "DEFAULT_WIDTHS",
+    "LIMITS",
     "PCES",
     "ContrastiveMLP",
+    "PCESFallbackWarning",
     "PCESResult",
     "adapt_batch",
+    "checked_support",
     "contrastive_loss",
     "decide",
     "init_weights",
     "pseudo_label_grids",
     "sample_points",
+    "training_failure",
 ]
 
 DECISIONS = ("prototype", "trim", "area")
 """How the decision margin becomes a mask (:func:`decide`); notebook 05 compares them."""
+
+DEFAULT_WIDTHS = {"hidden": 16, "embed_dim": 16}
+"""PCES's network widths: two hidden layers of ``hidden`` units, ``embed_dim`` embedding units
+(see the module docstring)."""
 
 DEFAULT_SAMPLING = {"n_points": 512, "pos_fraction": 1.0, "neg_dilation": 0, "max_ratio": None}
 """PCES's training-set defaults, chosen by the ablation of notebook 05 (see the module docstring):
@@ -151,8 +158,7 @@ def pseudo_label_grids(
     pos = frac >= pos_fraction
     if not pos.any() and frac.max() > 0:
         pos = frac >= frac.max()
-    u = mask if union is None else union
-    near = grid_fraction(u, grid_shape) > 0
+    near = (frac if union is None or union is mask else grid_fraction(union, grid_shape)) > 0
     if neg_dilation > 0 and near.any():
         structure = np.ones((3,) * near.ndim, dtype=bool)
         near = ndimage.binary_dilation(near, structure=structure, iterations=int(neg_dilation))
@@ -231,7 +237,8 @@ class ContrastiveMLP(torch.nn.Module):
     torch.Size([5, 16])
     """
 
-    def __init__(self, in_dim: int, hidden: int = 32, embed_dim: int = 16):
+    def __init__(self, in_dim: int, hidden: int = DEFAULT_WIDTHS["hidden"],
+                 embed_dim: int = DEFAULT_WIDTHS["embed_dim"]):
         super().__init__()
         self.net = torch.nn.Sequential(
             torch.nn.Linear(in_dim, hidden), torch.nn.GELU(),
@@ -276,12 +283,14 @@ class PCESResult:
         The decision margin ``||z - p_neg|| - ||z - p_pos||`` on the working grid (> 0 = anomalous);
         None when a fallback was taken.
     loss_curve : np.ndarray
-        The training loss after each epoch (empty on fallback).
+        The training loss before each update (empty when training did not run).
     n_pos, n_neg : int
         Number of sampled pseudo-positive / pseudo-negative locations.
     fallback : str or None
-        None, or why the pseudo-label mask was returned as is
-        (``"no positives"``, ``"no negatives"``, ``"zero-variance features"``).
+        None, or why the pseudo-label mask was returned as is: nothing to train on
+        (``"no positives"``, ``"no negatives"``, ``"zero-variance features"``), or a training that
+        failed (:func:`training_failure`: ``"non-finite loss"``, ``"loss did not decrease"``,
+        ``"embeddings collapsed"``; a :class:`PCESFallbackWarning` is issued).
     seconds : float
         Wall-clock seconds of the adaptation of this image (its share of a batch).
     """
@@ -301,11 +310,15 @@ class _Prepared:
     x_cols: np.ndarray         # (C, L) raw locations of the working grid, one per column
     mean: np.ndarray           # (C,) float32: standardisation ``(x - mean) * scale``
     scale: np.ndarray          # (C,) float32
-    x_train: np.ndarray        # (n, C)
+    x_train: np.ndarray        # (n, C), the positives first
     y_train: np.ndarray        # (n,) 1 = positive
     grid_shape: tuple[int, ...]
     map_shape: tuple[int, ...]
     mask: np.ndarray           # the pseudo-label mask at the map's resolution
+
+    @property
+    def n_pos(self) -> int:
+        return int(np.count_nonzero(self.y_train))
 
 
 def _prepare(
@@ -395,8 +408,8 @@ def adapt_batch(
     epochs: int = 30,
     lr: float = 1e-2,
     weight_decay: float = 1e-4,
-    hidden: int = 32,
-    embed_dim: int = 16,
+    hidden: int = DEFAULT_WIDTHS["hidden"],
+    embed_dim: int = DEFAULT_WIDTHS["embed_dim"],
     n_points: int = DEFAULT_SAMPLING["n_points"],
     pos_fraction: float = DEFAULT_SAMPLING["pos_fraction"],
     neg_dilation: int = DEFAULT_SAMPLING["neg_dilation"],
@@ -451,23 +464,22 @@ neg_dilation, max_ratio, resolution, decision
     >>> res[0].mask.shape, bool(res[0].mask[5, 5])
     ((16, 16), True)
     """
-    margin, epochs, lr, weight_decay, hidden, embed_dim, n_points, pos_fraction, neg_dilation, \
-        max_ratio, resolution = _checked(
-            margin=margin, epochs=epochs, lr=lr, weight_decay=weight_decay, hidden=hidden,
-            embed_dim=embed_dim, n_points=n_points, pos_fraction=pos_fraction,
-            neg_dilation=neg_dilation, max_ratio=max_ratio, resolution=resolution).values()
+    cfg = _checked(margin=margin, epochs=epochs, lr=lr, weight_decay=weight_decay, hidden=hidden,
+                   embed_dim=embed_dim, n_points=n_points, pos_fraction=pos_fraction,
+                   neg_dilation=neg_dilation, max_ratio=max_ratio, resolution=resolution)
     if batch_size is not None:
         batch_size = positive_int("batch_size", batch_size)
     seeds = (seed_value("seeds", seeds) if isinstance(seeds, int | np.integer)
              else [seed_value(f"seeds[{i}]", s) for i, s in enumerate(seeds)])
-    decision = choice("decision", decision, DECISIONS)
+    cfg["decision"] = choice("decision", decision, DECISIONS)
     # None: CUDA when available; CUDA absent: the CPU, with a warning
     dev = resolve_device(device_name("device", device))
-    device = str(dev)
+    cfg["device"] = str(dev)
     on_cuda = dev.type == "cuda"
     engine = ("torch" if on_cuda else "numba") if engine is None else engine
     if engine not in ("numba", "torch") or (engine == "numba" and on_cuda):
-        raise ValueError(f"engine must be 'numba' (CPU) or 'torch', got {engine!r} on {device!r}")
+        raise ValueError(f"engine must be 'numba' (CPU) or 'torch', got {engine!r} on {str(dev)!r}")
+    cfg["engine"] = engine
     n_img = len(masks)
     if len(features) != n_img:
         raise ValueError(f"got {len(features)} feature maps for {n_img} masks")
@@ -476,20 +488,14 @@ neg_dilation, max_ratio, resolution, decision
     elif len(seeds) != n_img:
         raise ValueError(f"got {len(seeds)} seeds for {n_img} images")
     unions = list(unions) if unions is not None else [None] * n_img
+    if len(unions) != n_img:
+        raise ValueError(f"got {len(unions)} unions for {n_img} masks")
     masks = [as_mask(m, name=f"masks[{i}]") for i, m in enumerate(masks)]
     feats = [as_features(f, m.shape, name=f"features[{i}]") for i, (f, m) in
              enumerate(zip(features, masks))]
-    sup = None
-    if support:
-        sup = []
-        for j, s in enumerate(support):
-            s = np.asarray(s.detach().cpu().numpy() if hasattr(s, "detach") else s)
-            if s.ndim != feats[0].ndim or s.shape[0] != feats[0].shape[0]:
-                raise ValueError(
-                    f"support[{j}] has shape {s.shape}; it must have the test features' layout "
-                    f"with {feats[0].shape[0]} channels"
-                )
-            sup.append(np.ascontiguousarray(s, dtype=np.float32))
+    if any(f.shape[0] != feats[0].shape[0] for f in feats):
+        raise ValueError("every feature map of a batch must have the same number of channels")
+    sup = checked_support(support, feats[0]) if n_img else None
     for i, u in enumerate(unions):
         if u is not None:
             unions[i] = as_mask(u, name=f"unions[{i}]")
@@ -497,7 +503,56 @@ neg_dilation, max_ratio, resolution, decision
                 raise ValueError(
                     f"unions[{i}] has shape {unions[i].shape} but masks[{i}] has {masks[i].shape}"
                 )
+    return _adapt(feats, masks, unions, sup, seeds, cfg, batch_size)
 
+
+def checked_support(support: Sequence | None, features: np.ndarray) -> list[np.ndarray] | None:
+    """Nominal support feature maps as float32 arrays, each checked against ``features``.
+
+    Every map must have the test features' layout (``(C, h, w)`` or ``(C, d, h, w)``) with the
+    same ``C``, and finite values (a NaN would silently turn the loss into NaN). ``None`` or an
+    empty sequence gives ``None``.
+
+    Raises
+    ------
+    ValueError
+        Naming the first bad map (``support[j]``).
+
+    Examples
+    --------
+    >>> f = np.zeros((3, 4, 4), np.float32)
+    >>> checked_support([np.ones((3, 4, 4))], f)[0].dtype
+    dtype('float32')
+    >>> checked_support([np.full((3, 4, 4), np.nan)], f)
+    Traceback (most recent call last):
+    ...
+    ValueError: support[0] holds NaN or infinite values
+    """
+    if support is None or len(support) == 0:
+        return None
+    out = []
+    for j, s in enumerate(support):
+        s = np.asarray(s.detach().cpu().numpy() if hasattr(s, "detach") else s)
+        if s.dtype.kind not in "iuf" or s.ndim != features.ndim or s.shape[0] != features.shape[0] \
+                or s.size == 0:
+            raise ValueError(
+                f"support[{j}] has shape {s.shape} and dtype {s.dtype}; it must have the test "
+                f"features' layout {'(C, h, w)' if features.ndim == 3 else '(C, d, h, w)'} "
+                f"with {features.shape[0]} channels of real numbers"
+            )
+        s = np.ascontiguousarray(s, dtype=np.float32)
+        if not np.isfinite(s).all():
+            raise ValueError(f"support[{j}] holds NaN or infinite values")
+        out.append(s)
+    return out
+
+
+def _adapt(feats: list[np.ndarray], masks: list[np.ndarray], unions: list, sup, seeds: list[int],
+           cfg: dict, batch_size: int | None) -> list[PCESResult]:
+    """:func:`adapt_batch` on checked inputs (features float32, masks bool, support checked)."""
+    n_img = len(masks)
+    resolution = cfg["resolution"]
+    engine = cfg["engine"]
     results: list[PCESResult | None] = [None] * n_img
     prepared: list[_Prepared] = []
     for i in range(n_img):
@@ -507,9 +562,9 @@ neg_dilation, max_ratio, resolution, decision
             s = [resize_features(x, feats[i].shape[1:]) if x.shape[1:] != feats[i].shape[1:]
                  else x for x in sup]
         p = _prepare(
-            feats[i], masks[i], unions[i], s, resolution=resolution, n_points=n_points,
-            pos_fraction=pos_fraction, neg_dilation=neg_dilation, max_ratio=max_ratio,
-            rng=np.random.default_rng(seeds[i]), index=i,
+            feats[i], masks[i], unions[i], s, resolution=resolution, n_points=cfg["n_points"],
+            pos_fraction=cfg["pos_fraction"], neg_dilation=cfg["neg_dilation"],
+            max_ratio=cfg["max_ratio"], rng=np.random.default_rng(seeds[i]), index=i,
         )
         if isinstance(p, PCESResult):
             p.seconds = time.perf_counter() - t0
@@ -520,13 +575,12 @@ neg_dilation, max_ratio, resolution, decision
     if batch_size is None:
         batch_size = len(prepared) if engine == "torch" else 1
     batch_size = max(1, int(batch_size))
-    cfg = {"margin": margin, "epochs": epochs, "lr": lr, "weight_decay": weight_decay,
-           "hidden": hidden, "embed_dim": embed_dim, "device": device, "engine": engine,
-           "decision": decision}
+    train = {k: cfg[k] for k in ("margin", "epochs", "lr", "weight_decay", "hidden", "embed_dim",
+                                 "device", "engine", "decision")}
     for start in range(0, len(prepared), batch_size):
         chunk = prepared[start:start + batch_size]
         t0 = time.perf_counter()
-        out = _train_and_classify(chunk, [seeds[p.index] for p in chunk], **cfg)
+        out = _train_and_classify(chunk, [seeds[p.index] for p in chunk], **train)
         share = (time.perf_counter() - t0) / len(chunk)
         for p, r in zip(chunk, out):
             r.seconds = share
@@ -545,10 +599,9 @@ def _train_and_classify(
     if engine == "numba":
         margins = []
         with _single_threaded_blas():
-            for p, w in zip(chunk, inits):
-                curve = cpu_train(p.x_train, p.y_train, w, **train)
-                margins.append((curve, cpu_margins(p.x_train, p.y_train, p.x_cols, w,
-                                                    mean=p.mean, scale=p.scale)))
+            for p, w in zip(chunk, inits):  # x_train holds the positives first (_prepare)
+                margins.append(cpu_fit_margins(p.x_train, p.n_pos, p.x_cols, p.mean, p.scale, w,
+                                               **train))
     else:
         n = max(len(p.y_train) for p in chunk)
         x = np.zeros((len(chunk), n, dims[0]), np.float32)
@@ -567,22 +620,75 @@ def _train_and_classify(
         curves = torch_train(tx, ty, torch.from_numpy(valid).to(device), weights,
                              **train).cpu().numpy()
         margins = []
+        tvalid = torch.from_numpy(valid).to(device)
         with torch.no_grad():
-            for b, p in enumerate(chunk):
-                wb = [(w[b:b + 1], bias[b:b + 1]) for w, bias in weights]
-                k = len(p.y_train)
-                x_all = torch.from_numpy(standardised_rows(p.x_cols, p.mean, p.scale)).to(device)
-                m = torch_margins(tx[b, :k], ty[b, :k], x_all, wb)
-                margins.append((curves[b], m.cpu().numpy()))
+            if len({p.x_cols.shape for p in chunk}) == 1:  # one grid: every image at once
+                cols = torch.from_numpy(np.stack([p.x_cols for p in chunk])).to(device)
+                mean = torch.from_numpy(np.stack([p.mean for p in chunk])).to(device)
+                scale = torch.from_numpy(np.stack([p.scale for p in chunk])).to(device)
+                ms = torch_margins_batch(tx, ty, tvalid, cols, mean, scale, weights).cpu().numpy()
+                margins = list(zip(curves, ms))
+            else:
+                for b, p in enumerate(chunk):
+                    wb = [(w[b:b + 1], bias[b:b + 1]) for w, bias in weights]
+                    k = len(p.y_train)
+                    x_all = torch.from_numpy(standardised_rows(p.x_cols, p.mean, p.scale))
+                    m = torch_margins(tx[b, :k], ty[b, :k], x_all.to(device), wb)
+                    margins.append((curves[b], m.cpu().numpy()))
     out = []
     for p, (curve, margin_map) in zip(chunk, margins):
         score = np.asarray(margin_map, np.float32).reshape(p.grid_shape)
+        curve = np.asarray(curve, np.float64)
+        counts = {"n_pos": int((p.y_train > 0.5).sum()), "n_neg": int((p.y_train < 0.5).sum())}
+        failure = training_failure(curve, score, margin)
+        if failure is not None:
+            warnings.warn(f"PCES training failed on image {p.index} ({failure}); the pseudo-label "
+                          "mask is returned instead (PCESResult.fallback says why)",
+                          PCESFallbackWarning, stacklevel=4)
+            out.append(PCESResult(mask=p.mask.copy(), loss_curve=curve, fallback=failure, **counts))
+            continue
         out.append(PCESResult(
             mask=decide(upsample_scores(score, p.map_shape), p.mask, decision), score=score,
-            loss_curve=np.asarray(curve, np.float64),
-            n_pos=int((p.y_train > 0.5).sum()), n_neg=int((p.y_train < 0.5).sum()),
+            loss_curve=curve, **counts,
         ))
     return out
+
+
+def training_failure(curve: np.ndarray, score: np.ndarray, margin: float) -> str | None:
+    """Why a PCES training must not be trusted, or None when it looks sound.
+
+    * ``"non-finite loss"``: a loss or a decision margin is NaN or infinite;
+    * ``"loss did not decrease"``: the loss after the last recorded update is not below the
+      first one (with at least two epochs): the steps were too large for the loss to fall;
+    * ``"embeddings collapsed"``: the two prototypes (almost) coincide, every decision margin is
+      within ``1e-3 * margin`` of 0, so the mask would be decided by rounding.
+
+    On the embedded 2D benchmark at the default learning rate the loss falls to about a
+    hundredth of its first value and the margins reach order 1, while a learning rate of 0.1 or
+    more trips one of these checks on most images (``tests/test_operator_guards.py``).
+
+    Examples
+    --------
+    >>> training_failure(np.array([1.0, 0.5]), np.array([0.8, -0.3]), 1.0) is None
+    True
+    >>> training_failure(np.array([1.0, np.nan]), np.array([0.8, -0.3]), 1.0)
+    'non-finite loss'
+    >>> training_failure(np.array([1.0, 1.2]), np.array([0.8, -0.3]), 1.0)
+    'loss did not decrease'
+    >>> training_failure(np.array([1.0, 0.5]), np.zeros(2), 1.0)
+    'embeddings collapsed'
+    """
+    if not (np.isfinite(curve).all() and np.isfinite(score).all()):
+        return "non-finite loss"
+    if len(curve) >= 2 and curve[-1] >= curve[0]:
+        return "loss did not decrease"
+    if score.size and float(np.abs(score).max()) <= 1e-3 * margin:
+        return "embeddings collapsed"
+    return None
+
+
+class PCESFallbackWarning(RuntimeWarning):
+    """PCES trained but failed (:func:`training_failure`); the pseudo-label mask was returned."""
 
 
 _BLAS = None
@@ -591,8 +697,8 @@ _BLAS = None
 def _single_threaded_blas():
     """Context in which the BLAS libraries run one thread (restored on exit).
 
-    The engine's matrices are tiny; a multi-threaded BLAS spin-waits and, on a busy machine, was
-    measured 10-20x slower.
+    The engine's matrices are tiny; a multi-threaded BLAS spin-waits on them, which on a busy
+    machine costs more than the arithmetic (``benchmarks/bench_pces.py`` times the engine).
     """
     global _BLAS
     if _BLAS is None:
@@ -602,19 +708,31 @@ def _single_threaded_blas():
     return _BLAS.limit(limits=1, user_api="blas")
 
 
+LIMITS = {"margin": 100.0, "epochs": 10_000, "lr": 1.0, "weight_decay": 1.0, "width": 4096,
+          "n_points": 8192, "neg_dilation": 64}
+"""Upper bounds of PCES's parameters (:func:`_checked`). Embeddings of a GELU network on
+standardised features are of order 1, so a margin beyond 100 only overflows the loss; Adam moves
+every weight by about ``lr`` per step, and from 0.1 on the training fails on most images of the
+embedded benchmark (:func:`training_failure` catches it), beyond 1 on all of them; the widths and
+``n_points`` bound the memory (the torch engine forms ``n_points**2`` pair matrices); a dilation
+beyond 64 grid cells covers any feature grid."""
+
+
 def _checked(*, margin, epochs, lr, weight_decay, hidden, embed_dim, n_points, pos_fraction,
              neg_dilation, max_ratio, resolution) -> dict:
     """PCES's parameters, each checked (a ``ValueError`` names the first bad one), in this order."""
+    lim = LIMITS
     return {
-        "margin": finite_float("margin", margin, low=0, low_open=True),
-        "epochs": positive_int("epochs", epochs),
-        "lr": finite_float("lr", lr, low=0, low_open=True),
-        "weight_decay": finite_float("weight_decay", weight_decay, low=0),
-        "hidden": positive_int("hidden", hidden),
-        "embed_dim": positive_int("embed_dim", embed_dim),
-        "n_points": positive_int("n_points", n_points, minimum=2),
+        "margin": finite_float("margin", margin, low=0, low_open=True, high=lim["margin"]),
+        "epochs": bounded_int("epochs", epochs, 1, lim["epochs"]),
+        "lr": finite_float("lr", lr, low=0, low_open=True, high=lim["lr"]),
+        "weight_decay": finite_float("weight_decay", weight_decay, low=0,
+                                     high=lim["weight_decay"]),
+        "hidden": bounded_int("hidden", hidden, 1, lim["width"]),
+        "embed_dim": bounded_int("embed_dim", embed_dim, 1, lim["width"]),
+        "n_points": bounded_int("n_points", n_points, 2, lim["n_points"]),
         "pos_fraction": finite_float("pos_fraction", pos_fraction, low=0, high=1, low_open=True),
-        "neg_dilation": nonnegative_int("neg_dilation", neg_dilation),
+        "neg_dilation": bounded_int("neg_dilation", neg_dilation, 0, lim["neg_dilation"]),
         "max_ratio": None if max_ratio is None else finite_float("max_ratio", max_ratio, low=1),
         "resolution": choice("resolution", resolution, ("grid", "full")),
     }
@@ -626,19 +744,23 @@ class PCES:
     Parameters
     ----------
     margin : float
-        Contrastive margin m of Eq. 10 (paper default 1.0).
+        Contrastive margin m of Eq. 10 (paper default 1.0), in ``(0, 100]``.
     epochs : int
-        Adam steps, each over all pairs of the sampled points (paper: 30).
+        Adam steps, each over all pairs of the sampled points (paper: 30), at most 10000.
     lr, weight_decay : float
-        Adam learning rate and weight decay (the paper's values were lost; 1e-2 and 1e-4).
+        Adam learning rate and weight decay (the paper's values were lost; 1e-2 and 1e-4), ``lr``
+        in ``(0, 1]`` and ``weight_decay`` in ``[0, 1]``. A training whose loss does not fall, or
+        whose embeddings collapse, is not trusted (:func:`training_failure`): the pseudo-label
+        mask is returned with a :class:`PCESFallbackWarning`.
     hidden, embed_dim : int
-        Widths of the two hidden layers and of the embedding.
+        Widths of the two hidden layers and of the embedding (:data:`DEFAULT_WIDTHS`), at most
+        4096.
     n_points : int
-        At most this many sampled locations per image.
+        At most this many sampled locations per image (2 to 8192).
     pos_fraction : float
         Coverage of a grid cell by the pseudo-label mask that makes it a positive.
     neg_dilation : int
-        Grid cells of dilation of the union before negatives are taken outside it.
+        Grid cells of dilation of the union before negatives are taken outside it (at most 64).
     max_ratio : float or None
         Largest ratio of the larger to the smaller class among the samples; None: no cap.
     resolution : {"grid", "full"}
@@ -661,7 +783,8 @@ class PCES:
 
     def __init__(
         self, *, margin: float = 1.0, epochs: int = 30, lr: float = 1e-2,
-        weight_decay: float = 1e-4, hidden: int = 32, embed_dim: int = 16,
+        weight_decay: float = 1e-4, hidden: int = DEFAULT_WIDTHS["hidden"],
+        embed_dim: int = DEFAULT_WIDTHS["embed_dim"],
         n_points: int = DEFAULT_SAMPLING["n_points"],
         pos_fraction: float = DEFAULT_SAMPLING["pos_fraction"],
         neg_dilation: int = DEFAULT_SAMPLING["neg_dilation"],
@@ -695,6 +818,16 @@ class PCES:
         """Adapt on one image and classify every location (see :func:`adapt_batch`)."""
         return adapt_batch([features], [mask], unions=[union], support=support,
                            seeds=self.seed, **self._kwargs())[0]
+
+    def _adapt_checked(self, features: np.ndarray, mask: np.ndarray, union: np.ndarray | None,
+                       support: list[np.ndarray] | None) -> PCESResult:
+        """:meth:`adapt` for an operator that has checked its inputs already: ``features`` from
+        :func:`~topotta_lite.features.grid.as_features`, boolean masks of the map's shape and
+        ``support`` from :func:`checked_support`."""
+        cfg = self._kwargs()
+        dev = resolve_device(cfg["device"])
+        cfg.update(device=str(dev), engine="torch" if dev.type == "cuda" else "numba")
+        return _adapt([features], [mask], [union], support, [self.seed], cfg, None)[0]
 
     def adapt_batch(self, features, masks, *, unions=None, support=None,
                     batch_size=None) -> list[PCESResult]:

@@ -70,10 +70,20 @@ class THR:
         if not values:
             raise ValueError("nominal_validation_maps is empty; THR needs nominal maps to fit")
         pooled = np.concatenate(values)
-        if self.method == "meanstd":
-            self.threshold_ = float(pooled.mean() + self.k * pooled.std())
-        else:
-            self.threshold_ = float(np.percentile(pooled, self.q))
+        # statistics of maps scaled by an exact power of two, so that sums and squares of huge
+        # scores cannot overflow; the threshold is scaled back
+        e = max(0, int(np.frexp(np.abs(pooled).max())[1]) - 500)
+        pooled = np.ldexp(pooled, -e)
+        with np.errstate(over="ignore"):  # an infinite threshold is refused below
+            if self.method == "meanstd":
+                threshold = pooled.mean() + self.k * pooled.std()
+            else:
+                threshold = np.percentile(pooled, self.q)
+        threshold = float(np.ldexp(threshold, e))
+        if not np.isfinite(threshold):
+            raise ValueError(f"THR's threshold mean + k * std = {threshold} is not a finite number "
+                             f"(k = {self.k}); use a smaller k or rescale the maps")
+        self.threshold_ = threshold
         return self
 
     def segment(self, score_map, features=None, *, support=None) -> np.ndarray:

@@ -21,8 +21,9 @@ from dataclasses import dataclass, field
 import numpy as np
 
 from topotta_lite._validation import (
-    as_score_map,
     boolean,
+    bounded_int,
+    checked_map,
     choice,
     finite_float,
     positive_int,
@@ -31,7 +32,13 @@ from topotta_lite._validation import (
 from topotta_lite.features.grid import as_features
 from topotta_lite.method.fusion import FALLBACKS, METHODS, TARGETS, fusion_activity
 from topotta_lite.method.nominal import NominalEncoder, fitted_encoder
-from topotta_lite.method.pces import DEFAULT_SAMPLING, PCES, PCESResult
+from topotta_lite.method.pces import (
+    DEFAULT_SAMPLING,
+    DEFAULT_WIDTHS,
+    PCES,
+    PCESResult,
+    checked_support,
+)
 from topotta_lite.method.pseudolabels import RULES
 from topotta_lite.topology.persistence import BACKENDS
 from topotta_lite.vocabulary import CONSTRUCTIONS, FILTRATIONS
@@ -45,6 +52,10 @@ PRESETS = {
 }
 """The two readings of TopoTTA. ``adaptation``: ``"image"`` = PCES trained on each test image;
 ``"class"`` = one encoder per class trained on nominal support images."""
+
+MAX_LEVELS = 2**24
+"""Most filtration levels accepted: more levels than a map has pixels change nothing, and the
+persistence engine's integer keys must hold them."""
 
 
 
@@ -64,6 +75,11 @@ class TopoTTAResult:
         PCES details (loss curve, sample counts, fallback), None when PCES did not run.
     timings : dict
         Seconds: ``pseudo_labels`` (filtrations + fusion), ``adaptation`` (PCES), ``total``.
+    pces_fallback : str or None
+        Why the refinement returned the pseudo-label mask unchanged although it was asked to run
+        (:attr:`PCESResult.fallback`: nothing to train on, or a training that failed, e.g.
+        ``"loss did not decrease"``; the release preset: ``"no nominal support to train on"``);
+        None when it ran normally or was not asked for.
     """
 
     m_sub: np.ndarray | None
@@ -72,6 +88,7 @@ class TopoTTAResult:
     mask: np.ndarray
     pces: PCESResult | None = None
     timings: dict = field(default_factory=dict)
+    pces_fallback: str | None = None
 
     @property
     def loss_curve(self) -> np.ndarray:
@@ -102,7 +119,7 @@ class TopoTTA:
         Use only the K-th most persistent feature of each filtration instead of the Top-K
         (Table V's ablation; with ``k=1`` it is the default pipeline).
     levels : int or None
-        Filtration levels n (paper: 256); None = no quantisation.
+        Filtration levels n (paper: 256), at most :data:`MAX_LEVELS`; None = no quantisation.
     alpha : float or None
         Level inside each selected bar (see :mod:`topotta_lite.method.pseudolabels`); None = its default.
     construction : {"V", "T"} or None
@@ -128,14 +145,24 @@ class TopoTTA:
         returned (the Table VI ablation).
     margin, epochs, lr, weight_decay, hidden, embed_dim, n_points, pos_fraction, neg_dilation, \
 max_ratio, resolution, decision
-        PCES parameters (:class:`topotta_lite.method.pces.PCES`; paper: margin 1.0, 30 epochs of Adam,
-        3-layer GELU MLP).
+        PCES parameters (:class:`topotta_lite.method.pces.PCES`, which bounds them; paper: margin
+        1.0, 30 epochs of Adam, 3-layer GELU MLP). A PCES training that fails (its loss does not
+        fall, or its embeddings collapse) returns the pseudo-label mask with a warning, and
+        :attr:`TopoTTAResult.pces_fallback` says why.
     device : {"cpu", "cuda"} or None
         PCES device; None = CUDA when available.
     backend : str
         Persistence backend.
     seed : int
-        Seeds PCES (sampling, initial weights): results are deterministic on the CPU.
+        Seeds PCES (sampling, initial weights): results are deterministic on the CPU. In
+        ``[0, 2**32 - 1]``.
+
+    Notes
+    -----
+    Each input is checked once, in :meth:`segment_detailed`: the score map becomes a read-only
+    :class:`~topotta_lite._validation.ScoreMap` (scaled by an exact power of two if its values
+    are beyond ``2**64``, so that normalising it cannot overflow), which the pseudo-label code
+    accepts without checking it again.
 
     Examples
     --------
@@ -166,8 +193,8 @@ max_ratio, resolution, decision
         epochs: int = 30,
         lr: float = 1e-2,
         weight_decay: float = 1e-4,
-        hidden: int = 32,
-        embed_dim: int = 16,
+        hidden: int = DEFAULT_WIDTHS["hidden"],
+        embed_dim: int = DEFAULT_WIDTHS["embed_dim"],
         n_points: int = DEFAULT_SAMPLING["n_points"],
         pos_fraction: float = DEFAULT_SAMPLING["pos_fraction"],
         neg_dilation: int = DEFAULT_SAMPLING["neg_dilation"],
@@ -200,7 +227,7 @@ max_ratio, resolution, decision
         k = None if k is None else positive_int("k", k)
         tau = None if tau is None else finite_float("tau", tau, low=0)
         only_kth, pces = boolean("only_kth", only_kth), boolean("pces", pces)
-        levels = None if levels is None else positive_int("levels", levels, minimum=2)
+        levels = None if levels is None else bounded_int("levels", levels, 2, MAX_LEVELS)
         alpha = None if alpha is None else finite_float("alpha", alpha, low=0, high=1, high_open=True)
         construction = choice("construction", construction, CONSTRUCTIONS)
         rule = choice("rule", rule, RULES)
@@ -237,7 +264,7 @@ max_ratio, resolution, decision
         from topotta_lite.method.fusion import fuse
         from topotta_lite.method.pseudolabels import DEFAULT_ALPHA, pseudo_label_masks
 
-        psi = as_score_map(score_map)
+        psi = checked_map(score_map)
         dims = {f: (self.dims or {}).get(f) for f in self.filtrations}
         # one call for all filtrations: the map is normalised and sorted once
         results = pseudo_label_masks(
@@ -270,44 +297,77 @@ max_ratio, resolution, decision
         return out
 
     def segment_detailed(self, score_map, features=None, *, support=None) -> TopoTTAResult:
-        """Like :meth:`segment`, returning every intermediate mask, the loss curve and timings."""
+        """Like :meth:`segment`, returning every intermediate mask, the loss curve and timings.
+
+        Every input is checked here, once, before any work: the map, the features against the
+        map, and the support against the features (their channels, finite values).
+        """
         t0 = time.perf_counter()
-        psi = as_score_map(score_map)
-        if features is not None:  # check before spending time on persistence
+        psi = checked_map(score_map)
+        checked = None
+        if features is not None:
             features = as_features(features, psi.shape)
+            if self.adaptation == "class" and self.use_pces:
+                self._prepare_encoder(features, support)
+            else:
+                checked = checked_support(support, features)
         m_sub, m_sup, fused = self.pseudo_labels(psi)
         t1 = time.perf_counter()
         res = None
         mask = fused
         if self.use_pces and features is not None and self.adaptation == "image":
-            res = self.pces.adapt(features, fused, union=self._union(m_sub, m_sup, fused),
-                                  support=support)
+            res = self.pces._adapt_checked(features, fused, self._union(m_sub, m_sup, fused),
+                                           checked)
             mask = res.mask
         elif self.use_pces and features is not None:
-            mask, res = self._classify_with_encoder(features, fused, support)
+            mask, res = self._classify_with_encoder(features, fused)
         t2 = time.perf_counter()
         self.timings_ = {"pseudo_labels": t1 - t0, "adaptation": t2 - t1, "total": t2 - t0}
         if m_sub is not None and m_sup is not None:
             self.fusion_activity_ = fusion_activity(m_sub, m_sup, fused)
-        return TopoTTAResult(m_sub, m_sup, fused, mask, res, dict(self.timings_))
+        return TopoTTAResult(m_sub, m_sup, fused, mask, res, dict(self.timings_),
+                             None if res is None else res.fallback)
 
     def fit(self, support: Sequence) -> TopoTTA:
         """Train the release preset's class-level encoder on nominal feature maps (once per class).
 
         The paper preset adapts on each test image and needs no fitting: it returns ``self``.
+
+        Raises
+        ------
+        ValueError
+            If a support map is not ``(C, *grid)`` with the first map's channels, or holds NaN /
+            infinite values (checked before any training).
         """
         if self.adaptation == "class":
-            self.nominal_ = fitted_encoder(support, seed=self.seed)
-            self._nominal_source = id(support)
+            source = id(support)
+            support = list(support)
+            if not support:
+                raise ValueError("fit needs at least one nominal support feature map")
+            first = np.asarray(support[0].detach().cpu().numpy() if hasattr(support[0], "detach")
+                               else support[0])
+            if first.ndim not in (3, 4):
+                raise ValueError(f"support[0] must be (C, h, w) or (C, d, h, w), got {first.shape}")
+            self.nominal_ = fitted_encoder(checked_support(support, first), seed=self.seed)
+            self._nominal_source = source
         return self
 
-    def _classify_with_encoder(self, features, fused, support):
-        """The release preset's refinement: (mask, fallback result or None)."""
+    def _prepare_encoder(self, features: np.ndarray, support) -> None:
+        """The release preset: train the class encoder on new ``support`` (checked against the
+        test features first, so that wrong channels fail before any training), and check that
+        the features fit the encoder."""
         if support is not None and len(support) and id(support) != self._nominal_source:
-            self.fit(support)
+            self.nominal_ = fitted_encoder(checked_support(support, features), seed=self.seed)
+            self._nominal_source = id(support)
+        if self.nominal_ is not None and self.nominal_.channels_ != features.shape[0]:
+            raise ValueError(f"features have {features.shape[0]} channels but the class encoder "
+                             f"was trained on {self.nominal_.channels_}-channel support features")
+
+    def _classify_with_encoder(self, features: np.ndarray, fused: np.ndarray):
+        """The release preset's refinement: (mask, fallback result or None)."""
         if self.nominal_ is None:
             return fused, PCESResult(mask=fused.copy(), fallback="no nominal support to train on")
-        return self.nominal_.classify(as_features(features, fused.shape), fused), None
+        return self.nominal_.classify(features, fused), None
 
     def segment(self, score_map, features=None, *, support=None) -> np.ndarray:
         """Boolean anomaly mask of the map's shape.
@@ -331,9 +391,17 @@ max_ratio, resolution, decision
         Returns one :class:`TopoTTAResult` per image; their ``timings`` give each image's pseudo-label
         time and its share of the batched adaptation.
         """
-        psis = [as_score_map(m, name=f"score_maps[{i}]") for i, m in enumerate(score_maps)]
+        psis = [checked_map(m, name=f"score_maps[{i}]") for i, m in enumerate(score_maps)]
         if features is not None and len(features) != len(psis):
             raise ValueError(f"got {len(features)} feature maps for {len(psis)} score maps")
+        checked = None
+        if features is not None:
+            features = [as_features(f, psi.shape, name=f"features[{i}]")
+                        for i, (f, psi) in enumerate(zip(features, psis))]
+            if features and self.adaptation == "class" and self.use_pces:
+                self._prepare_encoder(features[0], support)
+            elif features:
+                checked = checked_support(support, features[0])
         labels, pl_time = [], []
         for psi in psis:
             t0 = time.perf_counter()
@@ -347,17 +415,18 @@ max_ratio, resolution, decision
             out = []
             for (s, u, f), t, feats in zip(labels, pl_time, features):
                 t0 = time.perf_counter()
-                mask, res = self._classify_with_encoder(feats, f, support)
+                mask, res = self._classify_with_encoder(feats, f)
                 dt = time.perf_counter() - t0
                 out.append(TopoTTAResult(s, u, f, mask, res, {"pseudo_labels": t, "adaptation": dt,
-                                                              "total": t + dt}))
+                                                              "total": t + dt},
+                                         None if res is None else res.fallback))
             return out
         p = self.pces
         pres = p.adapt_batch(features, [f for _, _, f in labels],
-                             unions=[self._union(*lab) for lab in labels], support=support,
+                             unions=[self._union(*lab) for lab in labels], support=checked,
                              batch_size=batch_size)
         return [TopoTTAResult(s, u, f, r.mask, r, {"pseudo_labels": t, "adaptation": r.seconds,
-                                                   "total": t + r.seconds})
+                                                   "total": t + r.seconds}, r.fallback)
                 for (s, u, f), t, r in zip(labels, pl_time, pres)]
 
     def __repr__(self) -> str:

@@ -36,11 +36,10 @@ from scipy import ndimage
 from sklearn.svm import LinearSVC
 
 from topotta_lite._validation import (
-    as_score_map,
+    bounded_int,
+    checked_map,
     choice,
     finite_float,
-    nonnegative_int,
-    positive_int,
     seed_value,
 )
 from topotta_lite.features.grid import (
@@ -51,7 +50,13 @@ from topotta_lite.features.grid import (
     upsample_scores,
 )
 
-__all__ = ["TTT4AS", "TTT4ASResult"]
+__all__ = ["LIMITS", "TTT4AS", "TTT4ASResult"]
+
+LIMITS = {"C": 1e6, "max_iter": 100_000, "peak_size": 255, "pos_dilation": 64,
+          "n_negatives": 1_000_000}
+"""Upper bounds of TTT4AS's parameters: each keeps the solver and the filters finite in time
+(a ``C`` of 1e100 made liblinear run for minutes; filter sizes and dilations beyond these
+cover any feature grid)."""
 
 
 @dataclass
@@ -84,7 +89,11 @@ class TTT4AS:
     n_negatives : int
         Number of negatives drawn (256, fewer if fewer exist).
     C : float
-        SVM regularisation.
+        SVM regularisation, in ``(0, 1e6]`` (:data:`LIMITS`): beyond it the SVM is a hard-margin
+        one in all but name, and liblinear's solver, immune to signals, was seen running for
+        minutes at ``C = 1e100``.
+    max_iter : int
+        liblinear's iteration limit (2000, at most 100000).
     resolution : {"grid", "full"}
         Working resolution (see module docstring).
     seed : int
@@ -101,23 +110,25 @@ class TTT4AS:
 
     def __init__(self, *, peak_percentile: float = 99.0, peak_size: int = 3, pos_dilation: int = 1,
                  neighbour_percentile: float = 95.0, neg_percentile: float = 80.0,
-                 n_negatives: int = 256, C: float = 1.0,
+                 n_negatives: int = 256, C: float = 1.0, max_iter: int = 2000,
                  resolution: str = "grid", seed: int = 0):
+        lim = LIMITS
         resolution = choice("resolution", resolution, ("grid", "full"))
         peak_percentile = finite_float("peak_percentile", peak_percentile, low=0, high=100)
         neg_percentile = finite_float("neg_percentile", neg_percentile, low=0, high=100)
         neighbour_percentile = finite_float("neighbour_percentile", neighbour_percentile, low=0,
                                             high=100)
-        peak_size = positive_int("peak_size", peak_size)
-        pos_dilation = nonnegative_int("pos_dilation", pos_dilation)
-        n_negatives = positive_int("n_negatives", n_negatives)
-        C = finite_float("C", C, low=0, low_open=True)
+        peak_size = bounded_int("peak_size", peak_size, 1, lim["peak_size"])
+        pos_dilation = bounded_int("pos_dilation", pos_dilation, 0, lim["pos_dilation"])
+        n_negatives = bounded_int("n_negatives", n_negatives, 1, lim["n_negatives"])
+        C = finite_float("C", C, low=0, low_open=True, high=lim["C"])
+        max_iter = bounded_int("max_iter", max_iter, 1, lim["max_iter"])
         seed = seed_value("seed", seed)
         self.peak_percentile, self.peak_size, self.pos_dilation = peak_percentile, peak_size, \
             pos_dilation
         self.neighbour_percentile = neighbour_percentile
         self.neg_percentile, self.n_negatives, self.C = neg_percentile, n_negatives, C
-        self.resolution, self.seed = resolution, seed
+        self.max_iter, self.resolution, self.seed = max_iter, resolution, seed
         self.timings_: dict[str, float] = {}
 
     def pseudo_labels(self, psi: np.ndarray, rng: np.random.Generator):
@@ -142,10 +153,10 @@ class TTT4AS:
 
         ``support`` (nominal support features, few-shot) joins the negatives: a seeded sample of
         ``n_negatives`` of its locations (all of them would swamp the image's own negatives and
-        make the SVM ~100x slower at 10 shots).
+        make the SVM much slower at 10 shots).
         """
         t0 = time.perf_counter()
-        psi = as_score_map(score_map)
+        psi = checked_map(score_map)  # scaled exactly when huge: the cell means cannot overflow
         feats = None if features is None else as_features(features, psi.shape)
         if feats is not None and self.resolution == "full":
             feats = resize_features(feats, psi.shape)
@@ -189,7 +200,7 @@ class TTT4AS:
         x = np.concatenate([x_all[pos.ravel()], x_neg])
         y = np.r_[np.ones(int(pos.sum())), np.zeros(len(x_neg))]
         svm = LinearSVC(C=self.C, class_weight="balanced", dual="auto", random_state=self.seed,
-                        max_iter=2000)
+                        max_iter=self.max_iter)
         with warnings.catch_warnings():
             warnings.simplefilter("ignore")  # ConvergenceWarning on hard pseudo-labels
             svm.fit(x, y)
