@@ -1,9 +1,9 @@
 """The fast paths of the pseudo-label pipeline give exactly what the plain definitions give.
 
-Covers the basin engine against the sorted union-find (cells included: both follow the
-(value, pixel index) order), the sort keys and radix sort it relies on, the seeded flood
-fill against ``scipy.ndimage.label``, the shared preparation of several filtrations
-against one call per filtration, and EAI's early stop.
+Covers the saddle engine against the sorted union-find (cells included: both follow the
+(value, pixel index) order), the lower-link groups, sort keys and radix sort it relies on,
+the seeded flood fill against ``scipy.ndimage.label``, the shared preparation of several
+filtrations against one call per filtration, and EAI's early stop.
 """
 
 from __future__ import annotations
@@ -37,7 +37,7 @@ def assert_same_diagram(a, b):
 
 @pytest.mark.parametrize("seed", range(12))
 @pytest.mark.parametrize("shape", [(9, 13), (1, 7), (4, 5, 6)])
-def test_basin_engine_equals_sorted_union_find(monkeypatch, shape, seed):
+def test_saddle_engine_equals_sorted_union_find(monkeypatch, shape, seed):
     x = tie_map(shape, seed)
     dims = (0, x.ndim - 1)
     cases = [(f, c, lv) for f in ("sublevel", "superlevel") for c in ("V", "T") for lv in (None, 3)]
@@ -150,27 +150,50 @@ def test_eai_early_stop_keeps_the_choice(seed):
     assert fast.steps == full.steps[: len(fast.steps)]
 
 
-def test_basin_edges_reports_a_full_edge_list():
-    x = tie_map((6, 7, 8), 4)
+@pytest.mark.parametrize("ndim", [2, 3])
+@pytest.mark.parametrize("full", [False, True])
+def test_bit_parallel_lower_groups_match_the_definition(ndim, full):
+    """The engine counts the groups of earlier neighbours with bit shifts (3D) or a table
+    (2D); both against the breadth-first definition."""
+    rng = np.random.default_rng(7)
+    size = 3**ndim
+    centre = size // 2
+    masks = range(2**size) if ndim == 2 else rng.integers(0, 2**size, 3000)
+    face = [i for i, c in enumerate(U._block_coords(ndim)) if sum(abs(x - 1) for x in c) == 1]
+    start = sum(1 << i for i in (face if not full else range(size)) if i != centre)
+    bits = U._bit_masks(ndim)
+    table = U._tables_2d(full)[0] if ndim == 2 else None
+    for pre in masks:
+        pre = int(pre) & ~(1 << centre)
+        want = U.lower_link_components(pre, ndim, full)
+        assert U._lower_groups(pre, start, full, ndim == 3, bits) == min(want, 2)
+        if table is not None:
+            assert table[pre] == (want >= 2)
+
+
+def test_only_saddle_candidates_are_replayed():
+    """On a smooth map few pixels have two groups of earlier neighbours: the engine replays
+    a small fraction of the pixels (the reason it is fast), and still equals the plain
+    sorted union-find (the test above)."""
+    x = ndimage.gaussian_filter(np.random.default_rng(0).random((64, 64)), 3.0)
     prep = U.prepare_map(x, None)
-    Dp, Hp, Wp = prep.padded_shape
-    foffs = (neighbour_offsets(3, True) @ np.array([Hp * Wp, Wp, 1])).astype(np.uint64)
-    kp = prep.padded_keys(False)
-    label = np.full(kp.size + 1, np.uint32(0xFFFFFFFF), np.uint32)
-    label[-1] = kp.size
-    U._descent(kp, Dp, Hp, Wp, True, foffs, label)
-    short = np.empty(3, np.uint32)
-    assert U._basin_edges(kp, Dp, Hp, Wp, True, foffs, True, label, short, short.copy()) == -1
-    ew, eb = np.empty(kp.size * 14, np.uint32), np.empty(kp.size * 14, np.uint32)
-    e = U._basin_edges(kp, Dp, Hp, Wp, True, foffs, True, label, ew, eb)
-    assert e > 3
-    # the engine (which starts with a short list when needed) equals the sorted union-find
-    ok, young, killer, _ = U._basin_h0(kp, Dp, Hp, Wp, True, foffs, True, 10**9)
-    assert ok
-    young_uf, killer_uf, _ = U._union_find(
-        prep.keys(False), prep.order(False), *prep.shape3, neighbour_offsets(3, True), True, True
-    )
-    assert sorted(zip(young, killer)) == sorted(zip(young_uf, killer_uf))
+    v = prep.padded_values()
+    parent = np.empty(v.size + 1, np.int32)
+    cand, pre = np.empty(x.size, np.int32), np.empty(x.size, np.int32)
+    tables = U._tables_2d(False)
+    ma, _, na, _ = U._sweep_2d(v, 64, 64, True, False, False, False, tables, tables,
+                               parent, parent, cand, cand, pre, pre)
+    assert 0 < na <= ma < x.size // 10
+    # every pixel's parent comes earlier in the order (or is itself, at a local minimum)
+    order = prep.order(True)
+    rank = np.empty(x.size, np.int64)
+    rank[order] = np.arange(x.size)
+    Wp = 66
+    inner = np.arange(v.size).reshape(1, 66, 66)[0, 1:-1, 1:-1].ravel()
+    to_flat = lambda i: (i // Wp - 1) * 64 + i % Wp - 1  # noqa: E731
+    par = np.array([to_flat(parent[i]) for i in inner])
+    assert (rank[par] <= rank[np.arange(x.size)]).all()
+    assert (par == np.arange(x.size)).sum() == na
 
 
 def separate_peaks(shape, seed):

@@ -43,11 +43,18 @@ from __future__ import annotations
 from collections.abc import Iterable
 from dataclasses import dataclass
 
+import numba
 import numpy as np
 
 from topotta_lite._validation import as_score_map
 from topotta_lite.topology._backends import _cripser_raw, _giotto_raw, _gudhi_raw
-from topotta_lite.topology._unionfind import PreparedMap, _codes, _fast_pairs, prepare_map
+from topotta_lite.topology._unionfind import (
+    PreparedMap,
+    _codes,
+    _fast_pairs,
+    _radix_sort_by,
+    prepare_map,
+)
 from topotta_lite.vocabulary import CONSTRUCTIONS, FILTRATIONS, check_choice
 
 __all__ = [
@@ -216,6 +223,56 @@ def _empty(ndim: int, filtration: str, construction: str, shape) -> PersistenceD
     )
 
 
+@numba.njit(cache=True)
+def _fold(x):  # pragma: no cover - numba
+    """uint64 keys in the order of the float64 values ``x`` (sign folded in)."""
+    bits = (x + 0.0).view(np.uint64)  # -0.0 + 0.0 = 0.0
+    sign = np.uint64(1) << np.uint64(63)
+    out = np.empty(x.size, np.uint64)
+    for i in range(x.size):
+        b = bits[i]
+        out[i] = ~b if b & sign else b | sign
+    return out
+
+
+@numba.njit(cache=True)
+def _diagram_order(dims, pers, bflat, dflat):  # pragma: no cover - numba
+    """``np.lexsort((dflat, bflat, -pers, dims))``: stable radix passes by persistence, then
+    dimension; runs of equal (dimension, persistence) are then ordered by the cells."""
+    n = dims.size
+    order = _radix_sort_by(_fold(-pers), np.arange(n).astype(np.int32))
+    order = _radix_sort_by(dims.astype(np.uint64), order)
+    span = np.uint64(dflat.max() + 2) if n else np.uint64(1)
+    i = 0
+    while i < n:
+        j = i + 1
+        while j < n and dims[order[j]] == dims[order[i]] and pers[order[j]] == pers[order[i]]:
+            j += 1
+        if j - i > 1:
+            run = order[i:j].copy()
+            key = np.empty(j - i, np.uint64)
+            for t in range(j - i):
+                key[t] = np.uint64(bflat[run[t]]) * span + np.uint64(dflat[run[t]] + 1)
+            order[i:j] = run[_radix_sort_by(key, np.arange(j - i).astype(np.int32))]
+        i = j
+    return order
+
+
+@numba.njit(cache=True)
+def _cells(flat, shape):  # pragma: no cover - numba
+    """C-order multi-indices (rows) of the flat indices ``flat``; -1 rows for -1."""
+    nd = len(shape)
+    out = np.full((flat.size, nd), -1, np.int64)
+    for i in range(flat.size):
+        f = flat[i]
+        if f < 0:
+            continue
+        for a in range(nd - 1, -1, -1):
+            out[i, a] = f % shape[a]
+            f //= shape[a]
+    return out
+
+
 def _assemble(arr, dims, births, deaths, essential, bflat, dflat, filtration, construction):
     """Build a sorted diagram from flat (C-order) cell indices; drop zero-length bars."""
     dims = np.asarray(dims, np.int64)
@@ -225,27 +282,21 @@ def _assemble(arr, dims, births, deaths, essential, bflat, dflat, filtration, co
     bflat = np.asarray(bflat, np.int64)
     dflat = np.asarray(dflat, np.int64)
     keep = essential | (births != deaths)
-    dims, births, deaths = dims[keep], births[keep], deaths[keep]
-    essential, bflat, dflat = essential[keep], bflat[keep], dflat[keep]
-    pers = np.abs(births - deaths)
-    order = np.lexsort((dflat, bflat, -pers, dims))
-    dims, births, deaths = dims[order], births[order], deaths[order]
-    essential, bflat, dflat = essential[order], bflat[order], dflat[order]
-    bcells = np.stack(np.unravel_index(bflat, arr.shape), axis=1).astype(np.int64)
-    dcells = np.full((len(dflat), arr.ndim), -1, np.int64)
-    fin = dflat >= 0
-    if fin.any():
-        dcells[fin] = np.stack(np.unravel_index(dflat[fin], arr.shape), axis=1)
+    if not keep.all():
+        dims, births, deaths = dims[keep], births[keep], deaths[keep]
+        essential, bflat, dflat = essential[keep], bflat[keep], dflat[keep]
+    order = _diagram_order(dims, np.abs(births - deaths), bflat, dflat)
+    shape = tuple(int(n) for n in arr.shape)
     return PersistenceDiagram(
-        dims=dims,
-        births=births,
-        deaths=deaths,
-        essential=essential,
-        birth_cells=bcells.reshape(-1, arr.ndim),
-        death_cells=dcells,
+        dims=dims[order],
+        births=births[order],
+        deaths=deaths[order],
+        essential=essential[order],
+        birth_cells=_cells(bflat[order], shape),
+        death_cells=_cells(dflat[order], shape),
         filtration=filtration,
         construction=construction,
-        shape=tuple(arr.shape),
+        shape=shape,
     )
 
 
