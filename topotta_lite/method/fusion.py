@@ -732,34 +732,59 @@ def empty_fallback(m_sub, m_sup, fallback: str = "sub") -> np.ndarray:
     return (first if first.any() else second).copy()
 
 
-ACTIVITY_KEYS = ("empty_intersection", "nested", "fusion_differs")
+ACTIVITY_KEYS = ("empty_intersection", "nested", "fusion_differs", "eai_acts", "fallback_fired",
+                 "eai_differs_sub", "eai_differs_intersection", "eai_differs_union")
 """Per-image flags of :func:`fusion_activity`; their means over images are the tables' EAI
 diagnostic."""
 
 
 def fusion_activity(m_sub, m_sup, fused) -> dict[str, bool]:
-    """Did the fusion do anything? Three flags for one image.
+    """Did the fusion do anything? Per-image flags, for the mechanism tables.
 
-    ``empty_intersection``: the two masks do not overlap (EAI then returns its fallback);
-    ``nested``: one mask contains the other (then the intersection is the smaller one and EAI can
-    only grow it towards the larger); ``fusion_differs``: the fused mask is not the plain
-    intersection. On data where ``nested`` is almost always true and ``fusion_differs`` almost
-    never, an "EAI vs intersection" comparison cannot tell the two apart.
+    ``fused`` is the mask the fusion returned (its fallback included). With ``I`` the
+    intersection and ``U`` the union of the two masks:
+
+    * ``eai_acts``: ``I`` is not empty and ``fused`` is not ``I`` (the fusion itself changed
+      the mask);
+    * ``fallback_fired``: ``I`` is empty but ``U`` is not (what the fusion returns is its
+      fallback); ``empty_intersection`` is the same flag under its older name;
+    * ``eai_differs_sub``, ``eai_differs_intersection``, ``eai_differs_union``: ``fused`` is not
+      the sublevel mask, ``I``, ``U``; ``fusion_differs`` is ``eai_differs_intersection``;
+    * ``nested``: one mask contains the other (the intersection is then the smaller one).
+
+    On data where ``nested`` is almost always true and ``eai_acts`` almost never, an "EAI vs
+    intersection" comparison cannot tell the two apart.
 
     Examples
     --------
     >>> a = np.array([[1, 1, 0]], bool); b = np.array([[1, 1, 1]], bool)
-    >>> fusion_activity(a, b, a)
-    {'empty_intersection': False, 'nested': True, 'fusion_differs': False}
-    >>> fusion_activity(a, ~a, a)
-    {'empty_intersection': True, 'nested': False, 'fusion_differs': True}
+    >>> flags = fusion_activity(a, b, a)
+    >>> flags["nested"], flags["eai_acts"], flags["fallback_fired"], flags["eai_differs_union"]
+    (True, False, False, True)
+    >>> grown = fusion_activity(a, b, b)           # the fusion grew I up to U
+    >>> grown["eai_acts"], grown["eai_differs_sub"], grown["eai_differs_union"]
+    (True, True, False)
+    >>> apart = fusion_activity(a, ~a, a)          # no overlap: the fallback (m_sub) came back
+    >>> apart["fallback_fired"], apart["eai_acts"], apart["eai_differs_sub"]
+    (True, False, False)
+    >>> sorted(flags) == sorted(ACTIVITY_KEYS)
+    True
     """
     a, b = _inputs(m_sub, m_sup)
     f = as_mask(fused, name="fused")
     same_shape(a, f, ("m_sub", "fused"))
     inter = a & b
+    union = a | b
+    overlap = bool(inter.any())
+    differs_inter = bool((f != inter).any())
+    fallback = bool(not overlap and union.any())
     return {
-        "empty_intersection": bool(not inter.any() and (a.any() or b.any())),
+        "empty_intersection": fallback,
         "nested": bool(not (a & ~b).any() or not (b & ~a).any()),
-        "fusion_differs": bool((f != inter).any()),
+        "fusion_differs": differs_inter,
+        "eai_acts": overlap and differs_inter,
+        "fallback_fired": fallback,
+        "eai_differs_sub": bool((f != a).any()),
+        "eai_differs_intersection": differs_inter,
+        "eai_differs_union": bool((f != union).any()),
     }

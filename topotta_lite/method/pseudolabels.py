@@ -55,6 +55,7 @@ __all__ = [
 ]
 
 
+_REGION_OFFSETS = {nd: neighbour_offsets(nd, False) for nd in (2, 3)}
 DEFAULT_ALPHA = 0.5
 RELEASE_DELTA_SUB = 0.47
 RELEASE_DELTA_SUP = 0.30
@@ -139,7 +140,10 @@ def select_features(
     ok = pers > 0
     wanted = _norm_dims(dims)
     if wanted is not None:
-        ok &= np.isin(diagram.dims, list(wanted))
+        in_dims = np.zeros(len(diagram), bool)
+        for d in wanted:
+            in_dims |= diagram.dims == d
+        ok &= in_dims
     if not include_essential:
         ok &= ~diagram.essential
     cand = np.flatnonzero(ok)
@@ -152,8 +156,11 @@ def select_features(
     else:
         if isinstance(k, bool) or int(k) != k or k < 0:
             raise ValueError(f"k must be an integer >= 0 (or None), got {k!r}")
-        order = np.lexsort((cand, -pers[cand]))  # persistence descending, then diagram order
-        chosen = cand[order[int(k) - 1:int(k)]] if only_kth and k > 0 else cand[order[: int(k)]]
+        if k == 1 and len(cand):  # the first most persistent one, in the diagram's order
+            chosen = cand[np.argmax(pers[cand])][None]
+        else:
+            order = np.lexsort((cand, -pers[cand]))  # persistence descending, then diagram order
+            chosen = cand[order[int(k) - 1:int(k)]] if only_kth and k > 0 else cand[order[: int(k)]]
     return diagram.select(np.sort(chosen))
 
 
@@ -262,15 +269,13 @@ def _feature_region(
     b, d, dim = float(diagram.births[i]), float(diagram.deaths[i]), int(diagram.dims[i])
     shape3 = psi.shape if psi.ndim == 3 else (1,) + psi.shape
     if diagram.filtration == "superlevel":
-        t, seed, above, dual = d + alpha * (b - d), diagram.birth_cells[i], True, False
+        t, seed, above = d + alpha * (b - d), diagram.birth_cells[i], True
     elif dim == 0:
-        t, seed, above, dual = b + alpha * (d - b), diagram.birth_cells[i], False, False
+        t, seed, above = b + alpha * (d - b), diagram.birth_cells[i], False
     else:
-        t, seed, above, dual = b + alpha * (d - b), diagram.death_cells[i], True, True
-    # V: 4/6 neighbours, T: 8/26; the dual connectivity is the other one
-    offsets = neighbour_offsets(psi.ndim, (construction == "T") != dual)
+        t, seed, above = b + alpha * (d - b), diagram.death_cells[i], True
     flat_seed = int(np.ravel_multi_index(tuple(seed), psi.shape))
-    region = _seeded_component(psi.ravel(), shape3, flat_seed, t, above, offsets)
+    region = _seeded_component(psi.ravel(), shape3, flat_seed, t, above, _REGION_OFFSETS[psi.ndim])
     return region.reshape(psi.shape)
 
 
@@ -280,10 +285,7 @@ def _label_map(psi: np.ndarray, levels: int | None) -> PreparedMap:
     ``psi`` (checked, not constant) min-max normalised and quantised to ``levels`` as
     :func:`~topotta_lite.topology.persistence.quantise` does, or only normalised (``levels=None``).
     """
-    if levels is not None:
-        return prepare_map(psi, levels)
-    lo, hi = float(psi.min()), float(psi.max())
-    return prepare_map((psi - lo) / (hi - lo), None)
+    return prepare_map(psi, levels, normalise=True)
 
 
 def pseudo_label_mask(

@@ -708,9 +708,12 @@ class PreparedMap:
         keys; None: the keys come from the float values.
     n_levels : int or None
         Number of levels of ``codes``.
+    padded : numpy.ndarray or None
+        :meth:`padded_values`, when already made.
     """
 
-    def __init__(self, arr: np.ndarray, codes: np.ndarray | None, n_levels: int | None):
+    def __init__(self, arr: np.ndarray, codes: np.ndarray | None, n_levels: int | None,
+                 padded: np.ndarray | None = None):
         self.arr, self.codes, self.n_levels = arr, codes, n_levels
         self.flat = arr.ravel()
         self.is3d = arr.ndim == 3
@@ -719,7 +722,7 @@ class PreparedMap:
         self.padded_shape = (D + 2 if self.is3d else 1, H + 2, W + 2)
         self.lo, self.hi = float(self.flat.min()), float(self.flat.max())
         self.constant = self.lo == self.hi
-        self._cache: dict = {}
+        self._cache: dict = {} if padded is None else {("values", True): padded}
 
     def _cached(self, what: str, ascending: bool, make):
         key = (what, ascending)
@@ -778,12 +781,51 @@ class PreparedMap:
         return self._cached("order", ascending, make)
 
 
-def prepare_map(arr: np.ndarray, levels: int | None) -> PreparedMap:
-    """Quantise a checked map to ``levels`` (None: keep it) and wrap it for the engine."""
-    if levels is None:
-        return PreparedMap(arr, None, None)
-    codes = _codes(arr, levels)
-    return PreparedMap(codes / (levels - 1), codes, levels)
+@numba.njit(cache=True)
+def _normalised(src, levels, normalise, is3d):  # pragma: no cover - numba
+    """One pass for :func:`prepare_map`: the map (min-max normalised with ``normalise``,
+    quantised to ``levels`` > 0 as :func:`_codes` does, else as given), its codes (empty
+    without levels) and its NaN-padded flat copy. ``src`` is (D, H, W)."""
+    D, H, W = src.shape
+    lo = src[0, 0, 0]
+    hi = lo
+    for z in range(D):
+        for y in range(H):
+            for x in range(W):
+                t = src[z, y, x]
+                lo = min(lo, t)
+                hi = max(hi, t)
+    arr = np.empty_like(src)
+    codes = np.empty_like(src) if levels > 0 else np.empty((0, 0, 0))
+    Dp = D + 2 if is3d else 1
+    zo = 1 if is3d else 0
+    padded = np.full((Dp, H + 2, W + 2), np.nan)
+    span = hi - lo
+    top = levels - 1
+    for z in range(D):
+        for y in range(H):
+            for x in range(W):
+                t = src[z, y, x]
+                if levels > 0:
+                    c = np.rint((t - lo) / span * top) if span > 0 else 0.0
+                    codes[z, y, x] = c
+                    t = c / top
+                elif normalise:
+                    t = (t - lo) / span
+                arr[z, y, x] = t
+                padded[z + zo, y + 1, x + 1] = t
+    return arr, codes, padded.ravel()
+
+
+def prepare_map(arr: np.ndarray, levels: int | None, normalise: bool = False) -> PreparedMap:
+    """Wrap a checked map for the engine: quantised to ``levels`` (min-max normalised on the
+    way), else min-max normalised with ``normalise`` (not constant), else as given."""
+    shape = arr.shape
+    src = arr.reshape((1,) * (3 - arr.ndim) + shape)
+    out, codes, padded = _normalised(src, 0 if levels is None else levels,
+                                     normalise and levels is None, arr.ndim == 3)
+    return PreparedMap(out.reshape(shape), None if levels is None else codes.reshape(shape),
+                       levels, padded)
 
 
 @cache
