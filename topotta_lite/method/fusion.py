@@ -22,7 +22,21 @@ Local trimming (removing pixels again) is not part of our candidate set: every c
 Since the area term only grows along the sequence, :func:`eai_trace` stops as soon as a
 candidate's added area alone reaches the best cost found so far, and does not grow the next
 candidate when one more pixel would reach it (the choice is unchanged; pass
-``stop_early=False`` to see the whole sequence). Growth is computed on the bounding box of ``U``.
+``stop_early=False`` to see the whole sequence). Growth is computed on the bounding box of ``U``,
+one step from the pixels the previous step added, with chi updated pixel by pixel.
+
+**With one feature per filtration (K = 1), EAI reduces to the sublevel mask grown inside the
+superlevel mask, or to its fallback.** Both pseudo-label regions are components of sets
+``{psi > t}`` of the same map in the same (face) connectivity, so they are nested or disjoint (a
+laminar family), and when they overlap the sublevel region is the inner one
+(:mod:`topotta_lite.method.pseudolabels` gives the argument). So ``I`` is the sublevel mask or
+empty: empty, the fallback decides; otherwise every candidate lies between the sublevel and the
+superlevel mask, and EAI keeps the sublevel mask unless growing it towards the superlevel one
+brings chi closer to the target for less than its price in area. That price is set by ``lam``
+against a *fraction* of the image, so whether EAI moves at all depends on the image's size as
+much as on the map: one unit of chi buys ``lam * |Omega|`` pixels. Masks that overlap only in part
+(``I`` smaller than both), the case EAI was designed for, need K >= 2. :func:`fusion_activity`
+reports, per image, which of these cases happened.
 """
 
 from __future__ import annotations

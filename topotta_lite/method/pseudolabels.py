@@ -4,19 +4,40 @@ A feature is turned into a *region*, not a global threshold. With ``b`` its birt
 (map units) and a level ``t`` a fraction ``alpha`` inside its bar:
 
 * **superlevel features** (``b >= d``; H0 = bright components, and in the same way superlevel
-  H1/H2): the connected component of ``{psi > t}``, ``t = d + alpha (b - d)``, that contains the
-  birth cell (for H0 the peak pixel). Connectivity: the construction's (V: 4/6, T: 8/26).
+  H1/H2): the component of ``{psi > t}``, ``t = d + alpha (b - d)``, that contains the birth
+  cell (for H0 the peak pixel).
 * **sublevel H1 in 2D** (a loop of low values closing at ``b`` around a high region that fills
-  at ``d``): the bounded component of ``{psi > t}``, ``t = b + alpha (d - b)``, containing the
-  death cell (the enclosed region's peak). Connectivity: the *dual* one (V: 8, T: 4), because the
-  complement of a 4-connected sublevel set is 8-connected and vice versa.
+  at ``d``): the component of ``{psi > t}``, ``t = b + alpha (d - b)``, containing the death
+  cell (the enclosed region's peak). It lies inside the hole the loop encloses, so it is
+  bounded.
 * **sublevel H2 in 3D** is the exact 3D analogue (a closed low shell around a high region):
-  the component of ``{psi > t}`` containing the death cell, dual connectivity (V: 26, T: 6).
+  the component of ``{psi > t}`` containing the death cell.
 * **sublevel H1 in 3D** (a loop of low values, killed when a surface spanning it enters): the same
-  rule, the component of ``{psi > t}`` (dual connectivity) containing the death cell, i.e. the
-  high structure that threads the loop at that level. Unlike H2 it need not be bounded.
+  rule, the component of ``{psi > t}`` containing the death cell, i.e. the high structure that
+  threads the loop at that level. Unlike H2 it need not be bounded.
 * **sublevel H0** (a low basin, not used by default): the component of ``{psi < t}`` containing
-  the birth cell (the basin minimum), construction connectivity. It is a *low*-score region.
+  the birth cell (the basin minimum). It is a *low*-score region.
+
+**One connectivity for every region: faces** (4 neighbours in 2D, 6 in 3D), in both
+constructions. The feature itself lives in its construction's connectivity (the hole a V loop
+encloses is 8-connected, a T component is), and a region is the face-connected part of it around
+the seed. Two reasons. (1) The Euler characteristic that EAI compares is counted in the
+construction; a face-connected region is one piece in V and in T alike, so EAI never sees a
+region as two pieces that touch at a corner only and "repairs" it. (2) The regions of all the
+features of both filtrations are then components of sets ``{psi > t}`` of one map in one graph,
+and such components form a *laminar family*: any two are nested or disjoint (if ``t1 >= t2``, a
+component at ``t1`` is connected inside ``{psi > t2}``, hence inside one component there).
+
+**What this means for the fusion at K = 1.** With one feature per filtration the sublevel and
+superlevel masks are nested or disjoint, never partly overlapping. More precisely, when they
+overlap the sublevel region is the inner one: the superlevel Top-1 region is the component of the
+global peak at the level ``alpha`` of the way up the range; a sublevel region holding that peak
+sits at least as high in its bar, so inside it, and one not holding it cannot contain the
+superlevel region. So the intersection is the sublevel mask or empty, and EAI either returns its
+fallback (the sublevel mask by default) or starts from the sublevel mask and can only grow it
+inside the superlevel one (:mod:`topotta_lite.method.fusion`). The release rule thresholds the
+whole map twice; two thresholds of one map are always nested. Partial overlaps, the case EAI was
+designed for, need K >= 2 (or masks from different maps).
 
 The essential H0 class (death at the end of the range) is treated like any other feature, so
 Top-1 of the superlevel filtration is the component around the global peak.
@@ -228,12 +249,12 @@ def feature_region(
         Where inside the bar the level is taken (0: at the end that is reached first in the
         filtration's direction of region growth, i.e. the largest region).
     construction : {"V", "T"} or None
-        Connectivity; None uses ``diagram.construction``.
+        Checked only: the region is face-connected in both constructions (module docstring).
 
     Returns
     -------
     np.ndarray of bool
-        One connected region (or empty if the seed is not in the level set, which cannot happen
+        One face-connected region (or empty if the seed is not in the level set, which cannot happen
         for a feature of positive persistence computed on this map).
 
     Examples
@@ -257,14 +278,13 @@ def feature_region(
     if isinstance(i, bool) or int(i) != i or not 0 <= i < len(diagram):
         raise ValueError(f"feature index i={i!r} is out of range for a diagram of {len(diagram)}")
     alpha = _check_alpha(alpha)
-    construction = diagram.construction if construction is None else construction
-    check_choice("construction", construction, CONSTRUCTIONS)
-    return _feature_region(psi, diagram, int(i), alpha, construction)
+    if construction is not None:
+        check_choice("construction", construction, CONSTRUCTIONS)
+    return _feature_region(psi, diagram, int(i), alpha)
 
 
-def _feature_region(
-    psi: np.ndarray, diagram: PersistenceDiagram, i: int, alpha: float, construction: str
-) -> np.ndarray:
+def _feature_region(psi: np.ndarray, diagram: PersistenceDiagram, i: int, alpha: float
+                    ) -> np.ndarray:
     """:func:`feature_region` with its arguments already checked."""
     b, d, dim = float(diagram.births[i]), float(diagram.deaths[i]), int(diagram.dims[i])
     shape3 = psi.shape if psi.ndim == 3 else (1,) + psi.shape
@@ -448,7 +468,7 @@ def pseudo_label_masks(
         mask = np.zeros(psi.shape, dtype=bool)
         for j in range(len(sel)):
             if rule == "region":
-                mask |= _feature_region(x, sel, j, alpha, construction)
+                mask |= _feature_region(x, sel, j, alpha)
             else:
                 upper = max(float(sel.births[j]), float(sel.deaths[j]))
                 delta = delta_sub if filt == "sublevel" else delta_sup
