@@ -223,6 +223,22 @@ def test_top1_essential_shortcut_equals_full_selection(make, shape, seed):
                     assert_same_diagram(fast, full)
 
 
+@pytest.mark.parametrize("seed", range(10))
+@pytest.mark.parametrize("shape", [(9, 13), (1, 7), (4, 5, 6), (14, 11)])
+@pytest.mark.parametrize("make", [tie_map, separate_peaks])
+def test_top1_of_the_top_dimension_equals_full_selection(make, shape, seed):
+    x = make(shape, seed)
+    if x.max() == x.min():
+        pytest.skip("constant map")
+    top = (x.ndim - 1,)
+    for levels in (None, 3, 256):
+        prep = U.prepare_map(x, levels)
+        for f in ("sublevel", "superlevel"):
+            for c in ("V", "T"):
+                full = select_features(P.diagram_of_prepared(prep, f, c, top, "fast"), k=1, dims=top)
+                assert_same_diagram(P.top_dimension_top1(prep, f, c), full)
+
+
 def test_pseudo_label_masks_use_the_shortcut_only_where_it_holds(monkeypatch):
     import topotta_lite.method.pseudolabels as PL
 

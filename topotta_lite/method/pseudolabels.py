@@ -64,6 +64,7 @@ from topotta_lite.topology import (
     essential_h0_diagram,
     neighbour_offsets,
     prepare_map,
+    top_dimension_top1,
 )
 from topotta_lite.vocabulary import CONSTRUCTIONS, FILTRATIONS, check_choice
 
@@ -198,7 +199,7 @@ def _seeded_component(values, shape3, seed, t, above, offsets):  # pragma: no co
     region = np.zeros(values.size, np.bool_)
     if not (values[seed] > t if above else values[seed] < t):
         return region
-    stack = np.empty(values.size, np.int64)
+    stack = np.empty(min(values.size, 4096), np.int64)  # grows when the region is large
     stack[0] = seed
     top = 1
     region[seed] = True
@@ -218,6 +219,10 @@ def _seeded_component(values, shape3, seed, t, above, offsets):  # pragma: no co
             if region[q] or not (values[q] > t if above else values[q] < t):
                 continue
             region[q] = True
+            if top == stack.size:
+                bigger = np.empty(min(2 * stack.size, values.size), np.int64)
+                bigger[:top] = stack
+                stack = bigger
             stack[top] = q
             top += 1
     return region
@@ -441,7 +446,8 @@ def pseudo_label_masks(
         filt: default_dims(filt, psi.ndim) if d is None else check_dims(_norm_dims(d), psi.ndim)
         for filt, d in dims.items()
     }
-    if psi.max() == psi.min():  # no feature: empty masks
+    prep = _label_map(psi, levels)
+    if prep.constant:  # no feature: empty masks
         return [
             (
                 np.zeros(psi.shape, dtype=bool),
@@ -450,23 +456,25 @@ def pseudo_label_masks(
             )
             for filt, dims_t in wanted.items()
         ]
-    prep = _label_map(psi, levels)
     x = prep.arr
     out = []
     # Top-1 with the essential class eligible and H0 among the dims is always that class: its
     # bar spans the whole range, H0 comes first in the diagram's order, and a finite H0 bar as
     # long is born at a later pixel, so it sorts after it. No persistence pass is needed.
-    top1_essential = (rule == "region" and tau is None and backend in ("auto", "fast")
-                      and not isinstance(k, bool) and k == 1)
+    # Top-1 of the top dimension alone needs one pass and no diagram.
+    top1 = tau is None and backend in ("auto", "fast") and not isinstance(k, bool) and k == 1
     for filt, dims_t in wanted.items():
-        if top1_essential and 0 in dims_t:
+        if top1 and rule == "region" and 0 in dims_t:
             sel = essential_h0_diagram(prep, filt, construction)
+        elif top1 and dims_t == (psi.ndim - 1,):
+            sel = top_dimension_top1(prep, filt, construction)
         else:
             dgm = diagram_of_prepared(prep, filt, construction, dims_t, backend)
             sel = select_features(dgm, k=k, tau=tau, dims=dims_t,
                                   include_essential=rule == "region", only_kth=only_kth)
-        mask = np.zeros(psi.shape, dtype=bool)
-        for j in range(len(sel)):
+        mask = _feature_region(x, sel, 0, alpha) if rule == "region" and len(sel) == 1 else \
+            np.zeros(psi.shape, dtype=bool)
+        for j in range(len(sel) if len(sel) > 1 or rule != "region" else 0):
             if rule == "region":
                 mask |= _feature_region(x, sel, j, alpha)
             else:

@@ -37,6 +37,7 @@ from topotta_lite.topology.persistence import (
     essential_h0_diagram,
     prepare_map,
     quantise,
+    top_dimension_top1,
 )
 
 __all__ = [
@@ -57,4 +58,5 @@ __all__ = [
     "prepare_map",
     "quantise",
     "rank_z2",
+    "top_dimension_top1",
 ]

@@ -229,8 +229,8 @@ def _sweep_2d(v, H, W, do_a, out_a, do_d, out_d, tables_a, tables_d,
               par_a, par_d, cand_a, cand_d, pre_a, pre_d):  # pragma: no cover - numba
     """One read of the padded flat 2D map ``v`` for an ascending and/or a descending pass.
 
-    Row by row, the masks of earlier neighbours in both orders are computed first (a
-    branch-free loop), then each pass (``do_*``; ``out_*``: with the outside component;
+    Row by row, the masks of earlier neighbours are computed first (branch-free loops), then
+    each pass (``do_*``; ``out_*``: with the outside component;
     ``tables_*``: the :func:`_tables_2d` of its connectivity) sets the parents ``par_*`` and
     lists its saddle candidates ``cand_*`` (index order) with their masks ``pre_*``. A
     parent is an earlier neighbour chosen by table; an earlier-indexed one is replaced by
@@ -250,23 +250,22 @@ def _sweep_2d(v, H, W, do_a, out_a, do_d, out_d, tables_a, tables_d,
     for y in range(1, H + 1):
         base = y * Wp
         rows = v[base - Wp:base + 2 * Wp]
-        for x in range(W):
-            c = Wp + 1 + x
-            vp = rows[c]
-            a0 = rows[c - Wp - 1]
-            a1 = rows[c - Wp]
-            a2 = rows[c - Wp + 1]
-            a3 = rows[c - 1]
-            a5 = rows[c + 1]
-            a6 = rows[c + Wp - 1]
-            a7 = rows[c + Wp]
-            a8 = rows[c + Wp + 1]
-            row_a[x] = ((a0 <= vp) | ((a1 <= vp) << 1) | ((a2 <= vp) << 2) | ((a3 <= vp) << 3)
-                        | ((a5 < vp) << 5) | ((a6 < vp) << 6) | ((a7 < vp) << 7)
-                        | ((a8 < vp) << 8))
-            row_d[x] = ((a0 >= vp) | ((a1 >= vp) << 1) | ((a2 >= vp) << 2) | ((a3 >= vp) << 3)
-                        | ((a5 > vp) << 5) | ((a6 > vp) << 6) | ((a7 > vp) << 7)
-                        | ((a8 > vp) << 8))
+        if do_a:
+            for x in range(W):
+                c = Wp + 1 + x
+                vp = rows[c]
+                row_a[x] = ((rows[c - Wp - 1] <= vp) | ((rows[c - Wp] <= vp) << 1)
+                            | ((rows[c - Wp + 1] <= vp) << 2) | ((rows[c - 1] <= vp) << 3)
+                            | ((rows[c + 1] < vp) << 5) | ((rows[c + Wp - 1] < vp) << 6)
+                            | ((rows[c + Wp] < vp) << 7) | ((rows[c + Wp + 1] < vp) << 8))
+        if do_d:
+            for x in range(W):
+                c = Wp + 1 + x
+                vp = rows[c]
+                row_d[x] = ((rows[c - Wp - 1] >= vp) | ((rows[c - Wp] >= vp) << 1)
+                            | ((rows[c - Wp + 1] >= vp) << 2) | ((rows[c - 1] >= vp) << 3)
+                            | ((rows[c + 1] > vp) << 5) | ((rows[c + Wp - 1] > vp) << 6)
+                            | ((rows[c + Wp] > vp) << 7) | ((rows[c + Wp + 1] > vp) << 8))
         edge_row = y == 1 or y == H
         for x in range(W):
             p = base + 1 + x
@@ -469,14 +468,16 @@ def _merge(v, ascending, parent, n, r, b, w, vw, young, killer, c):  # pragma: n
 
 
 @numba.njit(cache=True)
-def _kruskal(v, shape_p, ascending, offs, pos, graph, full, reps, parent, srt, pre_srt, nmin):
+def _kruskal(v, shape_p, ascending, offs, pos, graph, full, reps, masks, parent, srt, pre_srt,
+             nmin):
     # pragma: no cover - numba
     """Replay the saddle candidates ``srt`` (in the pass's order) on the parent forest.
 
     ``pre_srt`` holds their earlier-neighbour masks (bit ``pos[k]`` for offset ``k``; the
     centre bit: a border pixel, which touches the outside component ``v.size``, oldest of
     all). Each lower group needs one root look-up, through one of its members: from the 2D
-    table ``reps``, or (3D) by growing the group inside the block. Elder rule: of two
+    table ``reps``, or (3D) by growing the group inside the block (shift guards ``masks``,
+    :func:`_bit_masks`). Elder rule: of two
     components that meet, the one whose root (its first pixel) comes later dies. Returns
     (young, killer) as C-order indices of the unpadded map; zero-length pairs are not
     recorded.
@@ -509,13 +510,13 @@ def _kruskal(v, shape_p, ascending, offs, pos, graph, full, reps, parent, srt, p
                     r, c = _merge(v, ascending, parent, n, r, b, w, vw, young, killer, c)
                 while True:  # the rest of this group
                     if full:
-                        d = comp | ((comp << 1) & _MASKS_3D[0]) | ((comp >> 1) & _MASKS_3D[1])
-                        d = d | ((d << 3) & _MASKS_3D[2]) | ((d >> 3) & _MASKS_3D[3])
-                        d = d | ((d << 9) & _MASKS_3D[4]) | (d >> 9)
+                        d = comp | ((comp << 1) & masks[0]) | ((comp >> 1) & masks[1])
+                        d = d | ((d << 3) & masks[2]) | ((d >> 3) & masks[3])
+                        d = d | ((d << 9) & masks[4]) | (d >> 9)
                     else:
-                        d = comp | ((comp << 1) & _MASKS_3D[0]) | ((comp >> 1) & _MASKS_3D[1])
-                        d = d | ((comp << 3) & _MASKS_3D[2]) | ((comp >> 3) & _MASKS_3D[3])
-                        d = d | ((comp << 9) & _MASKS_3D[4]) | (comp >> 9)
+                        d = comp | ((comp << 1) & masks[0]) | ((comp >> 1) & masks[1])
+                        d = d | ((comp << 3) & masks[2]) | ((comp >> 3) & masks[3])
+                        d = d | ((comp << 9) & masks[4]) | (comp >> 9)
                     d &= pre & ~(1 << 13)
                     if d == comp:
                         break
@@ -710,17 +711,21 @@ class PreparedMap:
         Number of levels of ``codes``.
     padded : numpy.ndarray or None
         :meth:`padded_values`, when already made.
+    bounds : (float, float) or None
+        The minimum and maximum of ``arr``, when already known.
     """
 
     def __init__(self, arr: np.ndarray, codes: np.ndarray | None, n_levels: int | None,
-                 padded: np.ndarray | None = None):
+                 padded: np.ndarray | None = None, bounds: tuple[float, float] | None = None):
         self.arr, self.codes, self.n_levels = arr, codes, n_levels
         self.flat = arr.ravel()
         self.is3d = arr.ndim == 3
         self.shape3 = arr.shape if self.is3d else (1,) + arr.shape
         D, H, W = self.shape3
         self.padded_shape = (D + 2 if self.is3d else 1, H + 2, W + 2)
-        self.lo, self.hi = float(self.flat.min()), float(self.flat.max())
+        if bounds is None:
+            bounds = float(self.flat.min()), float(self.flat.max())
+        self.lo, self.hi = bounds
         self.constant = self.lo == self.hi
         self._cache: dict = {} if padded is None else {("values", True): padded}
 
@@ -785,7 +790,8 @@ class PreparedMap:
 def _normalised(src, levels, normalise, is3d):  # pragma: no cover - numba
     """One pass for :func:`prepare_map`: the map (min-max normalised with ``normalise``,
     quantised to ``levels`` > 0 as :func:`_codes` does, else as given), its codes (empty
-    without levels) and its NaN-padded flat copy. ``src`` is (D, H, W)."""
+    without levels), its NaN-padded flat copy and the minimum and maximum of ``src``.
+    ``src`` is (D, H, W)."""
     D, H, W = src.shape
     lo = src[0, 0, 0]
     hi = lo
@@ -814,7 +820,7 @@ def _normalised(src, levels, normalise, is3d):  # pragma: no cover - numba
                     t = (t - lo) / span
                 arr[z, y, x] = t
                 padded[z + zo, y + 1, x + 1] = t
-    return arr, codes, padded.ravel()
+    return arr, codes, padded.ravel(), lo, hi
 
 
 def prepare_map(arr: np.ndarray, levels: int | None, normalise: bool = False) -> PreparedMap:
@@ -822,10 +828,13 @@ def prepare_map(arr: np.ndarray, levels: int | None, normalise: bool = False) ->
     way), else min-max normalised with ``normalise`` (not constant), else as given."""
     shape = arr.shape
     src = arr.reshape((1,) * (3 - arr.ndim) + shape)
-    out, codes, padded = _normalised(src, 0 if levels is None else levels,
-                                     normalise and levels is None, arr.ndim == 3)
+    scaled = normalise or levels is not None
+    out, codes, padded, lo, hi = _normalised(src, 0 if levels is None else levels,
+                                             normalise and levels is None, arr.ndim == 3)
+    # a normalised (or quantised) map spans [0, 1] exactly, a constant one is all zeros
+    bounds = (lo, hi) if not scaled else (0.0, 0.0 if lo == hi else 1.0)
     return PreparedMap(out.reshape(shape), None if levels is None else codes.reshape(shape),
-                       levels, padded)
+                       levels, padded, bounds)
 
 
 @cache
@@ -846,18 +855,18 @@ def _block_offsets(ndim: int, Hp: int, Wp: int, full: bool):
 
 
 @numba.njit(cache=True)
-def _replay(v, shape_p, ascending, full, top, offs, pos, graph, reps, parent, cand, pre, nmin):
-    # pragma: no cover - numba
+def _replay(v, shape_p, ascending, full, top, offs, pos, graph, reps, masks, parent, cand, pre,
+            nmin):  # pragma: no cover - numba
     """Sort the saddle candidates of one pass and replay them (:func:`_kruskal`)."""
     keys = _candidate_keys(v, cand, ascending, top)
     order = _radix_sort_by(keys, np.arange(cand.size).astype(np.int32))
-    return _kruskal(v, shape_p, ascending, offs, pos, graph, full, reps, parent, cand[order],
-                    pre[order], nmin)
+    return _kruskal(v, shape_p, ascending, offs, pos, graph, full, reps, masks, parent,
+                    cand[order], pre[order], nmin)
 
 
 @numba.njit(cache=True)
 def _passes_2d(v, H, W, do_a, full_a, out_a, do_d, full_d, out_d, tables_a, tables_d, top,
-               max_minima, offs, pos, par_a, par_d, cand_a, cand_d, pre_a, pre_d):
+               max_minima, offs, pos, masks, par_a, par_d, cand_a, cand_d, pre_a, pre_d):
     # pragma: no cover - numba
     """Both 2D passes (:func:`_sweep_2d`, then :func:`_replay` for each); a pass with more
     than ``max_minima`` local minima is left to the sorted union-find (its ok flag False)."""
@@ -871,11 +880,11 @@ def _passes_2d(v, H, W, do_a, full_a, out_a, do_d, full_d, out_d, tables_a, tabl
     graph_a = 511 & ~16 if full_a else 2 | 8 | 32 | 128
     graph_d = 511 & ~16 if full_d else 2 | 8 | 32 | 128
     if ok_a:
-        ya, ka = _replay(v, shape_p, True, full_a, top, offs, pos, graph_a, tables_a[1], par_a,
-                         cand_a[:ma], pre_a[:ma], na)
+        ya, ka = _replay(v, shape_p, True, full_a, top, offs, pos, graph_a, tables_a[1], masks,
+                         par_a, cand_a[:ma], pre_a[:ma], na)
     if ok_d:
         yd, kd = _replay(v, shape_p, False, full_d, top, offs, pos, graph_d, tables_d[1],
-                         par_d, cand_d[:md], pre_d[:md], nd)
+                         masks, par_d, cand_d[:md], pre_d[:md], nd)
     return ok_a, ya, ka, ok_d, yd, kd
 
 
@@ -919,14 +928,14 @@ def _h0_passes(prep: PreparedMap, jobs: list[tuple[bool, bool, bool]]) -> list[t
                                 _MASKS_3D, parent, cand, pre)
             if nmin <= _max_minima(n):
                 done[asc] = _replay(v, prep.padded_shape, asc, full, top, offs, pos, graph,
-                                    _NO_REPS, parent, cand[:m], pre[:m], nmin)
+                                    _NO_REPS, _MASKS_3D, parent, cand[:m], pre[:m], nmin)
     else:
         fa, oa = spec.get(True, (False, False))
         fd, od = spec.get(False, (False, False))
         offs, pos, _, _ = _block_offsets(2, Hp, Wp, True)
         ok_a, ya, ka, ok_d, yd, kd = _passes_2d(
             v, H, W, True in spec, fa, oa, False in spec, fd, od, _tables_2d(fa),
-            _tables_2d(fd), top, _max_minima(n), offs, pos, *_workspace(v.size + 1, n))
+            _tables_2d(fd), top, _max_minima(n), offs, pos, _MASKS_3D, *_workspace(v.size + 1, n))
         if ok_a:
             done[True] = (ya, ka)
         if ok_d:

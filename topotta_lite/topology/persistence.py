@@ -52,6 +52,7 @@ from topotta_lite.topology._unionfind import (
     PreparedMap,
     _codes,
     _fast_pairs,
+    _h0_passes,
     _radix_sort_by,
     prepare_map,
 )
@@ -68,6 +69,7 @@ __all__ = [
     "essential_h0_diagram",
     "prepare_map",
     "quantise",
+    "top_dimension_top1",
 ]
 
 BACKENDS = ("auto", "fast", "gudhi", "cripser", "giotto")
@@ -446,9 +448,61 @@ def essential_h0_diagram(prep: PreparedMap, filtration: str, construction: str) 
     flat = prep.flat
     sub = filtration == "sublevel"
     root = int(np.argmin(flat) if sub else np.argmax(flat))
-    end = prep.hi if sub else prep.lo
-    return _assemble(prep.arr, [0], [flat[root]], [end], [True], [root], [-1], filtration,
-                     construction)
+    ndim = prep.arr.ndim
+    return PersistenceDiagram(
+        dims=np.zeros(1, np.int64),
+        births=np.array([flat[root]]),
+        deaths=np.array([prep.hi if sub else prep.lo]),
+        essential=np.ones(1, bool),
+        birth_cells=np.array([np.unravel_index(root, prep.arr.shape)], np.int64).reshape(1, ndim),
+        death_cells=np.full((1, ndim), -1, np.int64),
+        filtration=filtration,
+        construction=construction,
+        shape=tuple(prep.arr.shape),
+    )
+
+
+def top_dimension_top1(prep: PreparedMap, filtration: str, construction: str) -> PersistenceDiagram:
+    """The most persistent feature of the top dimension (H1 in 2D, H2 in 3D) alone.
+
+    One union-find pass (the dual one, see :func:`cubical_persistence`), then the longest bar,
+    ties broken as the diagram orders them (birth cell, then death cell): what a Top-1
+    selection over that dimension returns (see
+    :func:`~topotta_lite.method.pseudolabels.pseudo_label_masks`). Empty when there is none.
+
+    Examples
+    --------
+    >>> psi = np.zeros((7, 7)); psi[1:6, 1:6] = 0.5; psi[2:5, 2:5] = 0.0; psi[3, 3] = 1.0
+    >>> top = top_dimension_top1(prepare_map(psi, None), "sublevel", "V")
+    >>> float(top.births[0]), float(top.deaths[0]), top.death_cells[0].tolist()
+    (0.0, 1.0, [3, 3])
+    """
+    top = prep.arr.ndim - 1
+    if prep.constant:
+        return _empty(prep.arr.ndim, filtration, construction, prep.arr.shape)
+    sub = filtration == "sublevel"
+    young, killer, _ = _h0_passes(prep, [(not sub, construction != "T", True)])[0]
+    if not len(young):
+        return _empty(prep.arr.ndim, filtration, construction, prep.arr.shape)
+    flat = prep.flat
+    births, deaths = flat[killer], flat[young]  # the dual pass: births and deaths swap
+    pers = np.abs(births - deaths)
+    tied = np.flatnonzero(pers == pers.max())
+    i = tied[np.lexsort((young[tied], killer[tied]))[0]] if len(tied) > 1 else tied[0]
+    ndim = prep.arr.ndim
+    return PersistenceDiagram(
+        dims=np.array([top], np.int64),
+        births=births[i:i + 1].copy(),
+        deaths=deaths[i:i + 1].copy(),
+        essential=np.zeros(1, bool),
+        birth_cells=np.array([np.unravel_index(killer[i], prep.arr.shape)], np.int64
+                             ).reshape(1, ndim),
+        death_cells=np.array([np.unravel_index(young[i], prep.arr.shape)], np.int64
+                             ).reshape(1, ndim),
+        filtration=filtration,
+        construction=construction,
+        shape=tuple(prep.arr.shape),
+    )
 
 
 def diagram_of_prepared(
