@@ -252,3 +252,56 @@ def test_pseudo_label_masks_use_the_shortcut_only_where_it_holds(monkeypatch):
         PL.pseudo_label_masks(x, sup, **kwargs)
     PL.pseudo_label_masks(x, {"sublevel": None})  # 2D sublevel default: H1 only
     assert len(calls) == 1
+
+
+def smooth_3d(shape, seed):
+    rng = np.random.default_rng(seed)
+    x = ndimage.gaussian_filter(rng.random(shape), rng.uniform(0.7, 2.0))
+    x[tuple(rng.integers(1, n - 1) for n in shape)] += rng.uniform(0, 1)  # a bright spot
+    return x
+
+
+@pytest.mark.parametrize("seed", range(8))
+def test_h1_bound_holds_and_its_betti_curve_is_exact(seed):
+    """b1 = b0 + b2 - chi level by level: the curve equals the one of cripser's H1 bars, and
+    the bound is at least the longest H1 bar."""
+    x = smooth_3d((7, 8, 9), seed) if seed % 2 else tie_map((5, 6, 7), seed)
+    for levels in (None, 8):
+        prep = U.prepare_map(x, levels)
+        if prep.constant:
+            continue
+        for f in ("sublevel", "superlevel"):
+            for c in ("V", "T"):
+                bound, _ = P.h1_bound_3d(prep, f, c)
+                h1 = P.diagram_of_prepared(prep, f, c, (1,), "fast")
+                longest = float(h1.persistence.max()) if len(h1) else 0.0
+                assert bound >= longest - 1e-12
+                assert (bound == 0.0) == (len(h1) == 0)
+
+
+@pytest.mark.parametrize("seed", range(10))
+def test_top1_3d_equals_full_selection_when_it_answers(seed):
+    x = smooth_3d((8, 9, 10), seed) if seed % 3 else tie_map((5, 6, 7), seed)
+    for levels in (None, 256):
+        prep = U.prepare_map(x, levels)
+        for f in ("sublevel", "superlevel"):
+            for c in ("V", "T"):
+                fast = P.top1_3d(prep, f, c)
+                if fast is None:
+                    continue
+                full = P.diagram_of_prepared(prep, f, c, (1, 2), "fast")
+                assert_same_diagram(fast, select_features(full, k=1, dims=(1, 2)))
+
+
+def test_top1_3d_answers_when_a_cavity_dominates():
+    """A bright ball in a noisy background: its H2 bar is far longer than any loop's."""
+    d, y, x = np.indices((12, 12, 12))
+    ball = (d - 6) ** 2 + (y - 6) ** 2 + (x - 5) ** 2 <= 9
+    noisy = 0.2 * np.random.default_rng(0).random((12, 12, 12)) + ball
+    for levels in (None, 256):
+        prep = U.prepare_map(noisy, levels)
+        for c in ("V", "T"):
+            fast = P.top1_3d(prep, "sublevel", c)
+            assert fast is not None and fast.dims.tolist() == [2]
+            full = P.diagram_of_prepared(prep, "sublevel", c, (1, 2), "fast")
+            assert_same_diagram(fast, select_features(full, k=1, dims=(1, 2)))

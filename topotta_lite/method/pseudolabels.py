@@ -64,6 +64,7 @@ from topotta_lite.topology import (
     essential_h0_diagram,
     neighbour_offsets,
     prepare_map,
+    top1_3d,
     top_dimension_top1,
 )
 from topotta_lite.vocabulary import CONSTRUCTIONS, FILTRATIONS, check_choice
@@ -458,28 +459,32 @@ def pseudo_label_masks(
         ]
     x = prep.arr
     out = []
-    # Top-1 with the essential class eligible and H0 among the dims is always that class: its
+    # Top-1 shortcuts, each equal to the full selection (tests/test_pseudolabel_speed_equivalence):
+    # with the essential class eligible and H0 among the dims, Top-1 is always that class (its
     # bar spans the whole range, H0 comes first in the diagram's order, and a finite H0 bar as
-    # long is born at a later pixel, so it sorts after it. No persistence pass is needed.
-    # Top-1 of the top dimension alone needs one pass and no diagram.
+    # long is born at a later pixel, so it sorts after it): no persistence pass. Top-1 of the
+    # top dimension alone needs one pass and no diagram. In 3D, H1 and H2 together: H1 is left
+    # out when its bars provably cannot be the longest (top1_3d).
     top1 = tau is None and backend in ("auto", "fast") and not isinstance(k, bool) and k == 1
     for filt, dims_t in wanted.items():
+        sel = None
         if top1 and rule == "region" and 0 in dims_t:
             sel = essential_h0_diagram(prep, filt, construction)
         elif top1 and dims_t == (psi.ndim - 1,):
             sel = top_dimension_top1(prep, filt, construction)
-        else:
+        elif top1 and dims_t == (1, 2):
+            sel = top1_3d(prep, filt, construction)  # None when H1 could hold the Top-1
+        if sel is None:
             dgm = diagram_of_prepared(prep, filt, construction, dims_t, backend)
             sel = select_features(dgm, k=k, tau=tau, dims=dims_t,
                                   include_essential=rule == "region", only_kth=only_kth)
-        mask = _feature_region(x, sel, 0, alpha) if rule == "region" and len(sel) == 1 else \
-            np.zeros(psi.shape, dtype=bool)
-        for j in range(len(sel) if len(sel) > 1 or rule != "region" else 0):
-            if rule == "region":
-                mask |= _feature_region(x, sel, j, alpha)
-            else:
-                upper = max(float(sel.births[j]), float(sel.deaths[j]))
-                delta = delta_sub if filt == "sublevel" else delta_sup
-                mask |= x >= max(0.0, upper - delta)
+        delta = delta_sub if filt == "sublevel" else delta_sup
+        parts = [_feature_region(x, sel, j, alpha) if rule == "region" else
+                 x >= max(0.0, max(float(sel.births[j]), float(sel.deaths[j])) - delta)
+                 for j in range(len(sel))]
+        mask = parts[0] if len(parts) == 1 else np.zeros(psi.shape, dtype=bool)
+        if len(parts) > 1:
+            for part in parts:
+                mask |= part
         out.append((mask, x, sel))
     return out

@@ -140,7 +140,7 @@ def _tables_2d(full: bool) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     ``saddle[pre]``: two or more lower groups. ``reps[pre]``: the neighbour index (0..7,
     raster order without the centre) of one member of each group that is a neighbour of the
     centre, -1 padded. ``parent[pre]``: the block position (0..8) of the neighbour a pixel
-    points to, earlier-indexed ones first (4, the centre, at a local minimum).
+    points to (4, the centre, at a local minimum).
     """
     saddle = np.zeros(512, np.bool_)
     reps = np.full((512, 4), -1, np.int8)
@@ -224,23 +224,42 @@ def _lower_groups(pre, start, full, is3d, masks):  # pragma: no cover - numba
 # larger value, or an equal one at a smaller index. Each candidate keeps the bit mask of its
 # earlier neighbours (block positions), the centre bit flagging a border pixel of a pass
 # with the outside component.
+@numba.njit(cache=True, inline="always")
+def _parents_and_candidates(row, p0, W, step, saddle, out, side_row, par, cand, pre_c, m):
+    # pragma: no cover - numba
+    """One row of one pass: parents from the masks ``row`` (``step``: the flat offset of the
+    chosen earlier neighbour per mask, 0 at a local minimum), then the saddle candidates
+    (border pixels too with the outside component). Returns (m, minima in the row)."""
+    minima = 0
+    for x in range(W):
+        d = step[row[x]]
+        par[p0 + x] = p0 + x + d
+        minima += d == 0
+    for x in range(W):
+        pre = row[x]
+        border = out and (side_row or x == 0 or x == W - 1)
+        if saddle[pre] or border:
+            cand[m] = p0 + x
+            pre_c[m] = pre | (border << 4)
+            m += 1
+    return m, minima
+
+
 @numba.njit(cache=True)
 def _sweep_2d(v, H, W, do_a, out_a, do_d, out_d, tables_a, tables_d,
               par_a, par_d, cand_a, cand_d, pre_a, pre_d):  # pragma: no cover - numba
     """One read of the padded flat 2D map ``v`` for an ascending and/or a descending pass.
 
     Row by row, the masks of earlier neighbours are computed first (branch-free loops), then
-    each pass (``do_*``; ``out_*``: with the outside component;
-    ``tables_*``: the :func:`_tables_2d` of its connectivity) sets the parents ``par_*`` and
-    lists its saddle candidates ``cand_*`` (index order) with their masks ``pre_*``. A
-    parent is an earlier neighbour chosen by table; an earlier-indexed one is replaced by
-    its own parent (already set), which keeps the trees shallow. Returns
-    (m_a, m_d, minima_a, minima_d).
+    each pass (``do_*``; ``out_*``: with the outside component; ``tables_*``: the
+    :func:`_tables_2d` of its connectivity) sets the parents ``par_*`` (an earlier neighbour
+    chosen by table) and lists its saddle candidates ``cand_*`` (index order) with their
+    masks ``pre_*``. Returns (m_a, m_d, minima_a, minima_d).
     """
     Wp = W + 2
     offs = np.array([-Wp - 1, -Wp, -Wp + 1, -1, 0, 1, Wp - 1, Wp, Wp + 1])
-    saddle_a, ptr_a = tables_a[0], tables_a[2]
-    saddle_d, ptr_d = tables_d[0], tables_d[2]
+    saddle_a, step_a = tables_a[0], offs[tables_a[2]]
+    saddle_d, step_d = tables_d[0], offs[tables_d[2]]
     ma = 0
     md = 0
     na = 0
@@ -250,6 +269,7 @@ def _sweep_2d(v, H, W, do_a, out_a, do_d, out_d, tables_a, tables_d,
     for y in range(1, H + 1):
         base = y * Wp
         rows = v[base - Wp:base + 2 * Wp]
+        side_row = y == 1 or y == H
         if do_a:
             for x in range(W):
                 c = Wp + 1 + x
@@ -258,6 +278,9 @@ def _sweep_2d(v, H, W, do_a, out_a, do_d, out_d, tables_a, tables_d,
                             | ((rows[c - Wp + 1] <= vp) << 2) | ((rows[c - 1] <= vp) << 3)
                             | ((rows[c + 1] < vp) << 5) | ((rows[c + Wp - 1] < vp) << 6)
                             | ((rows[c + Wp] < vp) << 7) | ((rows[c + Wp + 1] < vp) << 8))
+            ma, low = _parents_and_candidates(row_a, base + 1, W, step_a, saddle_a, out_a,
+                                              side_row, par_a, cand_a, pre_a, ma)
+            na += low
         if do_d:
             for x in range(W):
                 c = Wp + 1 + x
@@ -266,32 +289,9 @@ def _sweep_2d(v, H, W, do_a, out_a, do_d, out_d, tables_a, tables_d,
                             | ((rows[c - Wp + 1] >= vp) << 2) | ((rows[c - 1] >= vp) << 3)
                             | ((rows[c + 1] > vp) << 5) | ((rows[c + Wp - 1] > vp) << 6)
                             | ((rows[c + Wp] > vp) << 7) | ((rows[c + Wp + 1] > vp) << 8))
-        edge_row = y == 1 or y == H
-        for x in range(W):
-            p = base + 1 + x
-            side = edge_row or x == 0 or x == W - 1
-            if do_a:
-                pre = row_a[x]
-                k = ptr_a[pre]
-                q = p + offs[k]
-                par_a[p] = par_a[q] if k < 4 else q
-                na += k == 4
-                border = out_a and side
-                if saddle_a[pre] or border:
-                    cand_a[ma] = p
-                    pre_a[ma] = pre | (border << 4)
-                    ma += 1
-            if do_d:
-                pre = row_d[x]
-                k = ptr_d[pre]
-                q = p + offs[k]
-                par_d[p] = par_d[q] if k < 4 else q
-                nd += k == 4
-                border = out_d and side
-                if saddle_d[pre] or border:
-                    cand_d[md] = p
-                    pre_d[md] = pre | (border << 4)
-                    md += 1
+            md, low = _parents_and_candidates(row_d, base + 1, W, step_d, saddle_d, out_d,
+                                              side_row, par_d, cand_d, pre_d, md)
+            nd += low
     return ma, md, na, nd
 
 
@@ -789,8 +789,8 @@ class PreparedMap:
 @numba.njit(cache=True)
 def _normalised(src, levels, normalise, is3d):  # pragma: no cover - numba
     """One pass for :func:`prepare_map`: the map (min-max normalised with ``normalise``,
-    quantised to ``levels`` > 0 as :func:`_codes` does, else as given), its codes (empty
-    without levels), its NaN-padded flat copy and the minimum and maximum of ``src``.
+    quantised to ``levels`` > 0 as :func:`_codes` does, else ``src`` itself), its codes
+    (empty without levels), its NaN-padded flat copy and the minimum and maximum of ``src``.
     ``src`` is (D, H, W)."""
     D, H, W = src.shape
     lo = src[0, 0, 0]
@@ -801,7 +801,8 @@ def _normalised(src, levels, normalise, is3d):  # pragma: no cover - numba
                 t = src[z, y, x]
                 lo = min(lo, t)
                 hi = max(hi, t)
-    arr = np.empty_like(src)
+    scaled = levels > 0 or normalise
+    arr = np.empty_like(src) if scaled else src
     codes = np.empty_like(src) if levels > 0 else np.empty((0, 0, 0))
     Dp = D + 2 if is3d else 1
     zo = 1 if is3d else 0
@@ -816,9 +817,10 @@ def _normalised(src, levels, normalise, is3d):  # pragma: no cover - numba
                     c = np.rint((t - lo) / span * top) if span > 0 else 0.0
                     codes[z, y, x] = c
                     t = c / top
+                    arr[z, y, x] = t
                 elif normalise:
                     t = (t - lo) / span
-                arr[z, y, x] = t
+                    arr[z, y, x] = t
                 padded[z + zo, y + 1, x + 1] = t
     return arr, codes, padded.ravel(), lo, hi
 
@@ -833,8 +835,8 @@ def prepare_map(arr: np.ndarray, levels: int | None, normalise: bool = False) ->
                                              normalise and levels is None, arr.ndim == 3)
     # a normalised (or quantised) map spans [0, 1] exactly, a constant one is all zeros
     bounds = (lo, hi) if not scaled else (0.0, 0.0 if lo == hi else 1.0)
-    return PreparedMap(out.reshape(shape), None if levels is None else codes.reshape(shape),
-                       levels, padded, bounds)
+    return PreparedMap(out.reshape(shape) if scaled else arr,
+                       None if levels is None else codes.reshape(shape), levels, padded, bounds)
 
 
 @cache

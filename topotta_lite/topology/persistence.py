@@ -56,6 +56,7 @@ from topotta_lite.topology._unionfind import (
     _radix_sort_by,
     prepare_map,
 )
+from topotta_lite.topology.euler import euler_curve
 from topotta_lite.vocabulary import CONSTRUCTIONS, FILTRATIONS, check_choice
 
 __all__ = [
@@ -69,6 +70,8 @@ __all__ = [
     "essential_h0_diagram",
     "prepare_map",
     "quantise",
+    "h1_bound_3d",
+    "top1_3d",
     "top_dimension_top1",
 ]
 
@@ -275,31 +278,27 @@ def _cells(flat, shape):  # pragma: no cover - numba
     return out
 
 
+@numba.njit(cache=True)
+def _sorted_pairs(dims, births, deaths, essential, bflat, dflat, shape):  # pragma: no cover
+    """:func:`_assemble`'s arrays: zero-length bars dropped, sorted, cells unravelled."""
+    keep = np.flatnonzero(essential | (births != deaths))
+    dims, births, deaths = dims[keep], births[keep], deaths[keep]
+    essential, bflat, dflat = essential[keep], bflat[keep], dflat[keep]
+    order = _diagram_order(dims, np.abs(births - deaths), bflat, dflat)
+    return (dims[order], births[order], deaths[order], essential[order],
+            _cells(bflat[order], shape), _cells(dflat[order], shape))
+
+
 def _assemble(arr, dims, births, deaths, essential, bflat, dflat, filtration, construction):
     """Build a sorted diagram from flat (C-order) cell indices; drop zero-length bars."""
-    dims = np.asarray(dims, np.int64)
-    births = np.asarray(births, np.float64)
-    deaths = np.asarray(deaths, np.float64)
-    essential = np.asarray(essential, bool)
-    bflat = np.asarray(bflat, np.int64)
-    dflat = np.asarray(dflat, np.int64)
-    keep = essential | (births != deaths)
-    if not keep.all():
-        dims, births, deaths = dims[keep], births[keep], deaths[keep]
-        essential, bflat, dflat = essential[keep], bflat[keep], dflat[keep]
-    order = _diagram_order(dims, np.abs(births - deaths), bflat, dflat)
     shape = tuple(int(n) for n in arr.shape)
-    return PersistenceDiagram(
-        dims=dims[order],
-        births=births[order],
-        deaths=deaths[order],
-        essential=essential[order],
-        birth_cells=_cells(bflat[order], shape),
-        death_cells=_cells(dflat[order], shape),
-        filtration=filtration,
-        construction=construction,
-        shape=shape,
-    )
+    d, b, e, ess, bc, dc = _sorted_pairs(
+        np.asarray(dims, np.int64), np.asarray(births, np.float64),
+        np.asarray(deaths, np.float64), np.asarray(essential, bool),
+        np.asarray(bflat, np.int64), np.asarray(dflat, np.int64), shape)
+    return PersistenceDiagram(dims=d, births=b, deaths=e, essential=ess, birth_cells=bc,
+                              death_cells=dc, filtration=filtration, construction=construction,
+                              shape=shape)
 
 
 def check_levels(n) -> int:
@@ -462,6 +461,31 @@ def essential_h0_diagram(prep: PreparedMap, filtration: str, construction: str) 
     )
 
 
+def _one_feature(prep: PreparedMap, filtration: str, construction: str, dim: int,
+                 bflat: np.ndarray, dflat: np.ndarray) -> PersistenceDiagram:
+    """The longest of the bars (birth cell ``bflat[i]``, death cell ``dflat[i]``) of one
+    dimension, ties broken as the diagram orders them (birth cell, then death cell)."""
+    if not len(bflat):
+        return _empty(prep.arr.ndim, filtration, construction, prep.arr.shape)
+    flat = prep.flat
+    births, deaths = flat[bflat], flat[dflat]
+    pers = np.abs(births - deaths)
+    tied = np.flatnonzero(pers == pers.max())
+    i = tied[np.lexsort((dflat[tied], bflat[tied]))[0]] if len(tied) > 1 else tied[0]
+    shape = tuple(prep.arr.shape)
+    return PersistenceDiagram(
+        dims=np.array([dim], np.int64),
+        births=births[i:i + 1].copy(),
+        deaths=deaths[i:i + 1].copy(),
+        essential=np.zeros(1, bool),
+        birth_cells=np.array([np.unravel_index(bflat[i], shape)], np.int64).reshape(1, -1),
+        death_cells=np.array([np.unravel_index(dflat[i], shape)], np.int64).reshape(1, -1),
+        filtration=filtration,
+        construction=construction,
+        shape=shape,
+    )
+
+
 def top_dimension_top1(prep: PreparedMap, filtration: str, construction: str) -> PersistenceDiagram:
     """The most persistent feature of the top dimension (H1 in 2D, H2 in 3D) alone.
 
@@ -477,32 +501,93 @@ def top_dimension_top1(prep: PreparedMap, filtration: str, construction: str) ->
     >>> float(top.births[0]), float(top.deaths[0]), top.death_cells[0].tolist()
     (0.0, 1.0, [3, 3])
     """
-    top = prep.arr.ndim - 1
     if prep.constant:
         return _empty(prep.arr.ndim, filtration, construction, prep.arr.shape)
     sub = filtration == "sublevel"
     young, killer, _ = _h0_passes(prep, [(not sub, construction != "T", True)])[0]
-    if not len(young):
-        return _empty(prep.arr.ndim, filtration, construction, prep.arr.shape)
-    flat = prep.flat
-    births, deaths = flat[killer], flat[young]  # the dual pass: births and deaths swap
-    pers = np.abs(births - deaths)
-    tied = np.flatnonzero(pers == pers.max())
-    i = tied[np.lexsort((young[tied], killer[tied]))[0]] if len(tied) > 1 else tied[0]
-    ndim = prep.arr.ndim
-    return PersistenceDiagram(
-        dims=np.array([top], np.int64),
-        births=births[i:i + 1].copy(),
-        deaths=deaths[i:i + 1].copy(),
-        essential=np.zeros(1, bool),
-        birth_cells=np.array([np.unravel_index(killer[i], prep.arr.shape)], np.int64
-                             ).reshape(1, ndim),
-        death_cells=np.array([np.unravel_index(young[i], prep.arr.shape)], np.int64
-                             ).reshape(1, ndim),
-        filtration=filtration,
-        construction=construction,
-        shape=tuple(prep.arr.shape),
-    )
+    # the dual pass: its killer is the feature's birth cell, its young one the death cell
+    return _one_feature(prep, filtration, construction, prep.arr.ndim - 1, killer, young)
+
+
+def _levels_in_order(prep: PreparedMap, sub: bool) -> tuple[np.ndarray, np.ndarray]:
+    """Integer levels of the pixels in the filtration's order, and each level's value."""
+    if prep.codes is not None:
+        top = prep.n_levels - 1
+        codes = prep.codes.astype(np.int64)
+        values = np.arange(prep.n_levels) / top
+    else:
+        values, codes = np.unique(prep.flat, return_inverse=True)
+        codes = codes.reshape(prep.arr.shape)
+        top = len(values) - 1
+    if not sub:
+        codes, values = top - codes, values[::-1]
+    return codes, values
+
+
+def h1_bound_3d(prep: PreparedMap, filtration: str, construction: str):
+    """An upper bound on the persistence of every H1 bar of a 3D map, without computing H1.
+
+    In 3D, ``b1 = b0 + b2 - chi`` at every level: ``chi`` from one pass over the cells
+    (:func:`~topotta_lite.topology.euler.euler_curve`), ``b0`` and ``b2`` from the two
+    union-find passes. An H1 bar is alive at every level from its birth to its death, so it
+    lasts no longer than the longest run of levels where ``b1 >= 1``. Returns ``(bound,
+    h2_pairs)``: the bound (0 when there is no H1 at all) and the H2 bars' (birth, death)
+    cells, which the passes gave on the way.
+
+    Examples
+    --------
+    >>> x = np.zeros((6, 6, 6)); x[1:5, 1:5, 1:5] = 1.0; x[2:4, 2:4, 2:4] = 0.0   # a shell
+    >>> bound, (births, deaths) = h1_bound_3d(prepare_map(x, None), "sublevel", "V")
+    >>> bound, len(births)                              # a cavity, no loop
+    (0.0, 1)
+    """
+    sub = filtration == "sublevel"
+    full = construction == "T"
+    (young0, killer0, root), (young2, killer2, _) = _h0_passes(
+        prep, [(sub, full, False), (not sub, not full, True)])
+    codes, values = _levels_in_order(prep, sub)
+    n_levels = len(values)
+    flat = codes.ravel()
+    alive = np.zeros(n_levels + 1, np.int64)
+    np.add.at(alive, flat[young0], 1)  # H0: born at the young pixel, killed at the killer
+    np.add.at(alive, flat[killer0], -1)
+    alive[flat[root]] += 1  # the essential class
+    np.add.at(alive, flat[killer2], 1)  # H2 (the dual pass): born at the killer
+    np.add.at(alive, flat[young2], -1)
+    b1 = np.cumsum(alive)[:n_levels] - euler_curve(codes, n_levels, construction)
+    bound = 0.0
+    on = np.flatnonzero(b1 >= 1)
+    if len(on):
+        starts = on[np.r_[True, np.diff(on) > 1]]
+        ends = on[np.r_[np.diff(on) > 1, True]] + 1  # a run ends before the next level
+        ends = np.minimum(ends, n_levels - 1)
+        bound = float(np.abs(values[ends] - values[starts]).max())
+    return bound, (killer2, young2)
+
+
+def top1_3d(prep: PreparedMap, filtration: str, construction: str) -> PersistenceDiagram | None:
+    """The Top-1 feature of a 3D map over H1 and H2 when H1 provably cannot hold it, else None.
+
+    H2 comes from a union-find pass; H1 needs a matrix reduction (cripser), the slow part of
+    3D persistence. :func:`h1_bound_3d` bounds every H1 bar's length from the Euler curve:
+    when the longest H2 bar is longer than that bound, it is the Top-1 (H1 would win a tie,
+    being the lower dimension), and no H1 is computed.
+
+    Examples
+    --------
+    >>> x = np.zeros((6, 6, 6)); x[1:5, 1:5, 1:5] = 1.0; x[2:4, 2:4, 2:4] = 0.0
+    >>> top1_3d(prepare_map(x, None), "sublevel", "V").dims.tolist()
+    [2]
+    """
+    if prep.constant:
+        return _empty(3, filtration, construction, prep.arr.shape)
+    bound, (bflat, dflat) = h1_bound_3d(prep, filtration, construction)
+    top = _one_feature(prep, filtration, construction, 2, bflat, dflat)
+    if len(top) and float(top.persistence[0]) > bound:
+        return top
+    if bound == 0.0:  # no H1 bar at all (and no H2 bar either)
+        return top
+    return None
 
 
 def diagram_of_prepared(
