@@ -181,7 +181,7 @@ def test_only_saddle_candidates_are_replayed():
     parent = np.empty(v.size + 1, np.int32)
     cand, pre = np.empty(x.size, np.int32), np.empty(x.size, np.int32)
     tables = U._tables_2d(False)
-    ma, _, na, _ = U._sweep_2d(v, 64, 64, True, False, False, False, tables, tables,
+    ma, _, na, _ = U._sweep_2d(v, v, 64, 64, True, False, False, False, tables, tables,
                                parent, parent, cand, cand, pre, pre)
     assert 0 < na <= ma < x.size // 10
     # every pixel's parent comes earlier in the order (or is itself, at a local minimum)
@@ -305,3 +305,23 @@ def test_top1_3d_answers_when_a_cavity_dominates():
             assert fast is not None and fast.dims.tolist() == [2]
             full = P.diagram_of_prepared(prep, "sublevel", c, (1, 2), "fast")
             assert_same_diagram(fast, select_features(full, k=1, dims=(1, 2)))
+
+
+def test_scratch_arrays_are_sized_for_every_map():
+    """The passes reuse scratch arrays between calls: a thin map (a large padded grid for few
+    pixels) then a square one (a smaller padded grid for more pixels) must not overflow them."""
+    rng = np.random.default_rng(11)
+    for shape in [(1, 30), (6, 6), (1, 200), (12, 12), (2, 3, 40), (6, 6, 6)]:
+        x = rng.random(shape)
+        for f in ("sublevel", "superlevel"):
+            fast = P.cubical_persistence(x, f, dims=[0, x.ndim - 1])
+            prep = U.prepare_map(x, None)
+            for (young, killer, _), (asc, full, out) in zip(
+                    [U._union_find(prep.keys(a), prep.order(a), *prep.shape3,
+                                   neighbour_offsets(x.ndim, fl), o, prep.is3d)
+                     for a, fl, o in ((f == "sublevel", False, False),
+                                      (f != "sublevel", True, True))],
+                    ((f == "sublevel", False, False), (f != "sublevel", True, True)), strict=True):
+                got = U._h0_passes(prep, [(asc, full, out)])[0]
+                assert sorted(zip(got[0], got[1])) == sorted(zip(young, killer))
+            assert len(fast) > 0

@@ -158,34 +158,45 @@ class EAITrace:
         return self.candidates[self.chosen]
 
 
-def _crop(union: np.ndarray) -> tuple[slice, ...] | None:
-    """The bounding box of ``union`` (None when it is empty): all growth and every fillable
-    hole lie inside it."""
-    lo, hi = _bounds(union.reshape((1,) * (3 - union.ndim) + union.shape))
-    if hi[0] < 0:
-        return None
-    return tuple(slice(int(lo[i]), int(hi[i]) + 1) for i in range(3 - union.ndim, 3))
-
-
 @numba.njit(cache=True)
-def _bounds(mask):  # pragma: no cover - numba
-    """First and last index of a True value along each axis of a 3D mask (-1: none)."""
-    lo = np.array([mask.shape[0], mask.shape[1], mask.shape[2]])
+def _crop_pad(a, b, is3d):  # pragma: no cover - numba
+    """The bounding box ``[lo, hi]`` of ``a | b`` (two 3D-shaped 0/1 uint8 masks; ``hi[0] = -1``
+    when both are empty) and U, I there as flat uint8 arrays padded by one pixel outside U (along
+    z only in 3D): all growth and every fillable hole lie inside the box."""
+    D, H, W = a.shape
+    lo = np.array([D, H, W])
     hi = np.full(3, -1)
-    for z in range(mask.shape[0]):
-        for y in range(mask.shape[1]):
-            row = mask[z, y]
-            for x in range(row.size):
-                if row[x]:
-                    lo[0], hi[0] = min(lo[0], z), max(hi[0], z)
-                    lo[1], hi[1] = min(lo[1], y), max(hi[1], y)
-                    lo[2] = min(lo[2], x)
-                    break
-            for x in range(row.size - 1, -1, -1):
-                if row[x]:
-                    hi[2] = max(hi[2], x)
-                    break
-    return lo, hi
+    af, bf = a.ravel(), b.ravel()
+    for z in range(D):
+        for y in range(H):
+            i0 = (z * H + y) * W
+            hit = 0
+            for x in range(W):  # a branch-free OR, then the ends of a row that has one
+                hit |= af[i0 + x] | bf[i0 + x]
+            if hit == 0:
+                continue
+            first = 0
+            while not (af[i0 + first] or bf[i0 + first]):
+                first += 1
+            last = W - 1
+            while not (af[i0 + last] or bf[i0 + last]):
+                last -= 1
+            lo[0], hi[0] = min(lo[0], z), max(hi[0], z)
+            lo[1], hi[1] = min(lo[1], y), max(hi[1], y)
+            lo[2], hi[2] = min(lo[2], first), max(hi[2], last)
+    pz = 1 if is3d else 0
+    shape_p = (max(hi[0] - lo[0] + 1, 0) + 2 * pz, hi[1] - lo[1] + 3, hi[2] - lo[2] + 3)
+    n = max(shape_p[0] * shape_p[1] * shape_p[2], 0)
+    u = np.zeros(n, np.uint8)
+    start = np.zeros(n, np.uint8)
+    for z in range(lo[0], hi[0] + 1):
+        for y in range(lo[1], hi[1] + 1):
+            i0 = (z * H + y) * W
+            p0 = ((z - lo[0] + pz) * shape_p[1] + y - lo[1] + 1) * shape_p[2] + 1 - lo[2]
+            for x in range(lo[2], hi[2] + 1):
+                u[p0 + x] = af[i0 + x] | bf[i0 + x]
+                start[p0 + x] = af[i0 + x] & bf[i0 + x]
+    return lo, hi, u, start, shape_p
 
 
 def _graph_masks_3d() -> np.ndarray:
@@ -287,11 +298,12 @@ def _eai_core(u, start, grow_offs, hole_offs, block, split_table, share, count, 
     background (offsets ``hole_offs``) holding no pixel outside U; the padding lies outside
     U, so a hole cannot touch the border either. Each dilation only looks at the neighbours
     of the pixels the last step added (the older ones were looked at already), and the
-    Euler characteristic is updated pixel by pixel (:func:`_delta_chi`). The holes are
-    looked for again only after a step in which some added pixel could have cut the
-    background (:func:`_splits_background`; ``block``: offsets of the 3^d block,
-    ``split_table``: the 2D answer per background mask). With ``stop_early`` the sequence
-    ends as in :func:`eai_trace`.
+    Euler characteristic is updated pixel by pixel (:func:`_delta_chi`). After a dilation, a
+    new hole can only lie next to an added pixel that could have cut the background
+    (:func:`_splits_background`; ``block``: offsets of the 3^d block, ``split_table``: the 2D
+    answer per background mask): each background piece around such a pixel is flooded until
+    it meets the outside of U (then it is open) or runs out (then it is a hole, and filled).
+    With ``stop_early`` the sequence ends as in :func:`eai_trace`.
 
     Returns ``(stamp, kinds, chis, counts, costs)``: ``stamp[p]`` is the first candidate
     holding pixel ``p`` (-1: none), ``kinds`` 0 = I, 1 = filled, 2 = dilation.
@@ -335,10 +347,12 @@ def _eai_core(u, start, grow_offs, hole_offs, block, split_table, share, count, 
     first = True
     is3d = block.size == 27
     hole_full = not t_construction
+    cuts = np.empty(ulist.size, np.int64)
+    seen = np.empty(ulist.size, np.int64)
     while True:
         added = 0
         nn = 0
-        cut = first
+        ncut = 0
         if not first:  # one geodesic dilation from the pixels added last
             if max_steps >= 0 and steps == max_steps:
                 break
@@ -347,16 +361,17 @@ def _eai_core(u, start, grow_offs, hole_offs, block, split_table, share, count, 
                 for o in grow_offs:
                     q = p + o
                     if u[q] and not mask[q]:
-                        if fill_holes and not cut:
-                            cut = _splits_background(mask, q, block, split_table, hole_full,
-                                                     is3d)
+                        if fill_holes and _splits_background(mask, q, block, split_table,
+                                                             hole_full, is3d):
+                            cuts[ncut] = q
+                            ncut += 1
                         chi += _delta_chi(mask, q, share, count, signs, t_construction)
                         mask[q] = 1
                         stamp[q] = k
                         nxt[nn] = q
                         nn += 1
             added = nn
-        if fill_holes and cut:
+        if fill_holes and first:
             # every pixel of U \ mask that the background outside U reaches stays out
             tag += 1
             top = 0
@@ -385,6 +400,48 @@ def _eai_core(u, start, grow_offs, hole_offs, block, split_table, share, count, 
                     stamp[p] = k
                     nxt[nn] = p
                     nn += 1
+            added = nn
+        elif fill_holes and ncut:
+            # a new hole can only lie next to a pixel that cut the background: flood each
+            # background piece around them until it meets the outside of U (open) or ends
+            tag += 1
+            for c in range(ncut):
+                for o in hole_offs:
+                    r = cuts[c] + o
+                    if not u[r] or mask[r] or reach[r] == tag or reach[r] == -tag:
+                        continue
+                    reach[r] = -tag
+                    stack[0] = r
+                    top = 1
+                    nseen = 0
+                    open_ = False
+                    while top and not open_:
+                        top -= 1
+                        p = stack[top]
+                        seen[nseen] = p
+                        nseen += 1
+                        for o2 in hole_offs:
+                            q = p + o2
+                            if not u[q] or reach[q] == tag:
+                                open_ = True
+                                break
+                            if not mask[q] and reach[q] != -tag:
+                                reach[q] = -tag
+                                stack[top] = q
+                                top += 1
+                    if open_:
+                        for t in range(nseen):
+                            reach[seen[t]] = tag
+                        for t in range(top):
+                            reach[stack[t]] = tag
+                    else:  # a hole: fill it
+                        for t in range(nseen):
+                            p = seen[t]
+                            chi += _delta_chi(mask, p, share, count, signs, t_construction)
+                            mask[p] = 1
+                            stamp[p] = k
+                            nxt[nn] = p
+                            nn += 1
             added = nn
         if first:
             first = False
@@ -418,30 +475,25 @@ def _eai_core(u, start, grow_offs, hole_offs, block, split_table, share, count, 
 def _run_eai(a, b, construction, fill_holes, max_steps, lam, target, stop_early):
     """EAI on checked masks: ``(candidate, kinds, chis, counts, costs, chi_target)``, with
     ``candidate(j)`` the j-th candidate mask and ``counts`` their pixel counts."""
-    union = a | b
-    box = _crop(union)
-    if box is None:  # both masks empty
+    shape3 = (1,) * (3 - a.ndim) + a.shape
+    lo, hi, u, start, padded = _crop_pad(a.reshape(shape3).view(np.uint8),
+                                         b.reshape(shape3).view(np.uint8), a.ndim == 3)
+    if hi[0] < 0:  # both masks empty
         zero = np.zeros(1, np.int64)
         chi_t = _target_chi(target, a, b, construction)
         return (lambda j: np.zeros(a.shape, bool)), zero, zero, zero, \
             np.array([lam * abs(chi_t)], np.float64), chi_t
-    a_box, b_box = a[box], b[box]  # every mask involved lies inside the box
-    chi_t = _target_chi(target, a_box, b_box, construction)
-    inter = a_box & b_box
-    padded = tuple(n + 2 for n in inter.shape)
-    inner = tuple(slice(1, -1) for _ in padded)
-    u = np.zeros(padded, np.uint8)
-    u[inner] = union[box]
-    start = np.zeros(padded, np.uint8)
-    start[inner] = inter
+    box = tuple(slice(int(lo[i]), int(hi[i]) + 1) for i in range(3 - a.ndim, 3))
+    chi_t = _target_chi(target, a[box], b[box], construction)  # every mask lies in the box
     Hp, Wp = padded[-2], padded[-1]
     full = construction == "T"
     share, count, signs = _cell_tables(a.ndim, Hp, Wp)
     stamp, kinds, chis, counts, costs = _eai_core(
-        u.ravel(), start.ravel(), _flat_offsets(a.ndim, Hp, Wp, full),
+        u, start, _flat_offsets(a.ndim, Hp, Wp, full),
         _flat_offsets(a.ndim, Hp, Wp, not full), _block(a.ndim, Hp, Wp),
         _tables_2d(not full)[0], share, count, signs, full, fill_holes,
         -1 if max_steps is None else int(max_steps), float(lam), chi_t, a.size, stop_early)
+    inner = (slice(1, -1) if a.ndim == 3 else 0, slice(1, -1), slice(1, -1))
     stamp = stamp.reshape(padded)[inner]
 
     def candidate(j: int) -> np.ndarray:
