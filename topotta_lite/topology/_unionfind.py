@@ -140,7 +140,7 @@ def _tables_2d(full: bool) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     ``saddle[pre]``: two or more lower groups. ``reps[pre]``: the neighbour index (0..7,
     raster order without the centre) of one member of each group that is a neighbour of the
     centre, -1 padded. ``parent[pre]``: the block position (0..8) of the neighbour a pixel
-    points to (4, the centre, at a local minimum).
+    points to, earlier-indexed ones first (4, the centre, at a local minimum).
     """
     saddle = np.zeros(512, np.bool_)
     reps = np.full((512, 4), -1, np.int8)
@@ -225,16 +225,19 @@ def _lower_groups(pre, start, full, is3d, masks):  # pragma: no cover - numba
 # earlier neighbours (block positions), the centre bit flagging a border pixel of a pass
 # with the outside component.
 @numba.njit(cache=True, inline="always")
-def _parents_and_candidates(row, p0, W, step, saddle, out, side_row, par, cand, pre_c, m):
+def _parents_and_candidates(row, p0, W, ptr, offs9, saddle, out, side_row, par, cand, pre_c, m):
     # pragma: no cover - numba
-    """One row of one pass: parents from the masks ``row`` (``step``: the flat offset of the
-    chosen earlier neighbour per mask, 0 at a local minimum), then the saddle candidates
-    (border pixels too with the outside component). Returns (m, minima in the row)."""
+    """One row of one pass: each pixel's parent is the earlier neighbour the table ``ptr``
+    picks from its mask (``offs9``: the block's flat offsets; the centre at a local minimum);
+    one on an earlier row or to the left is replaced by its own parent, already set, which
+    keeps the trees shallow. Then the saddle candidates (border pixels too with the outside
+    component). Returns (m, minima in the row)."""
     minima = 0
     for x in range(W):
-        d = step[row[x]]
-        par[p0 + x] = p0 + x + d
-        minima += d == 0
+        k = ptr[row[x]]
+        q = p0 + x + offs9[k]
+        par[p0 + x] = par[q] if k < 4 else q
+        minima += k == 4
     for x in range(W):
         pre = row[x]
         border = out and (side_row or x == 0 or x == W - 1)
@@ -245,54 +248,64 @@ def _parents_and_candidates(row, p0, W, step, saddle, out, side_row, par, cand, 
     return m, minima
 
 
+@numba.njit(cache=True, inline="always")
+def _row_masks(v, base, Wp, W, ascending, row):  # pragma: no cover - numba
+    """9-bit masks of the earlier neighbours of the pixels of one row (a branch-free loop
+    over nine shifted views of the padded map, which vectorises)."""
+    nw = v[base - Wp:base - Wp + W]
+    n = v[base - Wp + 1:base - Wp + 1 + W]
+    ne = v[base - Wp + 2:base - Wp + 2 + W]
+    w = v[base:base + W]
+    c = v[base + 1:base + 1 + W]
+    e = v[base + 2:base + 2 + W]
+    sw = v[base + Wp:base + Wp + W]
+    s = v[base + Wp + 1:base + Wp + 1 + W]
+    se = v[base + Wp + 2:base + Wp + 2 + W]
+    if ascending:
+        for x in range(W):
+            vp = c[x]
+            row[x] = ((nw[x] <= vp) | ((n[x] <= vp) << 1) | ((ne[x] <= vp) << 2)
+                      | ((w[x] <= vp) << 3) | ((e[x] < vp) << 5) | ((sw[x] < vp) << 6)
+                      | ((s[x] < vp) << 7) | ((se[x] < vp) << 8))
+    else:
+        for x in range(W):
+            vp = c[x]
+            row[x] = ((nw[x] >= vp) | ((n[x] >= vp) << 1) | ((ne[x] >= vp) << 2)
+                      | ((w[x] >= vp) << 3) | ((e[x] > vp) << 5) | ((sw[x] > vp) << 6)
+                      | ((s[x] > vp) << 7) | ((se[x] > vp) << 8))
+
+
 @numba.njit(cache=True)
 def _sweep_2d(v_a, v_d, H, W, do_a, out_a, do_d, out_d, tables_a, tables_d,
               par_a, par_d, cand_a, cand_d, pre_a, pre_d):  # pragma: no cover - numba
     """One read of the padded flat 2D map for an ascending and/or a descending pass (``v_a``
     and ``v_d``: the same NaN-padded map, or the codes padded for each direction).
 
-    Row by row, the masks of earlier neighbours are computed first (branch-free loops), then
+    Row by row, the masks of earlier neighbours are computed first (:func:`_row_masks`), then
     each pass (``do_*``; ``out_*``: with the outside component; ``tables_*``: the
-    :func:`_tables_2d` of its connectivity) sets the parents ``par_*`` (an earlier neighbour
-    chosen by table) and lists its saddle candidates ``cand_*`` (index order) with their
-    masks ``pre_*``. Returns (m_a, m_d, minima_a, minima_d).
+    :func:`_tables_2d` of its connectivity) sets the parents ``par_*`` and lists its saddle
+    candidates ``cand_*`` (index order) with their masks ``pre_*``
+    (:func:`_parents_and_candidates`). Returns (m_a, m_d, minima_a, minima_d).
     """
     Wp = W + 2
-    offs = np.array([-Wp - 1, -Wp, -Wp + 1, -1, 0, 1, Wp - 1, Wp, Wp + 1])
-    saddle_a, step_a = tables_a[0], offs[tables_a[2]]
-    saddle_d, step_d = tables_d[0], offs[tables_d[2]]
+    offs9 = np.array([-Wp - 1, -Wp, -Wp + 1, -1, 0, 1, Wp - 1, Wp, Wp + 1])
     ma = 0
     md = 0
     na = 0
     nd = 0
-    row_a = np.zeros(W, np.int16)
-    row_d = np.zeros(W, np.int16)
+    row = np.zeros(W, np.int16)
     for y in range(1, H + 1):
         base = y * Wp
         side_row = y == 1 or y == H
         if do_a:
-            rows = v_a[base - Wp:base + 2 * Wp]
-            for x in range(W):
-                c = Wp + 1 + x
-                vp = rows[c]
-                row_a[x] = ((rows[c - Wp - 1] <= vp) | ((rows[c - Wp] <= vp) << 1)
-                            | ((rows[c - Wp + 1] <= vp) << 2) | ((rows[c - 1] <= vp) << 3)
-                            | ((rows[c + 1] < vp) << 5) | ((rows[c + Wp - 1] < vp) << 6)
-                            | ((rows[c + Wp] < vp) << 7) | ((rows[c + Wp + 1] < vp) << 8))
-            ma, low = _parents_and_candidates(row_a, base + 1, W, step_a, saddle_a, out_a,
-                                              side_row, par_a, cand_a, pre_a, ma)
+            _row_masks(v_a, base, Wp, W, True, row)
+            ma, low = _parents_and_candidates(row, base + 1, W, tables_a[2], offs9, tables_a[0],
+                                              out_a, side_row, par_a, cand_a, pre_a, ma)
             na += low
         if do_d:
-            rows = v_d[base - Wp:base + 2 * Wp]
-            for x in range(W):
-                c = Wp + 1 + x
-                vp = rows[c]
-                row_d[x] = ((rows[c - Wp - 1] >= vp) | ((rows[c - Wp] >= vp) << 1)
-                            | ((rows[c - Wp + 1] >= vp) << 2) | ((rows[c - 1] >= vp) << 3)
-                            | ((rows[c + 1] > vp) << 5) | ((rows[c + Wp - 1] > vp) << 6)
-                            | ((rows[c + Wp] > vp) << 7) | ((rows[c + Wp + 1] > vp) << 8))
-            md, low = _parents_and_candidates(row_d, base + 1, W, step_d, saddle_d, out_d,
-                                              side_row, par_d, cand_d, pre_d, md)
+            _row_masks(v_d, base, Wp, W, False, row)
+            md, low = _parents_and_candidates(row, base + 1, W, tables_d[2], offs9, tables_d[0],
+                                              out_d, side_row, par_d, cand_d, pre_d, md)
             nd += low
     return ma, md, na, nd
 
