@@ -249,37 +249,59 @@ def _parents_and_candidates(row, p0, W, ptr, offs9, saddle, out, side_row, par, 
 
 
 @numba.njit(cache=True, inline="always")
-def _row_masks(v, base, Wp, W, ascending, row):  # pragma: no cover - numba
-    """9-bit masks of the earlier neighbours of the pixels of one row (a branch-free loop
-    over nine shifted views of the padded map, which vectorises)."""
-    nw = v[base - Wp:base - Wp + W]
-    n = v[base - Wp + 1:base - Wp + 1 + W]
-    ne = v[base - Wp + 2:base - Wp + 2 + W]
-    w = v[base:base + W]
-    c = v[base + 1:base + 1 + W]
-    e = v[base + 2:base + 2 + W]
-    sw = v[base + Wp:base + Wp + W]
-    s = v[base + Wp + 1:base + Wp + 1 + W]
-    se = v[base + Wp + 2:base + Wp + 2 + W]
-    if ascending:
+def _row_masks(v_a, v_d, shared, base, Wp, W, do_a, do_d, row_a, row_d):  # pragma: no cover
+    """9-bit masks of the earlier neighbours of the pixels of one row, in ascending order
+    (from ``v_a``) and / or descending order (from ``v_d``): branch-free loops over nine
+    shifted views of the padded map, which vectorise; one loop for both when they ``shared``
+    one map."""
+    if do_a:
+        nw = v_a[base - Wp:base - Wp + W]
+        n = v_a[base - Wp + 1:base - Wp + 1 + W]
+        ne = v_a[base - Wp + 2:base - Wp + 2 + W]
+        w = v_a[base:base + W]
+        c = v_a[base + 1:base + 1 + W]
+        e = v_a[base + 2:base + 2 + W]
+        sw = v_a[base + Wp:base + Wp + W]
+        s = v_a[base + Wp + 1:base + Wp + 1 + W]
+        se = v_a[base + Wp + 2:base + Wp + 2 + W]
+        if do_d and shared:
+            for x in range(W):
+                vp = c[x]
+                row_a[x] = ((nw[x] <= vp) | ((n[x] <= vp) << 1) | ((ne[x] <= vp) << 2)
+                            | ((w[x] <= vp) << 3) | ((e[x] < vp) << 5) | ((sw[x] < vp) << 6)
+                            | ((s[x] < vp) << 7) | ((se[x] < vp) << 8))
+                row_d[x] = ((nw[x] >= vp) | ((n[x] >= vp) << 1) | ((ne[x] >= vp) << 2)
+                            | ((w[x] >= vp) << 3) | ((e[x] > vp) << 5) | ((sw[x] > vp) << 6)
+                            | ((s[x] > vp) << 7) | ((se[x] > vp) << 8))
+            return
         for x in range(W):
             vp = c[x]
-            row[x] = ((nw[x] <= vp) | ((n[x] <= vp) << 1) | ((ne[x] <= vp) << 2)
-                      | ((w[x] <= vp) << 3) | ((e[x] < vp) << 5) | ((sw[x] < vp) << 6)
-                      | ((s[x] < vp) << 7) | ((se[x] < vp) << 8))
-    else:
+            row_a[x] = ((nw[x] <= vp) | ((n[x] <= vp) << 1) | ((ne[x] <= vp) << 2)
+                        | ((w[x] <= vp) << 3) | ((e[x] < vp) << 5) | ((sw[x] < vp) << 6)
+                        | ((s[x] < vp) << 7) | ((se[x] < vp) << 8))
+    if do_d:
+        nw = v_d[base - Wp:base - Wp + W]
+        n = v_d[base - Wp + 1:base - Wp + 1 + W]
+        ne = v_d[base - Wp + 2:base - Wp + 2 + W]
+        w = v_d[base:base + W]
+        c = v_d[base + 1:base + 1 + W]
+        e = v_d[base + 2:base + 2 + W]
+        sw = v_d[base + Wp:base + Wp + W]
+        s = v_d[base + Wp + 1:base + Wp + 1 + W]
+        se = v_d[base + Wp + 2:base + Wp + 2 + W]
         for x in range(W):
             vp = c[x]
-            row[x] = ((nw[x] >= vp) | ((n[x] >= vp) << 1) | ((ne[x] >= vp) << 2)
-                      | ((w[x] >= vp) << 3) | ((e[x] > vp) << 5) | ((sw[x] > vp) << 6)
-                      | ((s[x] > vp) << 7) | ((se[x] > vp) << 8))
+            row_d[x] = ((nw[x] >= vp) | ((n[x] >= vp) << 1) | ((ne[x] >= vp) << 2)
+                        | ((w[x] >= vp) << 3) | ((e[x] > vp) << 5) | ((sw[x] > vp) << 6)
+                        | ((s[x] > vp) << 7) | ((se[x] > vp) << 8))
 
 
 @numba.njit(cache=True)
 def _sweep_2d(v_a, v_d, H, W, do_a, out_a, do_d, out_d, tables_a, tables_d,
               par_a, par_d, cand_a, cand_d, pre_a, pre_d):  # pragma: no cover - numba
     """One read of the padded flat 2D map for an ascending and/or a descending pass (``v_a``
-    and ``v_d``: the same NaN-padded map, or the codes padded for each direction).
+    and ``v_d``: the same NaN-padded map, read once for both, or the codes padded for each
+    direction).
 
     Row by row, the masks of earlier neighbours are computed first (:func:`_row_masks`), then
     each pass (``do_*``; ``out_*``: with the outside component; ``tables_*``: the
@@ -293,19 +315,22 @@ def _sweep_2d(v_a, v_d, H, W, do_a, out_a, do_d, out_d, tables_a, tables_d,
     md = 0
     na = 0
     nd = 0
-    row = np.zeros(W, np.int16)
+    row_a = np.zeros(W, np.int16)
+    row_d = np.zeros(W, np.int16)
+    shared = v_a[0] != v_a[0]  # a NaN corner: the float map, which serves both directions
     for y in range(1, H + 1):
         base = y * Wp
         side_row = y == 1 or y == H
+        _row_masks(v_a, v_d, shared, base, Wp, W, do_a, do_d, row_a, row_d)
         if do_a:
-            _row_masks(v_a, base, Wp, W, True, row)
-            ma, low = _parents_and_candidates(row, base + 1, W, tables_a[2], offs9, tables_a[0],
-                                              out_a, side_row, par_a, cand_a, pre_a, ma)
+            ma, low = _parents_and_candidates(row_a, base + 1, W, tables_a[2], offs9,
+                                              tables_a[0], out_a, side_row, par_a, cand_a, pre_a,
+                                              ma)
             na += low
         if do_d:
-            _row_masks(v_d, base, Wp, W, False, row)
-            md, low = _parents_and_candidates(row, base + 1, W, tables_d[2], offs9, tables_d[0],
-                                              out_d, side_row, par_d, cand_d, pre_d, md)
+            md, low = _parents_and_candidates(row_d, base + 1, W, tables_d[2], offs9,
+                                              tables_d[0], out_d, side_row, par_d, cand_d, pre_d,
+                                              md)
             nd += low
     return ma, md, na, nd
 
@@ -994,51 +1019,55 @@ def _h0_passes(prep: PreparedMap, jobs: list[tuple[bool, bool, bool]]) -> list[t
     return out
 
 
+@numba.njit(cache=True)
+def _pairs_of_passes(flat, young0, killer0, root, has0, young1, killer1, top, end):
+    # pragma: no cover - numba
+    """The raw (dims, births, deaths, essential, birth cells, death cells) of an H0 pass
+    (``has0``; its essential class born at ``root``, ending at ``end``) and a dual pass (the
+    top dimension: births and deaths swap)."""
+    n0 = young0.size + 1 if has0 else 0
+    n = n0 + young1.size
+    dims = np.zeros(n, np.int64)
+    births = np.empty(n)
+    deaths = np.empty(n)
+    essential = np.zeros(n, np.bool_)
+    bflat = np.empty(n, np.int64)
+    dflat = np.empty(n, np.int64)
+    if has0:
+        for i in range(young0.size):
+            births[i], deaths[i] = flat[young0[i]], flat[killer0[i]]
+            bflat[i], dflat[i] = young0[i], killer0[i]
+        i = young0.size
+        births[i], deaths[i], essential[i] = flat[root], end, True
+        bflat[i], dflat[i] = root, -1
+    for j in range(young1.size):
+        i = n0 + j
+        dims[i] = top
+        births[i], deaths[i] = flat[killer1[j]], flat[young1[j]]
+        bflat[i], dflat[i] = killer1[j], young1[j]
+    return dims, births, deaths, essential, bflat, dflat
+
+
 def _fast_pairs(prep: PreparedMap, filtration, construction, dims):
     """All requested pairs from union-find passes (plus cripser for 3D H1)."""
     arr, flat = prep.arr, prep.flat
     ndim = arr.ndim
     full = construction == "T"
     sub = filtration == "sublevel"
-    out_d, out_b, out_e, out_ess, out_bf, out_df = [], [], [], [], [], []
     top = ndim - 1
     # H0: in the filtration order with the construction's connectivity; H_{n-1} by Alexander
     # duality: the opposite order, the dual connectivity and an outside component
     jobs = ([(sub, full, False)] if 0 in dims else []) + (
         [(not sub, not full, True)] if top in dims else [])
     passes = iter(_h0_passes(prep, jobs))
-    if 0 in dims:
-        young, killer, root = next(passes)
-        out_d += [np.zeros(len(young) + 1, np.int64)]
-        out_b += [flat[young], [flat[root]]]
-        end = prep.hi if sub else prep.lo
-        out_e += [flat[killer], [end]]
-        out_ess += [np.zeros(len(young), bool), [True]]
-        out_bf += [young, [root]]
-        out_df += [killer, [-1]]
-    if top in dims:
-        young, killer, _ = next(passes)
-        out_d += [np.full(len(young), top, np.int64)]
-        out_b += [flat[killer]]
-        out_e += [flat[young]]
-        out_ess += [np.zeros(len(young), bool)]
-        out_bf += [killer]
-        out_df += [young]
+    none = np.zeros(0, np.int64)
+    young0, killer0, root = next(passes) if 0 in dims else (none, none, -1)
+    young1, killer1, _ = next(passes) if top in dims else (none, none, -1)
+    raw = _pairs_of_passes(flat, young0, killer0, max(root, 0), 0 in dims, young1, killer1, top,
+                           prep.hi if sub else prep.lo)
     if ndim == 3 and 1 in dims:
         d, b, e, ess, bf, df = _cripser_raw(arr, filtration, construction, maxdim=1)
         m = d == 1
-        out_d += [d[m]]
-        out_b += [b[m]]
-        out_e += [e[m]]
-        out_ess += [ess[m]]
-        out_bf += [bf[m]]
-        out_df += [df[m]]
-    cat = np.concatenate
-    return (
-        cat(out_d) if out_d else np.zeros(0, np.int64),
-        cat(out_b) if out_b else np.zeros(0),
-        cat(out_e) if out_e else np.zeros(0),
-        cat(out_ess) if out_ess else np.zeros(0, bool),
-        cat(out_bf) if out_bf else np.zeros(0, np.int64),
-        cat(out_df) if out_df else np.zeros(0, np.int64),
-    )
+        raw = tuple(np.concatenate([r, x[m]]) for r, x in zip(raw, (d, b, e, ess, bf, df),
+                                                                 strict=True))
+    return raw

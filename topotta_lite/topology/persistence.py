@@ -615,7 +615,7 @@ def diagram_of_prepared(
     else:
         raw = _giotto_raw(arr, filtration, construction, dims)
     d, b, e, ess, bf, df = raw
-    keep = _dims_mask(d, dims)
-    return _assemble(
-        arr, d[keep], b[keep], e[keep], ess[keep], bf[keep], df[keep], filtration, construction
-    )
+    if backend not in ("auto", "fast"):  # the others return every dimension
+        keep = _dims_mask(d, dims)
+        d, b, e, ess, bf, df = d[keep], b[keep], e[keep], ess[keep], bf[keep], df[keep]
+    return _assemble(arr, d, b, e, ess, bf, df, filtration, construction)
