@@ -11,7 +11,10 @@ earlier neighbour at its own time anyway. A pixel can merge two components only 
 neighbours fall apart into two or more groups inside its 3 x 3 (x 3) block, counted with the
 pass's connectivity (two earlier pixels of the block that touch each other were joined before);
 only those *saddle candidates* (and, with the outside component, the border pixels) are sorted
-and replayed by :func:`_kruskal`. On a smooth map they are a few percent of the pixels.
+and replayed by :func:`_kruskal`. On a smooth map they are a few percent of the pixels. In 2D
+the masks of earlier neighbours are computed a row at a time by branch-free, vectorised loops,
+on the float map (NaN border: never earlier, one read for both directions) or, for a quantised
+map, on its int16 codes; thread-local scratch arrays spare the page faults of fresh memory.
 
 The plain sorted union-find (:func:`_union_find`, every pixel in (key, index) order) is kept as
 the reference the engine is tested against; :func:`_max_minima` decides when it runs instead

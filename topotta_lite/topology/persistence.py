@@ -8,16 +8,18 @@ Backends
 --------
 ``"fast"`` (default, ``"auto"``)
     Our numba engine. H0 is an elder-rule union-find in the filtration order, ties broken
-    by pixel index (C order): every pixel is contracted into the basin of its steepest
-    descent and only the edges between basins are sorted (by a radix sort of integer keys:
-    the level codes when ``levels`` is given, the IEEE bits of the values otherwise); noise
-    maps, with too many basins, fall back to sorting every pixel. The top homology
+    by pixel index (C order). One read of the map gives every pixel a parent (an earlier
+    neighbour) and lists the few pixels whose earlier neighbours fall apart into two groups
+    inside their 3 x 3 (x 3) block, the only ones that can merge two components; those are
+    sorted (a radix sort of integer keys: the level codes when ``levels`` is given, the
+    IEEE bits of the values otherwise) and replayed (:mod:`._unionfind`). The top homology
     dimension (H1 in 2D, H2 in 3D) comes from Alexander duality: H_{n-1} of the sublevel
     filtration with connectivity ``c`` equals H0 of the superlevel filtration with the
     dual connectivity (4 <-> 8 in 2D, 6 <-> 26 in 3D), once an "outside" component, born
     at +inf and adjacent to every border pixel, is added; births and deaths swap. **H1 of
     a 3D map is delegated to cripser** (a real boundary matrix reduction), whose cell
-    locations are pixel coordinates of the map.
+    locations are pixel coordinates of the map; a Top-1 over H1 and H2 can skip it when the
+    Euler curve proves no loop outlives the longest cavity (:func:`top1_3d`).
 ``"gudhi"``
     ``gudhi.CubicalComplex`` (``vertices=`` for V, ``top_dimensional_cells=`` for T);
     locations from ``vertices_of_persistence_pairs`` / ``cofaces_of_persistence_pairs``
