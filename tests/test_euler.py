@@ -10,7 +10,7 @@ from hypothesis.extra.numpy import arrays
 from skimage.measure import euler_number
 
 from topotta_lite.topology.cubical import CubicalComplex
-from topotta_lite.topology.euler import cell_counts, euler_characteristic
+from topotta_lite.topology.euler import cell_counts, euler_characteristic, euler_curve
 
 SKIMAGE_CONNECTIVITY = {("V", 2): 1, ("V", 3): 1, ("T", 2): 2, ("T", 3): 3}
 
@@ -77,3 +77,22 @@ def test_bad_input():
         euler_characteristic(np.ones(4))
     with pytest.raises(ValueError, match="0 and 1"):
         euler_characteristic(np.full((2, 2), 0.5))
+
+
+@pytest.mark.parametrize("construction", ["V", "T"])
+@settings(max_examples=40, deadline=None, derandomize=True)
+@given(codes=arrays(np.int64, st.tuples(st.integers(1, 5), st.integers(1, 6), st.integers(1, 6)),
+                    elements=st.integers(0, 4)),
+       flat=st.booleans())
+def test_euler_curve_is_chi_of_every_sublevel_set(construction, codes, flat):
+    if flat:
+        codes = codes[0]
+    curve = euler_curve(codes, 5, construction)
+    assert curve.tolist() == [euler_characteristic(codes <= t, construction) for t in range(5)]
+
+
+def test_euler_curve_bad_input():
+    with pytest.raises(ValueError, match="codes"):
+        euler_curve(np.zeros((3, 3)), 4)
+    with pytest.raises(ValueError, match="codes"):
+        euler_curve(np.full((3, 3), 4), 4)

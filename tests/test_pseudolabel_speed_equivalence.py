@@ -1,9 +1,9 @@
 """The fast paths of the pseudo-label pipeline give exactly what the plain definitions give.
 
-Covers the basin engine against the sorted union-find (cells included: both follow the
-(value, pixel index) order), the sort keys and radix sort it relies on, the seeded flood
-fill against ``scipy.ndimage.label``, the shared preparation of several filtrations
-against one call per filtration, and EAI's early stop.
+Covers the saddle engine against the sorted union-find (cells included: both follow the
+(value, pixel index) order), the lower-link groups, sort keys and radix sort it relies on,
+the seeded flood fill against ``scipy.ndimage.label``, the shared preparation of several
+filtrations against one call per filtration, and EAI's early stop.
 """
 
 from __future__ import annotations
@@ -37,7 +37,7 @@ def assert_same_diagram(a, b):
 
 @pytest.mark.parametrize("seed", range(12))
 @pytest.mark.parametrize("shape", [(9, 13), (1, 7), (4, 5, 6)])
-def test_basin_engine_equals_sorted_union_find(monkeypatch, shape, seed):
+def test_saddle_engine_equals_sorted_union_find(monkeypatch, shape, seed):
     x = tie_map(shape, seed)
     dims = (0, x.ndim - 1)
     cases = [(f, c, lv) for f in ("sublevel", "superlevel") for c in ("V", "T") for lv in (None, 3)]
@@ -150,27 +150,50 @@ def test_eai_early_stop_keeps_the_choice(seed):
     assert fast.steps == full.steps[: len(fast.steps)]
 
 
-def test_basin_edges_reports_a_full_edge_list():
-    x = tie_map((6, 7, 8), 4)
+@pytest.mark.parametrize("ndim", [2, 3])
+@pytest.mark.parametrize("full", [False, True])
+def test_bit_parallel_lower_groups_match_the_definition(ndim, full):
+    """The engine counts the groups of earlier neighbours with bit shifts (3D) or a table
+    (2D); both against the breadth-first definition."""
+    rng = np.random.default_rng(7)
+    size = 3**ndim
+    centre = size // 2
+    masks = range(2**size) if ndim == 2 else rng.integers(0, 2**size, 3000)
+    face = [i for i, c in enumerate(U._block_coords(ndim)) if sum(abs(x - 1) for x in c) == 1]
+    start = sum(1 << i for i in (face if not full else range(size)) if i != centre)
+    bits = U._bit_masks(ndim)
+    table = U._tables_2d(full)[0] if ndim == 2 else None
+    for pre in masks:
+        pre = int(pre) & ~(1 << centre)
+        want = U.lower_link_components(pre, ndim, full)
+        assert U._lower_groups(pre, start, full, ndim == 3, bits) == min(want, 2)
+        if table is not None:
+            assert table[pre] == (want >= 2)
+
+
+def test_only_saddle_candidates_are_replayed():
+    """On a smooth map few pixels have two groups of earlier neighbours: the engine replays
+    a small fraction of the pixels (the reason it is fast), and still equals the plain
+    sorted union-find (the test above)."""
+    x = ndimage.gaussian_filter(np.random.default_rng(0).random((64, 64)), 3.0)
     prep = U.prepare_map(x, None)
-    Dp, Hp, Wp = prep.padded_shape
-    foffs = (neighbour_offsets(3, True) @ np.array([Hp * Wp, Wp, 1])).astype(np.uint64)
-    kp = prep.padded_keys(False)
-    label = np.full(kp.size + 1, np.uint32(0xFFFFFFFF), np.uint32)
-    label[-1] = kp.size
-    U._descent(kp, Dp, Hp, Wp, True, foffs, label)
-    short = np.empty(3, np.uint32)
-    assert U._basin_edges(kp, Dp, Hp, Wp, True, foffs, True, label, short, short.copy()) == -1
-    ew, eb = np.empty(kp.size * 14, np.uint32), np.empty(kp.size * 14, np.uint32)
-    e = U._basin_edges(kp, Dp, Hp, Wp, True, foffs, True, label, ew, eb)
-    assert e > 3
-    # the engine (which starts with a short list when needed) equals the sorted union-find
-    ok, young, killer, _ = U._basin_h0(kp, Dp, Hp, Wp, True, foffs, True, 10**9)
-    assert ok
-    young_uf, killer_uf, _ = U._union_find(
-        prep.keys(False), prep.order(False), *prep.shape3, neighbour_offsets(3, True), True, True
-    )
-    assert sorted(zip(young, killer)) == sorted(zip(young_uf, killer_uf))
+    v = prep.padded_values()
+    parent = np.empty(v.size + 1, np.int32)
+    cand, pre = np.empty(x.size, np.int32), np.empty(x.size, np.int32)
+    tables = U._tables_2d(False)
+    ma, _, na, _ = U._sweep_2d(v, v, 64, 64, True, False, False, False, tables, tables,
+                               parent, parent, cand, cand, pre, pre)
+    assert 0 < na <= ma < x.size // 10
+    # every pixel's parent comes earlier in the order (or is itself, at a local minimum)
+    order = prep.order(True)
+    rank = np.empty(x.size, np.int64)
+    rank[order] = np.arange(x.size)
+    Wp = 66
+    inner = np.arange(v.size).reshape(1, 66, 66)[0, 1:-1, 1:-1].ravel()
+    to_flat = lambda i: (i // Wp - 1) * 64 + i % Wp - 1  # noqa: E731
+    par = np.array([to_flat(parent[i]) for i in inner])
+    assert (rank[par] <= rank[np.arange(x.size)]).all()
+    assert (par == np.arange(x.size)).sum() == na
 
 
 def separate_peaks(shape, seed):
@@ -200,6 +223,22 @@ def test_top1_essential_shortcut_equals_full_selection(make, shape, seed):
                     assert_same_diagram(fast, full)
 
 
+@pytest.mark.parametrize("seed", range(10))
+@pytest.mark.parametrize("shape", [(9, 13), (1, 7), (4, 5, 6), (14, 11)])
+@pytest.mark.parametrize("make", [tie_map, separate_peaks])
+def test_top1_of_the_top_dimension_equals_full_selection(make, shape, seed):
+    x = make(shape, seed)
+    if x.max() == x.min():
+        pytest.skip("constant map")
+    top = (x.ndim - 1,)
+    for levels in (None, 3, 256):
+        prep = U.prepare_map(x, levels)
+        for f in ("sublevel", "superlevel"):
+            for c in ("V", "T"):
+                full = select_features(P.diagram_of_prepared(prep, f, c, top, "fast"), k=1, dims=top)
+                assert_same_diagram(P.top_dimension_top1(prep, f, c), full)
+
+
 def test_pseudo_label_masks_use_the_shortcut_only_where_it_holds(monkeypatch):
     import topotta_lite.method.pseudolabels as PL
 
@@ -213,3 +252,76 @@ def test_pseudo_label_masks_use_the_shortcut_only_where_it_holds(monkeypatch):
         PL.pseudo_label_masks(x, sup, **kwargs)
     PL.pseudo_label_masks(x, {"sublevel": None})  # 2D sublevel default: H1 only
     assert len(calls) == 1
+
+
+def smooth_3d(shape, seed):
+    rng = np.random.default_rng(seed)
+    x = ndimage.gaussian_filter(rng.random(shape), rng.uniform(0.7, 2.0))
+    x[tuple(rng.integers(1, n - 1) for n in shape)] += rng.uniform(0, 1)  # a bright spot
+    return x
+
+
+@pytest.mark.parametrize("seed", range(8))
+def test_h1_bound_holds_and_its_betti_curve_is_exact(seed):
+    """b1 = b0 + b2 - chi level by level: the curve equals the one of cripser's H1 bars, and
+    the bound is at least the longest H1 bar."""
+    x = smooth_3d((7, 8, 9), seed) if seed % 2 else tie_map((5, 6, 7), seed)
+    for levels in (None, 8):
+        prep = U.prepare_map(x, levels)
+        if prep.constant:
+            continue
+        for f in ("sublevel", "superlevel"):
+            for c in ("V", "T"):
+                bound, _ = P.h1_bound_3d(prep, f, c)
+                h1 = P.diagram_of_prepared(prep, f, c, (1,), "fast")
+                longest = float(h1.persistence.max()) if len(h1) else 0.0
+                assert bound >= longest - 1e-12
+                assert (bound == 0.0) == (len(h1) == 0)
+
+
+@pytest.mark.parametrize("seed", range(10))
+def test_top1_3d_equals_full_selection_when_it_answers(seed):
+    x = smooth_3d((8, 9, 10), seed) if seed % 3 else tie_map((5, 6, 7), seed)
+    for levels in (None, 256):
+        prep = U.prepare_map(x, levels)
+        for f in ("sublevel", "superlevel"):
+            for c in ("V", "T"):
+                fast = P.top1_3d(prep, f, c)
+                if fast is None:
+                    continue
+                full = P.diagram_of_prepared(prep, f, c, (1, 2), "fast")
+                assert_same_diagram(fast, select_features(full, k=1, dims=(1, 2)))
+
+
+def test_top1_3d_answers_when_a_cavity_dominates():
+    """A bright ball in a noisy background: its H2 bar is far longer than any loop's."""
+    d, y, x = np.indices((12, 12, 12))
+    ball = (d - 6) ** 2 + (y - 6) ** 2 + (x - 5) ** 2 <= 9
+    noisy = 0.2 * np.random.default_rng(0).random((12, 12, 12)) + ball
+    for levels in (None, 256):
+        prep = U.prepare_map(noisy, levels)
+        for c in ("V", "T"):
+            fast = P.top1_3d(prep, "sublevel", c)
+            assert fast is not None and fast.dims.tolist() == [2]
+            full = P.diagram_of_prepared(prep, "sublevel", c, (1, 2), "fast")
+            assert_same_diagram(fast, select_features(full, k=1, dims=(1, 2)))
+
+
+def test_scratch_arrays_are_sized_for_every_map():
+    """The passes reuse scratch arrays between calls: a thin map (a large padded grid for few
+    pixels) then a square one (a smaller padded grid for more pixels) must not overflow them."""
+    rng = np.random.default_rng(11)
+    for shape in [(1, 30), (6, 6), (1, 200), (12, 12), (2, 3, 40), (6, 6, 6)]:
+        x = rng.random(shape)
+        for f in ("sublevel", "superlevel"):
+            fast = P.cubical_persistence(x, f, dims=[0, x.ndim - 1])
+            prep = U.prepare_map(x, None)
+            for (young, killer, _), (asc, full, out) in zip(
+                    [U._union_find(prep.keys(a), prep.order(a), *prep.shape3,
+                                   neighbour_offsets(x.ndim, fl), o, prep.is3d)
+                     for a, fl, o in ((f == "sublevel", False, False),
+                                      (f != "sublevel", True, True))],
+                    ((f == "sublevel", False, False), (f != "sublevel", True, True)), strict=True):
+                got = U._h0_passes(prep, [(asc, full, out)])[0]
+                assert sorted(zip(got[0], got[1])) == sorted(zip(young, killer))
+            assert len(fast) > 0

@@ -99,18 +99,21 @@ def test_high_ring_gives_a_sublevel_h1_region(construction):
     assert (sup == ring).all()
 
 
-def test_enclosed_high_region_uses_dual_connectivity():
-    """A high region enclosed by a 4-connected low loop: the region is 8-connected (V)."""
+def test_regions_are_face_connected_in_both_constructions():
+    """A high region enclosed by a low loop, with a diagonal streak: the feature's enclosed set
+    is 8-connected in V, but the region is its face-connected part around the death cell, in
+    V and in T alike (one connectivity for every region: they nest, and chi sees one piece)."""
     psi = np.full((9, 9), 0.1)
     psi[1:8, 1:8] = 0.0  # low frame: the loop
     psi[2:7, 2:7] = 0.1
     psi[3, 3] = psi[4, 4] = psi[5, 5] = 1.0  # a diagonal streak, 8-connected only
-    dgm = cubical_persistence(psi, "sublevel", "V", dims=[1])
-    region = feature_region(psi, select_features(dgm, k=1), 0)
-    assert region.sum() == 3 and region[3, 3] and region[5, 5]
-    # T: the same streak is three separate 4-connected pieces; the region is one pixel
-    dgm_t = cubical_persistence(psi, "sublevel", "T", dims=[1])
-    assert feature_region(psi, select_features(dgm_t, k=1), 0).sum() == 1
+    for construction in ("V", "T"):
+        dgm = cubical_persistence(psi, "sublevel", construction, dims=[1])
+        region = feature_region(psi, select_features(dgm, k=1), 0)
+        assert region.sum() == 1
+    # superlevel: the peak's face-connected component, also in T where the streak is one piece
+    up = cubical_persistence(psi, "superlevel", "T", dims=[0])
+    assert feature_region(psi, select_features(up, k=1), 0).sum() == 1
 
 
 @pytest.mark.parametrize("filtration", ["superlevel", "sublevel"])
@@ -155,8 +158,7 @@ def test_k1_region_is_one_connected_piece(construction, seed):
             psi, filtration, construction=construction, return_features=True
         )
         assert len(sel) == 1 and mask.any()
-        dual = filtration == "sublevel"  # sublevel H1 regions live in the dual connectivity
-        assert n_components(mask, construction, dual=dual) == 1
+        assert n_components(mask, "V") == 1  # face-connected: one piece in both constructions
         if filtration == "superlevel":
             assert mask[np.unravel_index(np.argmax(x), x.shape)]  # Top-1 holds the global peak
         else:

@@ -4,19 +4,40 @@ A feature is turned into a *region*, not a global threshold. With ``b`` its birt
 (map units) and a level ``t`` a fraction ``alpha`` inside its bar:
 
 * **superlevel features** (``b >= d``; H0 = bright components, and in the same way superlevel
-  H1/H2): the connected component of ``{psi > t}``, ``t = d + alpha (b - d)``, that contains the
-  birth cell (for H0 the peak pixel). Connectivity: the construction's (V: 4/6, T: 8/26).
+  H1/H2): the component of ``{psi > t}``, ``t = d + alpha (b - d)``, that contains the birth
+  cell (for H0 the peak pixel).
 * **sublevel H1 in 2D** (a loop of low values closing at ``b`` around a high region that fills
-  at ``d``): the bounded component of ``{psi > t}``, ``t = b + alpha (d - b)``, containing the
-  death cell (the enclosed region's peak). Connectivity: the *dual* one (V: 8, T: 4), because the
-  complement of a 4-connected sublevel set is 8-connected and vice versa.
+  at ``d``): the component of ``{psi > t}``, ``t = b + alpha (d - b)``, containing the death
+  cell (the enclosed region's peak). It lies inside the hole the loop encloses, so it is
+  bounded.
 * **sublevel H2 in 3D** is the exact 3D analogue (a closed low shell around a high region):
-  the component of ``{psi > t}`` containing the death cell, dual connectivity (V: 26, T: 6).
+  the component of ``{psi > t}`` containing the death cell.
 * **sublevel H1 in 3D** (a loop of low values, killed when a surface spanning it enters): the same
-  rule, the component of ``{psi > t}`` (dual connectivity) containing the death cell, i.e. the
-  high structure that threads the loop at that level. Unlike H2 it need not be bounded.
+  rule, the component of ``{psi > t}`` containing the death cell, i.e. the high structure that
+  threads the loop at that level. Unlike H2 it need not be bounded.
 * **sublevel H0** (a low basin, not used by default): the component of ``{psi < t}`` containing
-  the birth cell (the basin minimum), construction connectivity. It is a *low*-score region.
+  the birth cell (the basin minimum). It is a *low*-score region.
+
+**One connectivity for every region: faces** (4 neighbours in 2D, 6 in 3D), in both
+constructions. The feature itself lives in its construction's connectivity (the hole a V loop
+encloses is 8-connected, a T component is), and a region is the face-connected part of it around
+the seed. Two reasons. (1) The Euler characteristic that EAI compares is counted in the
+construction; a face-connected region is one piece in V and in T alike, so EAI never sees a
+region as two pieces that touch at a corner only and "repairs" it. (2) The regions of all the
+features of both filtrations are then components of sets ``{psi > t}`` of one map in one graph,
+and such components form a *laminar family*: any two are nested or disjoint (if ``t1 >= t2``, a
+component at ``t1`` is connected inside ``{psi > t2}``, hence inside one component there).
+
+**What this means for the fusion at K = 1.** With one feature per filtration the sublevel and
+superlevel masks are nested or disjoint, never partly overlapping. More precisely, when they
+overlap the sublevel region is the inner one: the superlevel Top-1 region is the component of the
+global peak at the level ``alpha`` of the way up the range; a sublevel region holding that peak
+sits at least as high in its bar, so inside it, and one not holding it cannot contain the
+superlevel region. So the intersection is the sublevel mask or empty, and EAI either returns its
+fallback (the sublevel mask by default) or starts from the sublevel mask and can only grow it
+inside the superlevel one (:mod:`topotta_lite.method.fusion`). The release rule thresholds the
+whole map twice; two thresholds of one map are always nested. Partial overlaps, the case EAI was
+designed for, need K >= 2 (or masks from different maps).
 
 The essential H0 class (death at the end of the range) is treated like any other feature, so
 Top-1 of the superlevel filtration is the component around the global peak.
@@ -43,6 +64,8 @@ from topotta_lite.topology import (
     essential_h0_diagram,
     neighbour_offsets,
     prepare_map,
+    top1_3d,
+    top_dimension_top1,
 )
 from topotta_lite.vocabulary import CONSTRUCTIONS, FILTRATIONS, check_choice
 
@@ -55,6 +78,7 @@ __all__ = [
 ]
 
 
+_REGION_OFFSETS = {nd: neighbour_offsets(nd, False) for nd in (2, 3)}
 DEFAULT_ALPHA = 0.5
 RELEASE_DELTA_SUB = 0.47
 RELEASE_DELTA_SUP = 0.30
@@ -139,7 +163,10 @@ def select_features(
     ok = pers > 0
     wanted = _norm_dims(dims)
     if wanted is not None:
-        ok &= np.isin(diagram.dims, list(wanted))
+        in_dims = np.zeros(len(diagram), bool)
+        for d in wanted:
+            in_dims |= diagram.dims == d
+        ok &= in_dims
     if not include_essential:
         ok &= ~diagram.essential
     cand = np.flatnonzero(ok)
@@ -152,8 +179,11 @@ def select_features(
     else:
         if isinstance(k, bool) or int(k) != k or k < 0:
             raise ValueError(f"k must be an integer >= 0 (or None), got {k!r}")
-        order = np.lexsort((cand, -pers[cand]))  # persistence descending, then diagram order
-        chosen = cand[order[int(k) - 1:int(k)]] if only_kth and k > 0 else cand[order[: int(k)]]
+        if k == 1 and len(cand):  # the first most persistent one, in the diagram's order
+            chosen = cand[np.argmax(pers[cand])][None]
+        else:
+            order = np.lexsort((cand, -pers[cand]))  # persistence descending, then diagram order
+            chosen = cand[order[int(k) - 1:int(k)]] if only_kth and k > 0 else cand[order[: int(k)]]
     return diagram.select(np.sort(chosen))
 
 
@@ -170,7 +200,7 @@ def _seeded_component(values, shape3, seed, t, above, offsets):  # pragma: no co
     region = np.zeros(values.size, np.bool_)
     if not (values[seed] > t if above else values[seed] < t):
         return region
-    stack = np.empty(values.size, np.int64)
+    stack = np.empty(min(values.size, 4096), np.int64)  # grows when the region is large
     stack[0] = seed
     top = 1
     region[seed] = True
@@ -190,6 +220,10 @@ def _seeded_component(values, shape3, seed, t, above, offsets):  # pragma: no co
             if region[q] or not (values[q] > t if above else values[q] < t):
                 continue
             region[q] = True
+            if top == stack.size:
+                bigger = np.empty(min(2 * stack.size, values.size), np.int64)
+                bigger[:top] = stack
+                stack = bigger
             stack[top] = q
             top += 1
     return region
@@ -221,12 +255,12 @@ def feature_region(
         Where inside the bar the level is taken (0: at the end that is reached first in the
         filtration's direction of region growth, i.e. the largest region).
     construction : {"V", "T"} or None
-        Connectivity; None uses ``diagram.construction``.
+        Checked only: the region is face-connected in both constructions (module docstring).
 
     Returns
     -------
     np.ndarray of bool
-        One connected region (or empty if the seed is not in the level set, which cannot happen
+        One face-connected region (or empty if the seed is not in the level set, which cannot happen
         for a feature of positive persistence computed on this map).
 
     Examples
@@ -250,27 +284,24 @@ def feature_region(
     if isinstance(i, bool) or int(i) != i or not 0 <= i < len(diagram):
         raise ValueError(f"feature index i={i!r} is out of range for a diagram of {len(diagram)}")
     alpha = _check_alpha(alpha)
-    construction = diagram.construction if construction is None else construction
-    check_choice("construction", construction, CONSTRUCTIONS)
-    return _feature_region(psi, diagram, int(i), alpha, construction)
+    if construction is not None:
+        check_choice("construction", construction, CONSTRUCTIONS)
+    return _feature_region(psi, diagram, int(i), alpha)
 
 
-def _feature_region(
-    psi: np.ndarray, diagram: PersistenceDiagram, i: int, alpha: float, construction: str
-) -> np.ndarray:
+def _feature_region(psi: np.ndarray, diagram: PersistenceDiagram, i: int, alpha: float
+                    ) -> np.ndarray:
     """:func:`feature_region` with its arguments already checked."""
     b, d, dim = float(diagram.births[i]), float(diagram.deaths[i]), int(diagram.dims[i])
     shape3 = psi.shape if psi.ndim == 3 else (1,) + psi.shape
     if diagram.filtration == "superlevel":
-        t, seed, above, dual = d + alpha * (b - d), diagram.birth_cells[i], True, False
+        t, seed, above = d + alpha * (b - d), diagram.birth_cells[i], True
     elif dim == 0:
-        t, seed, above, dual = b + alpha * (d - b), diagram.birth_cells[i], False, False
+        t, seed, above = b + alpha * (d - b), diagram.birth_cells[i], False
     else:
-        t, seed, above, dual = b + alpha * (d - b), diagram.death_cells[i], True, True
-    # V: 4/6 neighbours, T: 8/26; the dual connectivity is the other one
-    offsets = neighbour_offsets(psi.ndim, (construction == "T") != dual)
+        t, seed, above = b + alpha * (d - b), diagram.death_cells[i], True
     flat_seed = int(np.ravel_multi_index(tuple(seed), psi.shape))
-    region = _seeded_component(psi.ravel(), shape3, flat_seed, t, above, offsets)
+    region = _seeded_component(psi.ravel(), shape3, flat_seed, t, above, _REGION_OFFSETS[psi.ndim])
     return region.reshape(psi.shape)
 
 
@@ -280,10 +311,7 @@ def _label_map(psi: np.ndarray, levels: int | None) -> PreparedMap:
     ``psi`` (checked, not constant) min-max normalised and quantised to ``levels`` as
     :func:`~topotta_lite.topology.persistence.quantise` does, or only normalised (``levels=None``).
     """
-    if levels is not None:
-        return prepare_map(psi, levels)
-    lo, hi = float(psi.min()), float(psi.max())
-    return prepare_map((psi - lo) / (hi - lo), None)
+    return prepare_map(psi, levels, normalise=True)
 
 
 def pseudo_label_mask(
@@ -419,7 +447,8 @@ def pseudo_label_masks(
         filt: default_dims(filt, psi.ndim) if d is None else check_dims(_norm_dims(d), psi.ndim)
         for filt, d in dims.items()
     }
-    if psi.max() == psi.min():  # no feature: empty masks
+    prep = _label_map(psi, levels)
+    if prep.constant:  # no feature: empty masks
         return [
             (
                 np.zeros(psi.shape, dtype=bool),
@@ -428,28 +457,34 @@ def pseudo_label_masks(
             )
             for filt, dims_t in wanted.items()
         ]
-    prep = _label_map(psi, levels)
     x = prep.arr
     out = []
-    # Top-1 with the essential class eligible and H0 among the dims is always that class: its
+    # Top-1 shortcuts, each equal to the full selection (tests/test_pseudolabel_speed_equivalence):
+    # with the essential class eligible and H0 among the dims, Top-1 is always that class (its
     # bar spans the whole range, H0 comes first in the diagram's order, and a finite H0 bar as
-    # long is born at a later pixel, so it sorts after it. No persistence pass is needed.
-    top1_essential = (rule == "region" and tau is None and backend in ("auto", "fast")
-                      and not isinstance(k, bool) and k == 1)
+    # long is born at a later pixel, so it sorts after it): no persistence pass. Top-1 of the
+    # top dimension alone needs one pass and no diagram. In 3D, H1 and H2 together: H1 is left
+    # out when its bars provably cannot be the longest (top1_3d).
+    top1 = tau is None and backend in ("auto", "fast") and not isinstance(k, bool) and k == 1
     for filt, dims_t in wanted.items():
-        if top1_essential and 0 in dims_t:
+        sel = None
+        if top1 and rule == "region" and 0 in dims_t:
             sel = essential_h0_diagram(prep, filt, construction)
-        else:
+        elif top1 and dims_t == (psi.ndim - 1,):
+            sel = top_dimension_top1(prep, filt, construction)
+        elif top1 and dims_t == (1, 2):
+            sel = top1_3d(prep, filt, construction)  # None when H1 could hold the Top-1
+        if sel is None:
             dgm = diagram_of_prepared(prep, filt, construction, dims_t, backend)
             sel = select_features(dgm, k=k, tau=tau, dims=dims_t,
                                   include_essential=rule == "region", only_kth=only_kth)
-        mask = np.zeros(psi.shape, dtype=bool)
-        for j in range(len(sel)):
-            if rule == "region":
-                mask |= _feature_region(x, sel, j, alpha, construction)
-            else:
-                upper = max(float(sel.births[j]), float(sel.deaths[j]))
-                delta = delta_sub if filt == "sublevel" else delta_sup
-                mask |= x >= max(0.0, upper - delta)
+        delta = delta_sub if filt == "sublevel" else delta_sup
+        parts = [_feature_region(x, sel, j, alpha) if rule == "region" else
+                 x >= max(0.0, max(float(sel.births[j]), float(sel.deaths[j])) - delta)
+                 for j in range(len(sel))]
+        mask = parts[0] if len(parts) == 1 else np.zeros(psi.shape, dtype=bool)
+        if len(parts) > 1:
+            for part in parts:
+                mask |= part
         out.append((mask, x, sel))
     return out

@@ -46,9 +46,10 @@ from topotta_lite.vocabulary import CONSTRUCTIONS, FILTRATIONS
 __all__ = ["PRESETS", "TopoTTA", "TopoTTAResult"]
 
 PRESETS = {
-    "paper": {"construction": "V", "rule": "region", "fusion": "eai", "adaptation": "image"},
+    "paper": {"construction": "V", "rule": "region", "fusion": "eai", "adaptation": "image",
+              "levels": 256},
     "release": {"construction": "T", "rule": "release", "fusion": "intersection",
-                "adaptation": "class"},
+                "adaptation": "class", "levels": None},  # the released code does not quantise
 }
 """The two readings of TopoTTA. ``adaptation``: ``"image"`` = PCES trained on each test image;
 ``"class"`` = one encoder per class trained on nominal support images."""
@@ -56,6 +57,13 @@ PRESETS = {
 MAX_LEVELS = 2**24
 """Most filtration levels accepted: more levels than a map has pixels change nothing, and the
 persistence engine's integer keys must hold them."""
+
+
+class _PresetLevels(int):
+    """The default of ``levels``: the preset's value (it reads as the paper preset's)."""
+
+
+_PRESET_LEVELS = _PresetLevels(PRESETS["paper"]["levels"])
 
 
 
@@ -119,7 +127,8 @@ class TopoTTA:
         Use only the K-th most persistent feature of each filtration instead of the Top-K
         (Table V's ablation; with ``k=1`` it is the default pipeline).
     levels : int or None
-        Filtration levels n (paper: 256), at most :data:`MAX_LEVELS`; None = no quantisation.
+        Filtration levels n, at most :data:`MAX_LEVELS`; None = no quantisation. Default: the
+        preset's (paper: 256; release: None, as the released code).
     alpha : float or None
         Level inside each selected bar (see :mod:`topotta_lite.method.pseudolabels`); None = its default.
     construction : {"V", "T"} or None
@@ -179,7 +188,7 @@ max_ratio, resolution, decision
         k: int | None = 1,
         tau: float | None = None,
         only_kth: bool = False,
-        levels: int | None = 256,
+        levels: int | None = _PRESET_LEVELS,
         alpha: float | None = None,
         construction: str | None = None,
         rule: str | None = None,
@@ -227,6 +236,7 @@ max_ratio, resolution, decision
         k = None if k is None else positive_int("k", k)
         tau = None if tau is None else finite_float("tau", tau, low=0)
         only_kth, pces = boolean("only_kth", only_kth), boolean("pces", pces)
+        levels = chosen["levels"] if levels is _PRESET_LEVELS else levels
         levels = None if levels is None else bounded_int("levels", levels, 2, MAX_LEVELS)
         alpha = None if alpha is None else finite_float("alpha", alpha, low=0, high=1, high_open=True)
         construction = choice("construction", construction, CONSTRUCTIONS)

@@ -25,7 +25,7 @@ Examples
 
 from topotta_lite.topology.connectivity import connectivity_structure, is_full, neighbour_offsets
 from topotta_lite.topology.cubical import CubicalComplex, rank_z2
-from topotta_lite.topology.euler import betti_numbers, euler_characteristic
+from topotta_lite.topology.euler import betti_numbers, euler_characteristic, euler_curve
 from topotta_lite.topology.persistence import (
     BACKENDS,
     PersistenceDiagram,
@@ -35,8 +35,11 @@ from topotta_lite.topology.persistence import (
     cubical_persistence,
     diagram_of_prepared,
     essential_h0_diagram,
+    h1_bound_3d,
     prepare_map,
     quantise,
+    top1_3d,
+    top_dimension_top1,
 )
 
 __all__ = [
@@ -52,9 +55,13 @@ __all__ = [
     "diagram_of_prepared",
     "essential_h0_diagram",
     "euler_characteristic",
+    "euler_curve",
+    "h1_bound_3d",
     "is_full",
     "neighbour_offsets",
     "prepare_map",
     "quantise",
     "rank_z2",
+    "top1_3d",
+    "top_dimension_top1",
 ]

@@ -8,7 +8,10 @@ construction    pixels are                foreground connectivity      backgroun
 =============== ========================= ============================ ==========================
 
 Masks, Euler characteristics, pseudo-label regions and the persistence engine all read their
-neighbourhoods from here, so a construction means the same thing everywhere.
+neighbourhoods from here, so a construction means the same thing everywhere. Pseudo-label
+regions take the faces-only neighbourhood (4 / 6) in both constructions: a face-connected set is
+one piece under either connectivity, and one graph for every region makes them nest
+(:mod:`topotta_lite.method.pseudolabels`).
 """
 
 from __future__ import annotations

@@ -8,16 +8,18 @@ Backends
 --------
 ``"fast"`` (default, ``"auto"``)
     Our numba engine. H0 is an elder-rule union-find in the filtration order, ties broken
-    by pixel index (C order): every pixel is contracted into the basin of its steepest
-    descent and only the edges between basins are sorted (by a radix sort of integer keys:
-    the level codes when ``levels`` is given, the IEEE bits of the values otherwise); noise
-    maps, with too many basins, fall back to sorting every pixel. The top homology
+    by pixel index (C order). One read of the map gives every pixel a parent (an earlier
+    neighbour) and lists the few pixels whose earlier neighbours fall apart into two groups
+    inside their 3 x 3 (x 3) block, the only ones that can merge two components; those are
+    sorted (a radix sort of integer keys: the level codes when ``levels`` is given, the
+    IEEE bits of the values otherwise) and replayed (:mod:`._unionfind`). The top homology
     dimension (H1 in 2D, H2 in 3D) comes from Alexander duality: H_{n-1} of the sublevel
     filtration with connectivity ``c`` equals H0 of the superlevel filtration with the
     dual connectivity (4 <-> 8 in 2D, 6 <-> 26 in 3D), once an "outside" component, born
     at +inf and adjacent to every border pixel, is added; births and deaths swap. **H1 of
     a 3D map is delegated to cripser** (a real boundary matrix reduction), whose cell
-    locations are pixel coordinates of the map.
+    locations are pixel coordinates of the map; a Top-1 over H1 and H2 can skip it when the
+    Euler curve proves no loop outlives the longest cavity (:func:`top1_3d`).
 ``"gudhi"``
     ``gudhi.CubicalComplex`` (``vertices=`` for V, ``top_dimensional_cells=`` for T);
     locations from ``vertices_of_persistence_pairs`` / ``cofaces_of_persistence_pairs``
@@ -43,11 +45,20 @@ from __future__ import annotations
 from collections.abc import Iterable
 from dataclasses import dataclass
 
+import numba
 import numpy as np
 
 from topotta_lite._validation import as_score_map
 from topotta_lite.topology._backends import _cripser_raw, _giotto_raw, _gudhi_raw
-from topotta_lite.topology._unionfind import PreparedMap, _codes, _fast_pairs, prepare_map
+from topotta_lite.topology._unionfind import (
+    PreparedMap,
+    _codes,
+    _fast_pairs,
+    _h0_passes,
+    _radix_sort_by,
+    prepare_map,
+)
+from topotta_lite.topology.euler import euler_curve
 from topotta_lite.vocabulary import CONSTRUCTIONS, FILTRATIONS, check_choice
 
 __all__ = [
@@ -61,6 +72,9 @@ __all__ = [
     "essential_h0_diagram",
     "prepare_map",
     "quantise",
+    "h1_bound_3d",
+    "top1_3d",
+    "top_dimension_top1",
 ]
 
 BACKENDS = ("auto", "fast", "gudhi", "cripser", "giotto")
@@ -216,37 +230,77 @@ def _empty(ndim: int, filtration: str, construction: str, shape) -> PersistenceD
     )
 
 
-def _assemble(arr, dims, births, deaths, essential, bflat, dflat, filtration, construction):
-    """Build a sorted diagram from flat (C-order) cell indices; drop zero-length bars."""
-    dims = np.asarray(dims, np.int64)
-    births = np.asarray(births, np.float64)
-    deaths = np.asarray(deaths, np.float64)
-    essential = np.asarray(essential, bool)
-    bflat = np.asarray(bflat, np.int64)
-    dflat = np.asarray(dflat, np.int64)
-    keep = essential | (births != deaths)
+@numba.njit(cache=True)
+def _fold(x):  # pragma: no cover - numba
+    """uint64 keys in the order of the float64 values ``x`` (sign folded in)."""
+    bits = (x + 0.0).view(np.uint64)  # -0.0 + 0.0 = 0.0
+    sign = np.uint64(1) << np.uint64(63)
+    out = np.empty(x.size, np.uint64)
+    for i in range(x.size):
+        b = bits[i]
+        out[i] = ~b if b & sign else b | sign
+    return out
+
+
+@numba.njit(cache=True)
+def _diagram_order(dims, pers, bflat, dflat):  # pragma: no cover - numba
+    """``np.lexsort((dflat, bflat, -pers, dims))``: stable radix passes by persistence, then
+    dimension; runs of equal (dimension, persistence) are then ordered by the cells."""
+    n = dims.size
+    order = _radix_sort_by(_fold(-pers), np.arange(n).astype(np.int32))
+    order = _radix_sort_by(dims.astype(np.uint64), order)
+    span = np.uint64(dflat.max() + 2) if n else np.uint64(1)
+    i = 0
+    while i < n:
+        j = i + 1
+        while j < n and dims[order[j]] == dims[order[i]] and pers[order[j]] == pers[order[i]]:
+            j += 1
+        if j - i > 1:
+            run = order[i:j].copy()
+            key = np.empty(j - i, np.uint64)
+            for t in range(j - i):
+                key[t] = np.uint64(bflat[run[t]]) * span + np.uint64(dflat[run[t]] + 1)
+            order[i:j] = run[_radix_sort_by(key, np.arange(j - i).astype(np.int32))]
+        i = j
+    return order
+
+
+@numba.njit(cache=True)
+def _cells(flat, shape):  # pragma: no cover - numba
+    """C-order multi-indices (rows) of the flat indices ``flat``; -1 rows for -1."""
+    nd = len(shape)
+    out = np.full((flat.size, nd), -1, np.int64)
+    for i in range(flat.size):
+        f = flat[i]
+        if f < 0:
+            continue
+        for a in range(nd - 1, -1, -1):
+            out[i, a] = f % shape[a]
+            f //= shape[a]
+    return out
+
+
+@numba.njit(cache=True)
+def _sorted_pairs(dims, births, deaths, essential, bflat, dflat, shape):  # pragma: no cover
+    """:func:`_assemble`'s arrays: zero-length bars dropped, sorted, cells unravelled."""
+    keep = np.flatnonzero(essential | (births != deaths))
     dims, births, deaths = dims[keep], births[keep], deaths[keep]
     essential, bflat, dflat = essential[keep], bflat[keep], dflat[keep]
-    pers = np.abs(births - deaths)
-    order = np.lexsort((dflat, bflat, -pers, dims))
-    dims, births, deaths = dims[order], births[order], deaths[order]
-    essential, bflat, dflat = essential[order], bflat[order], dflat[order]
-    bcells = np.stack(np.unravel_index(bflat, arr.shape), axis=1).astype(np.int64)
-    dcells = np.full((len(dflat), arr.ndim), -1, np.int64)
-    fin = dflat >= 0
-    if fin.any():
-        dcells[fin] = np.stack(np.unravel_index(dflat[fin], arr.shape), axis=1)
-    return PersistenceDiagram(
-        dims=dims,
-        births=births,
-        deaths=deaths,
-        essential=essential,
-        birth_cells=bcells.reshape(-1, arr.ndim),
-        death_cells=dcells,
-        filtration=filtration,
-        construction=construction,
-        shape=tuple(arr.shape),
-    )
+    order = _diagram_order(dims, np.abs(births - deaths), bflat, dflat)
+    return (dims[order], births[order], deaths[order], essential[order],
+            _cells(bflat[order], shape), _cells(dflat[order], shape))
+
+
+def _assemble(arr, dims, births, deaths, essential, bflat, dflat, filtration, construction):
+    """Build a sorted diagram from flat (C-order) cell indices; drop zero-length bars."""
+    shape = tuple(int(n) for n in arr.shape)
+    d, b, e, ess, bc, dc = _sorted_pairs(
+        np.asarray(dims, np.int64), np.asarray(births, np.float64),
+        np.asarray(deaths, np.float64), np.asarray(essential, bool),
+        np.asarray(bflat, np.int64), np.asarray(dflat, np.int64), shape)
+    return PersistenceDiagram(dims=d, births=b, deaths=e, essential=ess, birth_cells=bc,
+                              death_cells=dc, filtration=filtration, construction=construction,
+                              shape=shape)
 
 
 def check_levels(n) -> int:
@@ -395,9 +449,147 @@ def essential_h0_diagram(prep: PreparedMap, filtration: str, construction: str) 
     flat = prep.flat
     sub = filtration == "sublevel"
     root = int(np.argmin(flat) if sub else np.argmax(flat))
-    end = prep.hi if sub else prep.lo
-    return _assemble(prep.arr, [0], [flat[root]], [end], [True], [root], [-1], filtration,
-                     construction)
+    ndim = prep.arr.ndim
+    return PersistenceDiagram(
+        dims=np.zeros(1, np.int64),
+        births=np.array([flat[root]]),
+        deaths=np.array([prep.hi if sub else prep.lo]),
+        essential=np.ones(1, bool),
+        birth_cells=np.array([np.unravel_index(root, prep.arr.shape)], np.int64).reshape(1, ndim),
+        death_cells=np.full((1, ndim), -1, np.int64),
+        filtration=filtration,
+        construction=construction,
+        shape=tuple(prep.arr.shape),
+    )
+
+
+def _one_feature(prep: PreparedMap, filtration: str, construction: str, dim: int,
+                 bflat: np.ndarray, dflat: np.ndarray) -> PersistenceDiagram:
+    """The longest of the bars (birth cell ``bflat[i]``, death cell ``dflat[i]``) of one
+    dimension, ties broken as the diagram orders them (birth cell, then death cell)."""
+    if not len(bflat):
+        return _empty(prep.arr.ndim, filtration, construction, prep.arr.shape)
+    flat = prep.flat
+    births, deaths = flat[bflat], flat[dflat]
+    pers = np.abs(births - deaths)
+    tied = np.flatnonzero(pers == pers.max())
+    i = tied[np.lexsort((dflat[tied], bflat[tied]))[0]] if len(tied) > 1 else tied[0]
+    shape = tuple(prep.arr.shape)
+    return PersistenceDiagram(
+        dims=np.array([dim], np.int64),
+        births=births[i:i + 1].copy(),
+        deaths=deaths[i:i + 1].copy(),
+        essential=np.zeros(1, bool),
+        birth_cells=np.array([np.unravel_index(bflat[i], shape)], np.int64).reshape(1, -1),
+        death_cells=np.array([np.unravel_index(dflat[i], shape)], np.int64).reshape(1, -1),
+        filtration=filtration,
+        construction=construction,
+        shape=shape,
+    )
+
+
+def top_dimension_top1(prep: PreparedMap, filtration: str, construction: str) -> PersistenceDiagram:
+    """The most persistent feature of the top dimension (H1 in 2D, H2 in 3D) alone.
+
+    One union-find pass (the dual one, see :func:`cubical_persistence`), then the longest bar,
+    ties broken as the diagram orders them (birth cell, then death cell): what a Top-1
+    selection over that dimension returns (see
+    :func:`~topotta_lite.method.pseudolabels.pseudo_label_masks`). Empty when there is none.
+
+    Examples
+    --------
+    >>> psi = np.zeros((7, 7)); psi[1:6, 1:6] = 0.5; psi[2:5, 2:5] = 0.0; psi[3, 3] = 1.0
+    >>> top = top_dimension_top1(prepare_map(psi, None), "sublevel", "V")
+    >>> float(top.births[0]), float(top.deaths[0]), top.death_cells[0].tolist()
+    (0.0, 1.0, [3, 3])
+    """
+    if prep.constant:
+        return _empty(prep.arr.ndim, filtration, construction, prep.arr.shape)
+    sub = filtration == "sublevel"
+    young, killer, _ = _h0_passes(prep, [(not sub, construction != "T", True)])[0]
+    # the dual pass: its killer is the feature's birth cell, its young one the death cell
+    return _one_feature(prep, filtration, construction, prep.arr.ndim - 1, killer, young)
+
+
+def _levels_in_order(prep: PreparedMap, sub: bool) -> tuple[np.ndarray, np.ndarray]:
+    """Integer levels of the pixels in the filtration's order, and each level's value."""
+    if prep.codes is not None:
+        top = prep.n_levels - 1
+        codes = prep.codes.astype(np.int64)
+        values = np.arange(prep.n_levels) / top
+    else:
+        values, codes = np.unique(prep.flat, return_inverse=True)
+        codes = codes.reshape(prep.arr.shape)
+        top = len(values) - 1
+    if not sub:
+        codes, values = top - codes, values[::-1]
+    return codes, values
+
+
+def h1_bound_3d(prep: PreparedMap, filtration: str, construction: str):
+    """An upper bound on the persistence of every H1 bar of a 3D map, without computing H1.
+
+    In 3D, ``b1 = b0 + b2 - chi`` at every level: ``chi`` from one pass over the cells
+    (:func:`~topotta_lite.topology.euler.euler_curve`), ``b0`` and ``b2`` from the two
+    union-find passes. An H1 bar is alive at every level from its birth to its death, so it
+    lasts no longer than the longest run of levels where ``b1 >= 1``. Returns ``(bound,
+    h2_pairs)``: the bound (0 when there is no H1 at all) and the H2 bars' (birth, death)
+    cells, which the passes gave on the way.
+
+    Examples
+    --------
+    >>> x = np.zeros((6, 6, 6)); x[1:5, 1:5, 1:5] = 1.0; x[2:4, 2:4, 2:4] = 0.0   # a shell
+    >>> bound, (births, deaths) = h1_bound_3d(prepare_map(x, None), "sublevel", "V")
+    >>> bound, len(births)                              # a cavity, no loop
+    (0.0, 1)
+    """
+    sub = filtration == "sublevel"
+    full = construction == "T"
+    (young0, killer0, root), (young2, killer2, _) = _h0_passes(
+        prep, [(sub, full, False), (not sub, not full, True)])
+    codes, values = _levels_in_order(prep, sub)
+    n_levels = len(values)
+    flat = codes.ravel()
+    alive = np.zeros(n_levels + 1, np.int64)
+    np.add.at(alive, flat[young0], 1)  # H0: born at the young pixel, killed at the killer
+    np.add.at(alive, flat[killer0], -1)
+    alive[flat[root]] += 1  # the essential class
+    np.add.at(alive, flat[killer2], 1)  # H2 (the dual pass): born at the killer
+    np.add.at(alive, flat[young2], -1)
+    b1 = np.cumsum(alive)[:n_levels] - euler_curve(codes, n_levels, construction)
+    bound = 0.0
+    on = np.flatnonzero(b1 >= 1)
+    if len(on):
+        starts = on[np.r_[True, np.diff(on) > 1]]
+        ends = on[np.r_[np.diff(on) > 1, True]] + 1  # a run ends before the next level
+        ends = np.minimum(ends, n_levels - 1)
+        bound = float(np.abs(values[ends] - values[starts]).max())
+    return bound, (killer2, young2)
+
+
+def top1_3d(prep: PreparedMap, filtration: str, construction: str) -> PersistenceDiagram | None:
+    """The Top-1 feature of a 3D map over H1 and H2 when H1 provably cannot hold it, else None.
+
+    H2 comes from a union-find pass; H1 needs a matrix reduction (cripser), the slow part of
+    3D persistence. :func:`h1_bound_3d` bounds every H1 bar's length from the Euler curve:
+    when the longest H2 bar is longer than that bound, it is the Top-1 (H1 would win a tie,
+    being the lower dimension), and no H1 is computed.
+
+    Examples
+    --------
+    >>> x = np.zeros((6, 6, 6)); x[1:5, 1:5, 1:5] = 1.0; x[2:4, 2:4, 2:4] = 0.0
+    >>> top1_3d(prepare_map(x, None), "sublevel", "V").dims.tolist()
+    [2]
+    """
+    if prep.constant:
+        return _empty(3, filtration, construction, prep.arr.shape)
+    bound, (bflat, dflat) = h1_bound_3d(prep, filtration, construction)
+    top = _one_feature(prep, filtration, construction, 2, bflat, dflat)
+    if len(top) and float(top.persistence[0]) > bound:
+        return top
+    if bound == 0.0:  # no H1 bar at all (and no H2 bar either)
+        return top
+    return None
 
 
 def diagram_of_prepared(
@@ -425,7 +617,7 @@ def diagram_of_prepared(
     else:
         raw = _giotto_raw(arr, filtration, construction, dims)
     d, b, e, ess, bf, df = raw
-    keep = _dims_mask(d, dims)
-    return _assemble(
-        arr, d[keep], b[keep], e[keep], ess[keep], bf[keep], df[keep], filtration, construction
-    )
+    if backend not in ("auto", "fast"):  # the others return every dimension
+        keep = _dims_mask(d, dims)
+        d, b, e, ess, bf, df = d[keep], b[keep], e[keep], ess[keep], bf[keep], df[keep]
+    return _assemble(arr, d, b, e, ess, bf, df, filtration, construction)
