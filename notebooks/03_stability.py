@@ -83,40 +83,36 @@ from topotta_lite.outputs import savefig, use_style, write_table
 from topotta_lite.teaching import (
     DIM_COLORS,
     MAP_PERTURBATIONS,
+    band_coverage,
     bottleneck,
     bottleneck_by_matching,
     bottleneck_gudhi,
+    box_lemma_counts,
+    cell_norm,
+    cell_values,
     check,
     cite,
+    coverage_interval,
     diagram_points,
     fmt,
     gudhi_bottleneck_case,
+    interpolation_steps,
+    noisy_copies,
     perturb,
     plot_diagram,
     plural,
     references,
     show_map,
+    significant,
     smooth_random_map,
     stability_trials,
+    sup_norm_band,
     takeaways,
     toy_score_map,
     toy_volume,
     wasserstein,
 )
-from topotta_lite.teaching import _exercises_03 as ex03
-from topotta_lite.teaching.confidence import (
-    band_coverage,
-    coverage_interval,
-    noisy_copies,
-    significant,
-    sup_norm_band,
-)
-from topotta_lite.teaching.stability_theory import (
-    box_lemma_counts,
-    cell_norm,
-    cell_values,
-    interpolation_steps,
-)
+from topotta_lite.teaching import exercises_03 as ex03
 from topotta_lite.topology import cubical_persistence
 
 pin_threads()  # one BLAS / OpenMP / torch thread: the results do not depend on the machine's cores
@@ -961,9 +957,9 @@ display(Markdown(
 # density estimates, applied to a mean of maps. It is a bootstrap of the maximum of a mean of
 # independent vectors, which is consistent as $n$ grows (the theory for grids much larger than
 # $n$ is that of Chernozhukov, Chetverikov and Kato, for the closely related multiplier
-# bootstrap); with few copies it is an approximation, so the next cells measure its coverage by simulation. With a single map, this
-# route is closed: the data alone cannot separate signal from noise without replicates or a
-# model of the noise.
+# bootstrap); with few copies it is an approximation, so the next cells measure its coverage by
+# simulation. With a single map, this route is closed: the data alone cannot separate signal from
+# noise without replicates or a model of the noise.
 #
 # The embedded benchmark holds one score map per image, so we simulate the copies: the toy map
 # plus independent, spatially correlated Gaussian noise (`noise_sd` per pixel, white noise

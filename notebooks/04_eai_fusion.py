@@ -85,13 +85,16 @@ from topotta_lite.experiments import score_bundle
 from topotta_lite.method import eai_trace, fuse, pseudo_label_mask
 from topotta_lite.operators import TopoTTA
 from topotta_lite.outputs import savefig, use_style, write_table
-from topotta_lite.teaching import _exercises_04 as ex04
 from topotta_lite.teaching import (
     bullets,
     check,
     cite,
     fmt,
     fusion_cases,
+    fusion_outcome,
+    library_connectivities,
+    mask_relation,
+    pieces_laminar,
     plural,
     references,
     smooth_random_map,
@@ -99,12 +102,7 @@ from topotta_lite.teaching import (
     takeaways,
     toy_score_map,
 )
-from topotta_lite.teaching.laminarity import (
-    fusion_outcome,
-    library_connectivities,
-    mask_relation,
-    pieces_laminar,
-)
+from topotta_lite.teaching import exercises_04 as ex04
 from topotta_lite.topology import betti_numbers, connectivity_structure, euler_characteristic
 
 pin_threads()  # one BLAS / OpenMP / torch thread: the results do not depend on the machine's cores

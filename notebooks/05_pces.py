@@ -95,19 +95,19 @@ from topotta_lite.method import (
 from topotta_lite.metrics import segmentation_scores
 from topotta_lite.operators import TopoTTA
 from topotta_lite.outputs import savefig, use_style
-from topotta_lite.teaching import _exercises_05 as ex05
 from topotta_lite.teaching import (
     change_word,
     check,
     cite,
     fmt,
+    fusion_outcome,
     overlay_mask,
     plural,
     references,
     show_map,
     takeaways,
 )
-from topotta_lite.teaching.laminarity import fusion_outcome
+from topotta_lite.teaching import exercises_05 as ex05
 
 pin_threads()  # one BLAS / OpenMP / torch thread: the results do not depend on the machine's cores
 

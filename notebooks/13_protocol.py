@@ -86,14 +86,14 @@ import pandas as pd
 import skimage.data
 from IPython.display import Markdown, display
 
-from topotta_lite.data import check_dataset, dataset_name, make_sample, resolve_classes
+from topotta_lite.config import pin_threads
+from topotta_lite.data import check_dataset, dataset_name, make_sample, resolve_classes, sample_seed
 from topotta_lite.data import textures as texture_family
-from topotta_lite.data.embedded import sample_seed
-from topotta_lite.experiments import SCORERS
-from topotta_lite.experiments.tuning import (
+from topotta_lite.experiments import (
     BUDGET,
     DEV_DATASET,
     EVAL_DATASET,
+    SCORERS,
     SEARCH_SPACES,
     TAP_CANDIDATES,
     TAPS,
@@ -105,6 +105,7 @@ from topotta_lite.experiments.tuning import (
 from topotta_lite.outputs import savefig, use_style, write_table
 from topotta_lite.teaching import fmt, plural, subset_note, takeaways
 
+pin_threads()  # one BLAS / OpenMP / torch thread: the results do not depend on the machine's cores
 use_style()
 pd.set_option("display.width", 200)
 pd.set_option("display.max_colwidth", 80)

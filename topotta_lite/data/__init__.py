@@ -27,6 +27,7 @@ from .embedded import (
     load_embedded,
     make_sample,
     parse_dataset_name,
+    sample_seed,
 )
 from .gallery import gallery, sample_view
 from .loaders import (
@@ -53,6 +54,7 @@ from .maps import (
 from .types import ClassSplit, LazySamples, Sample
 
 __all__ = [
+    "sample_seed",
     "DATASETS",
     "MAP_SUFFIXES",
     "PARTS",

@@ -159,8 +159,30 @@ from topotta_lite.experiments.tables import (
     representative_index,
     side_by_side,
 )
+from topotta_lite.experiments.tuning import (
+    BUDGET,
+    DEV_DATASET,
+    EVAL_DATASET,
+    SEARCH_SPACES,
+    TAP_CANDIDATES,
+    TAPS,
+    optimism_table,
+    package_defaults,
+    read_record,
+    search_budget,
+)
 
 __all__ = [
+    "BUDGET",
+    "DEV_DATASET",
+    "EVAL_DATASET",
+    "SEARCH_SPACES",
+    "TAP_CANDIDATES",
+    "TAPS",
+    "optimism_table",
+    "package_defaults",
+    "read_record",
+    "search_budget",
     "ACTIVE_SHARE",
     "ALPHA",
     "CLAIMS",

@@ -10,9 +10,25 @@ Examples
 (48, 48)
 """
 
+from topotta_lite.teaching import exercises_01, exercises_02, exercises_03, exercises_04, exercises_05
 from topotta_lite.teaching.by_hand import ElderRun, elder_rule, interior_components
+from topotta_lite.teaching.confidence import (
+    SupNormBand,
+    band_coverage,
+    coverage_interval,
+    noisy_copies,
+    significant,
+    sup_norm_band,
+)
 from topotta_lite.teaching.exercises import Exercise, check, exercises
 from topotta_lite.teaching.filtrations import signed_distance
+from topotta_lite.teaching.laminarity import (
+    RELATIONS,
+    fusion_outcome,
+    library_connectivities,
+    mask_relation,
+    pieces_laminar,
+)
 from topotta_lite.teaching.prose import (
     bullets,
     change_word,
@@ -46,6 +62,12 @@ from topotta_lite.teaching.stability import (
     stability_trials,
     wasserstein,
 )
+from topotta_lite.teaching.stability_theory import (
+    box_lemma_counts,
+    cell_norm,
+    cell_values,
+    interpolation_steps,
+)
 from topotta_lite.teaching.toys import (
     TOY_ROLES,
     far_from_diagonal,
@@ -75,18 +97,25 @@ from topotta_lite.teaching.viz import (
 
 __all__ = [
     "DIM_COLORS",
-    "MAP_PERTURBATIONS",
-    "TOY_ROLES",
     "ElderRun",
     "Exercise",
+    "MAP_PERTURBATIONS",
+    "RELATIONS",
+    "SupNormBand",
+    "TOY_ROLES",
+    "band_coverage",
     "bottleneck",
     "bottleneck_by_matching",
     "bottleneck_gudhi",
+    "box_lemma_counts",
     "bullets",
+    "cell_norm",
+    "cell_values",
     "change_word",
     "check",
     "cite",
     "complex_geometry",
+    "coverage_interval",
     "describe_cell",
     "diagram_points",
     "draw_boundary_matrix",
@@ -94,6 +123,11 @@ __all__ = [
     "draw_elementary_cube",
     "elder_rule",
     "exercises",
+    "exercises_01",
+    "exercises_02",
+    "exercises_03",
+    "exercises_04",
+    "exercises_05",
     "f1_sentences",
     "far_from_diagonal",
     "feature_sites",
@@ -102,16 +136,22 @@ __all__ = [
     "filtration_strip",
     "fmt",
     "fusion_cases",
+    "fusion_outcome",
     "gudhi_bottleneck_case",
     "gudhi_pairs",
     "interior_components",
+    "interpolation_steps",
     "is_monotone",
+    "library_connectivities",
+    "mask_relation",
+    "noisy_copies",
     "note",
     "overlay_mask",
     "pairs_in_quadrant",
     "persistent_betti_by_ranks",
     "perturb",
     "pieces_alive",
+    "pieces_laminar",
     "plot_barcode",
     "plot_diagram",
     "plot_signal",
@@ -123,9 +163,11 @@ __all__ = [
     "show_map",
     "show_values",
     "signed_distance",
+    "significant",
     "smooth_random_map",
     "stability_trials",
     "subset_note",
+    "sup_norm_band",
     "takeaways",
     "toy_score_map",
     "toy_volume",

@@ -22,8 +22,9 @@ inside a copy. Their mean ``g_bar`` estimates ``f``, and the bootstrap resamples
 It is a bootstrap of the maximum of a mean of independent vectors, consistent as ``n`` grows for a
 fixed grid (Chernozhukov, Chetverikov and Kato (2013) give the theory for grids much larger than
 ``n``, for the closely related multiplier bootstrap); with few copies it is approximate, so
-:func:`band_coverage` measures its coverage by simulation. With a single map nothing can be estimated this way: the data cannot tell signal
-from noise without replicates or a model of the noise.
+:func:`band_coverage` measures its coverage by simulation. With a single map nothing can be
+estimated this way: the data cannot tell signal from noise without replicates or a model of the
+noise.
 
 Examples
 --------

@@ -45,11 +45,11 @@ EXERCISES: dict[str, Exercise] = {}
 
 #: modules that register a notebook's exercises when imported (one per course notebook)
 _MODULES: tuple[str, ...] = (
-    "topotta_lite.teaching._exercises_01",
-    "topotta_lite.teaching._exercises_02",
-    "topotta_lite.teaching._exercises_03",
-    "topotta_lite.teaching._exercises_04",
-    "topotta_lite.teaching._exercises_05",
+    "topotta_lite.teaching.exercises_01",
+    "topotta_lite.teaching.exercises_02",
+    "topotta_lite.teaching.exercises_03",
+    "topotta_lite.teaching.exercises_04",
+    "topotta_lite.teaching.exercises_05",
 )
 _loaded = False
 
