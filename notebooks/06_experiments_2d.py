@@ -90,6 +90,7 @@ from topotta_lite.experiments import (
     ordering_agreement,
     paper_table,
     per_class_table,
+    prepare_bundles,
     preset_of,
     ranking_cell,
     records_frame,
@@ -98,8 +99,8 @@ from topotta_lite.experiments import (
     score_bundle,
     setup_sentence,
     side_by_side,
+    use_workers,
 )
-from topotta_lite.experiments.parallel import prepare_bundles, use_workers
 from topotta_lite.metrics import segmentation_scores
 from topotta_lite.outputs import savefig, use_style, write_table
 from topotta_lite.teaching import (

@@ -80,14 +80,16 @@ from topotta_lite.experiments import (
     ordering_agreement,
     paper_table,
     per_class_table,
+    prepare_bundles,
     preset_of,
     ranking_cell,
     representative_index,
     run_grid,
     score_bundle,
     setup_sentence,
+    use_workers,
+    workers_that_fit,
 )
-from topotta_lite.experiments.parallel import prepare_bundles, use_workers, workers_that_fit
 from topotta_lite.metrics import segmentation_scores
 from topotta_lite.operators import PRESETS
 from topotta_lite.outputs import savefig, use_style, write_table

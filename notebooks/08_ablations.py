@@ -93,17 +93,17 @@ from topotta_lite.experiments import (
     paper_analogue,
     paper_table,
     pces_ablation_variants,
+    prepare_bundles,
     run_grid,
     run_labelled,
     setting_variants,
     setup_sentence,
     side_by_side,
     topotta_defaults,
+    use_workers,
     with_preset,
 )
-from topotta_lite.experiments.parallel import prepare_bundles, use_workers
-from topotta_lite.method import ACTIVITY_KEYS
-from topotta_lite.method.pseudolabels import RELEASE_DELTA_SUB, RELEASE_DELTA_SUP
+from topotta_lite.method import ACTIVITY_KEYS, RELEASE_DELTA_SUB, RELEASE_DELTA_SUP
 from topotta_lite.outputs import savefig, use_style, write_table
 from topotta_lite.teaching import bullets, change_word, plural, subset_note, takeaways
 from topotta_lite.teaching import fmt as num

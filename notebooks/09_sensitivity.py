@@ -76,12 +76,13 @@ from topotta_lite.experiments import (
     one_at_a_time,
     paper_analogue,
     paper_table,
+    prepare_bundles,
     run_labelled,
     setup_sentence,
     side_by_side,
     topotta_defaults,
+    use_workers,
 )
-from topotta_lite.experiments.parallel import prepare_bundles, use_workers
 from topotta_lite.outputs import savefig, use_style, write_table
 from topotta_lite.teaching import fmt, is_monotone, plural, subset_note, takeaways
 from topotta_lite.vocabulary import SCORER_NAMES

@@ -67,12 +67,13 @@ from topotta_lite.experiments import (
     modality_of,
     paper_analogue,
     paper_table,
+    prepare_bundles,
     run_labelled,
     score_bundle,
     setup_sentence,
     side_by_side,
+    use_workers,
 )
-from topotta_lite.experiments.parallel import prepare_bundles, use_workers
 from topotta_lite.outputs import savefig, use_style, write_table
 from topotta_lite.teaching import change_word, fmt, plural, subset_note, takeaways
 from topotta_lite.vocabulary import SCORER_NAMES

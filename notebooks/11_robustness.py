@@ -68,14 +68,15 @@ from topotta_lite.experiments import (
     load_split,
     per_image_table,
     perturb_map,
+    prepare_bundles,
     robustness_cells,
     robustness_image_table,
     robustness_table,
     run_grid,
     score_bundle,
     setup_sentence,
+    use_workers,
 )
-from topotta_lite.experiments.parallel import prepare_bundles, use_workers
 from topotta_lite.operators import TTT4AS, TopoTTA
 from topotta_lite.outputs import savefig, use_style, write_table
 from topotta_lite.teaching import fmt, overlay_mask, plural, show_map, subset_note, takeaways

@@ -51,7 +51,9 @@ def test_eai_fallback_options_and_empty_union():
     assert not fuse(empty, empty).any()                      # nothing found: nothing returned
     assert (fuse(empty, sup) == sup).all()                   # one side empty: the other one
     act = fusion_activity(sub, sup, fuse(sub, sup))
-    assert act == {"empty_intersection": True, "nested": False, "fusion_differs": True}
+    assert act == {"empty_intersection": True, "nested": False, "fusion_differs": True,
+                   "eai_acts": False, "fallback_fired": True, "eai_differs_sub": False,
+                   "eai_differs_intersection": True, "eai_differs_union": True}
 
 
 def test_persistent_fallback_picks_the_longer_bar():

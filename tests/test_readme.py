@@ -109,9 +109,10 @@ def test_runner_rewrites_the_block_after_publishing_into_the_committed_figures_o
                                                                                    monkeypatch):
     # the claims notebook writes into a staging folder: only after publishing do figures/tables
     # hold its claims, so the block is rewritten by the runner, never from the previous claims
-    from topotta_lite.cli import reproduce as runner
+    from topotta_lite.cli import publishing
+    from topotta_lite.cli.parameters import notebook_defaults
 
-    monkeypatch.setattr(runner, "repo_root", lambda: tmp_path)
+    monkeypatch.setattr(publishing, "repo_root", lambda: tmp_path)
     figures = tmp_path / "figures"
     (figures / "tables").mkdir(parents=True)
     write_tables(figures / "tables")
@@ -119,12 +120,16 @@ def test_runner_rewrites_the_block_after_publishing_into_the_committed_figures_o
     original = f"intro\n{README_MARKERS[0]}\nold\n{README_MARKERS[1]}\n"
     readme.write_text(original)
     lines = []
-    runner._refresh_readme(tmp_path / "elsewhere", {"update_readme_block": True}, lines.append)
-    runner._refresh_readme(figures, {"update_readme_block": False}, lines.append)
-    runner._refresh_readme(figures, {}, lines.append)
+    ask = {"update_readme_block": True, "profile": "quick"}
+    refresh = publishing.refresh_readme
+    assert not refresh(tmp_path / "elsewhere", ask, lines.append, profile_run=True)
+    assert not refresh(figures, {**ask, "update_readme_block": False}, lines.append, profile_run=True)
+    assert not refresh(figures, {"profile": "quick"}, lines.append, profile_run=True)
+    assert not refresh(figures, {**ask, "profile": "smoke"}, lines.append, profile_run=True)
+    assert not refresh(figures, ask, lines.append, profile_run=False)  # overridden parameters
     assert readme.read_text() == original and lines == []
-    runner._refresh_readme(figures, {"update_readme_block": True}, lines.append)
+    assert refresh(figures, ask, lines.append, profile_run=True)
     assert readme_block(readme) == results_block(figures / "tables")
     assert lines == ["README results block rewritten from the published tables"]
     nb14 = next((repo_root() / "notebooks").glob("14_*.py"))
-    assert runner.notebook_defaults(nb14)["update_readme_block"] is True
+    assert notebook_defaults(nb14)["update_readme_block"] is True

@@ -42,6 +42,7 @@ from importlib import resources
 from pathlib import Path
 
 __all__ = [
+    "set_env",
     "cache_dir",
     "data_cache_dir",
     "env",
@@ -74,6 +75,24 @@ def env(name: str) -> str | None:
     if name not in ENV_VARS:
         raise KeyError(f"unknown setting {name!r}")
     return os.environ.get(name) or None
+
+
+def set_env(name: str, value: str | None) -> None:
+    """Set one of :data:`ENV_VARS` for this process and its children (``None``: unset it).
+
+    Examples
+    --------
+    >>> set_env("TOPOTTA_STAGE", "demo"); env("TOPOTTA_STAGE")
+    'demo'
+    >>> set_env("TOPOTTA_STAGE", None); env("TOPOTTA_STAGE") is None
+    True
+    """
+    if name not in ENV_VARS:
+        raise KeyError(f"unknown setting {name!r}")
+    if value is None:
+        os.environ.pop(name, None)
+    else:
+        os.environ[name] = str(value)
 
 
 def repo_root() -> Path:

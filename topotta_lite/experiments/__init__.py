@@ -80,6 +80,7 @@ from topotta_lite.experiments.grid import (
     paper_table,
     run_grid,
 )
+from topotta_lite.experiments.parallel import prepare_bundles, use_workers, workers_that_fit
 from topotta_lite.experiments.prose import (
     backbone_words,
     data_words,
@@ -173,6 +174,9 @@ from topotta_lite.experiments.tuning import (
 )
 
 __all__ = [
+    "prepare_bundles",
+    "use_workers",
+    "workers_that_fit",
     "BUDGET",
     "DEV_DATASET",
     "EVAL_DATASET",

@@ -23,8 +23,9 @@ from __future__ import annotations
 
 import atexit
 import logging
-import os
 from collections.abc import Iterable
+
+from topotta_lite.config import env, set_env
 
 __all__ = ["WorkerPool", "available_memory", "bundle_specs", "prepare_bundles", "use_workers",
            "workers_that_fit"]
@@ -45,9 +46,9 @@ class WorkerPool:
         self.cluster = LocalCluster(n_workers=self.n, threads_per_worker=1, processes=True,
                                     dashboard_address=None, silence_logs=logging.ERROR)
         self.client = Client(self.cluster)
-        self._saved = {k: os.environ.get(k) for k in ("TOPOTTA_EXECUTOR", "TOPOTTA_SCHEDULER")}
-        os.environ["TOPOTTA_EXECUTOR"] = "dask"
-        os.environ["TOPOTTA_SCHEDULER"] = self.cluster.scheduler_address
+        self._saved = {k: env(k) for k in ("TOPOTTA_EXECUTOR", "TOPOTTA_SCHEDULER")}
+        set_env("TOPOTTA_EXECUTOR", "dask")
+        set_env("TOPOTTA_SCHEDULER", self.cluster.scheduler_address)
         atexit.register(self.close)
 
     def close(self) -> None:
@@ -55,10 +56,7 @@ class WorkerPool:
         if self.client is None:
             return
         for k, v in self._saved.items():
-            if v is None:
-                os.environ.pop(k, None)
-            else:
-                os.environ[k] = v
+            set_env(k, v)
         self.client.close()
         self.cluster.close()
         self.client = None

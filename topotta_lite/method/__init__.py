@@ -44,6 +44,8 @@ from topotta_lite.method.pces import (
     sample_points,
 )
 from topotta_lite.method.pseudolabels import (
+    RELEASE_DELTA_SUB,
+    RELEASE_DELTA_SUP,
     default_dims,
     feature_region,
     pseudo_label_mask,
@@ -52,6 +54,8 @@ from topotta_lite.method.pseudolabels import (
 )
 
 __all__ = [
+    "RELEASE_DELTA_SUB",
+    "RELEASE_DELTA_SUP",
     "ACTIVITY_KEYS",
     "FALLBACKS",
     "PCES",

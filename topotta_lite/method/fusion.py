@@ -50,7 +50,7 @@ import numpy as np
 from scipy import ndimage
 
 from topotta_lite._validation import as_mask, same_shape
-from topotta_lite.topology._unionfind import _MASKS_3D, _lower_groups, _tables_2d
+from topotta_lite.topology.blocks import MASKS_3D, lower_groups, tables_2d
 from topotta_lite.topology.connectivity import connectivity_structure, neighbour_offsets
 from topotta_lite.topology.euler import euler_characteristic
 from topotta_lite.vocabulary import CONSTRUCTIONS, check_choice
@@ -282,7 +282,7 @@ def _splits_background(mask, q, block, split_table, hole_full, is3d):  # pragma:
     bg &= ~(1 << (block.size // 2))
     if is3d:
         start = _GRAPH_3D[1] if hole_full else _GRAPH_3D[0]
-        return _lower_groups(bg, start, hole_full, True, _MASKS_3D) >= 2
+        return lower_groups(bg, start, hole_full, True, MASKS_3D) >= 2
     return split_table[bg]
 
 
@@ -491,7 +491,7 @@ def _run_eai(a, b, construction, fill_holes, max_steps, lam, target, stop_early)
     stamp, kinds, chis, counts, costs = _eai_core(
         u, start, _flat_offsets(a.ndim, Hp, Wp, full),
         _flat_offsets(a.ndim, Hp, Wp, not full), _block(a.ndim, Hp, Wp),
-        _tables_2d(not full)[0], share, count, signs, full, fill_holes,
+        tables_2d(not full)[0], share, count, signs, full, fill_holes,
         -1 if max_steps is None else int(max_steps), float(lam), chi_t, a.size, stop_early)
     inner = (slice(1, -1) if a.ndim == 3 else 0, slice(1, -1), slice(1, -1))
     stamp = stamp.reshape(padded)[inner]

@@ -9,6 +9,7 @@ This subpackage is the mathematics the method stands on, and nothing else:
 :mod:`.euler`               Euler characteristic of binary masks by cell counting
 :mod:`.connectivity`        what "connected" means for each construction
 :mod:`.cubical`             exact homology over Z2 of tiny complexes (the teaching oracle)
+:mod:`.blocks`              the neighbour-block tables shared by the engine and EAI's hole search
 ==========================  ===================================================================
 
 Examples

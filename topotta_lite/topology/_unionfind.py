@@ -846,10 +846,10 @@ class PreparedMap:
 @numba.njit(cache=True)
 def _normalised(src, levels, normalise, is3d):  # pragma: no cover - numba
     """One pass for :func:`prepare_map`. Returns the map (min-max normalised with
-    ``normalise``, quantised to ``levels`` > 0 as :func:`_codes` does, else ``src``
-    itself), its integer codes (``levels`` > 0, else empty), its NaN-padded flat copy (without
-    levels, else empty: the passes then read the codes) and the minimum and maximum of
-    ``src``. ``src`` is (D, H, W)."""
+    ``normalise``, quantised to ``levels`` > 0 as :func:`_codes` does; empty when it is neither),
+    its integer codes (``levels`` > 0, else empty), its NaN-padded flat copy (without levels,
+    else empty: the passes then read the codes) and the minimum and maximum of ``src``.
+    ``src`` is (D, H, W)."""
     D, H, W = src.shape
     lo = src[0, 0, 0]
     hi = lo
@@ -860,7 +860,8 @@ def _normalised(src, levels, normalise, is3d):  # pragma: no cover - numba
                 lo = min(lo, t)
                 hi = max(hi, t)
     scaled = levels > 0 or normalise
-    arr = np.empty_like(src) if scaled else src
+    # not ``src`` itself when nothing is scaled: ``src`` may be read-only (a checked map)
+    arr = np.empty(src.shape if scaled else (0, 0, 0), src.dtype)
     codes = np.empty(src.shape if levels > 0 else (0, 0, 0), np.int32)
     Dp = D + 2 if is3d else 1
     zo = 1 if is3d else 0
