@@ -27,13 +27,8 @@ import pytest
 ROOT = Path(__file__).resolve().parent.parent
 PACKAGE = ROOT / "topotta_lite"
 
-ALLOW_FILES = {
-    # Temporarily allowed: the operators work package is rewriting these two docstrings
-    # (method/pces.py: PCES sampling and timing figures; features/efficientnet.py: tap AUPROs).
-    # Remove each entry once its file is clean.
-    "method/pces.py": "operators WP",
-    "features/efficientnet.py": "operators WP",
-}
+ALLOW_FILES: dict[str, str] = {}
+"""Files temporarily exempt (relative path -> why); empty: every file is checked."""
 
 MEASURED = re.compile(r"""
     (?P<interval>\[\s*[+-]?\d*\.\d+\s*,\s*[+-]?\d*\.\d+\s*\])

@@ -258,7 +258,7 @@ class NotEnoughSpace(OSError):
 
 
 #: Free space kept in reserve by :func:`replace_all`, beyond the bytes it writes: the larger of
-#: 1 MiB and 10 % of those bytes.
+#: ``SPACE_MARGIN[0]`` bytes and the fraction ``SPACE_MARGIN[1]`` of those bytes.
 SPACE_MARGIN = (1 << 20, 0.10)
 
 _JOURNAL = ".replace.{pid}.{token}.journal"

@@ -69,10 +69,10 @@ def _jsonable(obj):
     raise TypeError(f"cannot store {type(obj).__name__} in a cell or result")
 
 
-RESULTS_VERSION = 11
+RESULTS_VERSION = 12
 """Part of every cached result's key: bump it when an operator default, a metric or the data
-generator changes, so that old results are not read back as new ones (11: TopoTTA cells return
-the per-image ``mechanisms`` the mechanism tables read)."""
+generator changes, so that old results are not read back as new ones (12: the defaults chosen by
+``topotta-lite tune`` on the development part)."""
 
 
 def default_cache() -> Path:

