@@ -261,6 +261,7 @@ def resize_features(features: np.ndarray, shape: tuple[int, ...]) -> np.ndarray:
     """Bilinear / trilinear resize of ``(C, ...)`` features to the spatial ``shape``."""
     if tuple(features.shape[1:]) == tuple(shape):
         return features
-    t = torch.from_numpy(np.ascontiguousarray(features, dtype=np.float32))[None]
+    # np.require copies a read-only array (a cached bundle's): torch only wraps writable memory
+    t = torch.from_numpy(np.require(features, np.float32, ["C", "W"]))[None]
     mode = "bilinear" if features.ndim == 3 else "trilinear"
     return F.interpolate(t, size=tuple(shape), mode=mode, align_corners=False)[0].numpy()
