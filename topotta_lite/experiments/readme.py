@@ -24,10 +24,21 @@ import pandas as pd
 __all__ = ["README_MARKERS", "readme_block", "results_block", "update_readme"]
 
 README_MARKERS = ("<!-- results:start -->", "<!-- results:end -->")
-_VERDICT_WORDS = {"holds": "hold here", "does not hold": "do not hold",
-                  "inconclusive": "are inconclusive", "borderline": "are borderline",
-                  "vacuous (mechanism inactive)": "are vacuous (mechanism inactive)",
-                  "not testable here": "are not testable in this run"}
+_VERDICT_WORDS = {"holds": ("holds here", "hold here"),
+                  "does not hold": ("does not hold", "do not hold"),
+                  "inconclusive": ("is inconclusive", "are inconclusive"),
+                  "borderline": ("is borderline", "are borderline"),
+                  "vacuous (mechanism inactive)": ("is vacuous (mechanism inactive)",
+                                                   "are vacuous (mechanism inactive)"),
+                  "not testable here": ("is not testable in this run",
+                                        "are not testable in this run")}
+"""How a count of claims with each verdict reads: (one claim, several claims)."""
+
+
+def _count_words(n: int, verdict: str) -> str:
+    """``3 hold here``, ``1 holds here``: a count of claims and its verdict, in agreement."""
+    words = _VERDICT_WORDS.get(verdict, (verdict, verdict))
+    return f"{n} {words[0] if n == 1 else words[1]}"
 
 
 def _read(folder: Path, name: str) -> pd.DataFrame | None:
@@ -136,7 +147,7 @@ def _claims_lines(claims: pd.DataFrame, settings: pd.DataFrame | None) -> list[s
         counts = g["verdict"].value_counts()
         order = [v for v in VERDICT_ORDER if v in counts] + sorted(
             v for v in counts.index if v not in VERDICT_ORDER)
-        parts = [f"{int(counts[v])} {_VERDICT_WORDS.get(v, v)}" for v in order]
+        parts = [_count_words(int(counts[v]), v) for v in order]
         lines.append(f"- **{preset} preset**: {', '.join(parts)}.")
         if "claim" in g.columns:
             for v in order:
