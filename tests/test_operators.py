@@ -89,7 +89,8 @@ def test_thr_errors():
 def test_ttt4as_positives_are_dilated_peaks_above_the_percentile():
     rng = np.random.default_rng(3)
     psi = ndimage.gaussian_filter(rng.random((40, 40)), 2)
-    pos, neg = TTT4AS(pos_dilation=0, n_negatives=50).pseudo_labels(psi, rng)
+    pct = {"peak_percentile": 99.0, "neg_percentile": 80.0}  # explicit: not the tuned defaults
+    pos, neg = TTT4AS(pos_dilation=0, n_negatives=50, **pct).pseudo_labels(psi, rng)
     # brute-force local maxima (3x3 window, edges replicated) above the 99th percentile
     p = np.pad(psi, 1, mode="edge")
     win = np.lib.stride_tricks.sliding_window_view(p, (3, 3)).max(axis=(2, 3))
@@ -97,9 +98,9 @@ def test_ttt4as_positives_are_dilated_peaks_above_the_percentile():
     np.testing.assert_array_equal(pos, want)
     assert neg.sum() == 50 and not (neg & pos).any()
     assert (psi[neg] < np.percentile(psi, 80)).all()
-    pos2, _ = TTT4AS(pos_dilation=1, neighbour_percentile=0).pseudo_labels(psi, rng)
+    pos2, _ = TTT4AS(pos_dilation=1, neighbour_percentile=0, **pct).pseudo_labels(psi, rng)
     np.testing.assert_array_equal(pos2, ndimage.binary_dilation(want, np.ones((3, 3), bool)))
-    pos3, _ = TTT4AS(pos_dilation=1).pseudo_labels(psi, rng)
+    pos3, _ = TTT4AS(pos_dilation=1, neighbour_percentile=95.0, **pct).pseudo_labels(psi, rng)
     np.testing.assert_array_equal(pos3, want | (pos2 & (psi >= np.percentile(psi, 95))))
 
 

@@ -69,7 +69,7 @@ def test_block_reads_the_tables_with_both_presets(tmp_path):
     assert "+0.280 [+0.100, +0.400]" in voxel and "nan" not in block
     assert "verdict for 5 quantitative claims, per preset" in block
     assert "- **paper preset**: 1 holds here, 3 are inconclusive, 1 is vacuous" in block
-    assert "- **release preset**: 1 do not hold." in block
+    assert "- **release preset**: 1 does not hold." in block
     assert "Smallest effect of interest for every F1 / IoU claim: 0.01." in block
     assert "- PCES: does not help: no effect of interest" in block
     assert "- EAI (where it acts): inactive" in block
