@@ -386,13 +386,16 @@ def test_dashboard_renders_the_committed_old_claims_table(tmp_path):
     assert claims
     for row in claims:
         assert f"<strong>{row['claim']}</strong>" in text
-    with_ours = {s["claim"] for s in settings if s.get("side") != "paper" and s["estimate"]}
-    assert text.count('<svg class="forest"') == len(with_ours & {r["claim"] for r in claims})
+    # one forest plot per line (claim, preset) that has one of our intervals
+    with_ours = {(s["claim"], s.get("preset", "")) for s in settings
+                 if s.get("side") != "paper" and s["estimate"]}
+    lines = {(r["claim"], r.get("preset", "")) for r in claims}
+    assert text.count('<svg class="forest"') == len(with_ours & lines)
     page = (tmp_path / "site" / "settings.html").read_text()
     for claim in {s["claim"] for s in settings}:
         assert f'id="claim--{claim}"' in page
         if claim in {r["claim"] for r in claims}:
-            assert f'href="settings.html#claim--{claim}"' in text
+            assert f'href="settings.html#claim--{claim}' in text  # (then the preset, if any)
 
 
 def test_dashboard_with_only_two_columns(tmp_path):
