@@ -191,6 +191,7 @@ def test_verify_lists_moved_entries_and_timing_tables_and_writes_json(tmp_path, 
     pd.DataFrame({"method": ["x"], "total_s": [1.0]}).to_csv(fresh / "table10_runtime.csv",
                                                               index=False)
     pd.DataFrame(rows).to_csv(figs / "tables" / "gone.csv", index=False)
+    pd.DataFrame(rows).to_csv(figs / "tables" / "tuning_record.csv", index=False)
     rc = cli.main(["verify", "--figures-dir", str(figs), "--build-dir", str(build)])
     out = capsys.readouterr().out
     assert rc == 1
@@ -198,10 +199,12 @@ def test_verify_lists_moved_entries_and_timing_tables_and_writes_json(tmp_path, 
     assert "row 1 [TopoTTA] f1: published 0.4000, fresh 0.4300 (+0.0300)" in out
     assert "timing tables (wall-clock, not compared; always published afresh): table10_runtime" \
         in out
+    assert "tuning tables (written by `topotta-lite tune`, not by reproduce; not compared): " \
+        "tuning_record" in out
     report = json.loads((build / "quick" / "verify.json").read_text())
     status = {t["table"]: t["status"] for t in report["tables"]}
     assert status == {"same": "same", "t1": "moved", "table10_runtime": "timing",
-                      "gone": "missing"}
+                      "gone": "missing", "tuning_record": "tuning"}
     (moved,) = [t for t in report["tables"] if t["table"] == "t1"]
     assert moved["moved"] == [{"row": 1, "label": "TopoTTA", "column": "f1", "committed": 0.4,
                                "fresh": 0.43}]

@@ -39,6 +39,7 @@ __all__ = [
     "PER_IMAGE_TOLERANCE",
     "TABLE_TOLERANCE",
     "TIMING_TABLES",
+    "TUNING_TABLES",
     "atomic_write",
     "compare_table",
     "compare_tables",
@@ -69,6 +70,10 @@ TIMING_TABLES = ("table10_runtime", "table10_runtime_vs_paper", "claims", "claim
 """The one list of tables that hold wall-clock timings, or verdicts and estimates computed from
 them (the claims report's overhead claim): never compared by ``topotta-lite verify`` (listed as
 ``timing``), and always published afresh, with their notebook's figures."""
+TUNING_TABLES = ("tuning_record", "tuning_candidates")
+"""Tables written by ``topotta-lite tune`` (the defaults chosen on the development part), not by
+any notebook: ``topotta-lite verify`` lists them as ``tuning`` (not compared, not a failure) when
+the last ``reproduce`` run did not compute them."""
 OUTPUT_SUFFIXES = (".png", ".pdf", ".html", ".csv", ".md")
 """Suffixes of the files notebooks publish (what a rebuilt manifest lists)."""
 

@@ -9,8 +9,10 @@ number, with the tables in ``D/tables`` (default: the committed ``figures/``):
 
 * each table is ``same``, ``within`` (every number within the tolerance), ``moved`` (a number
   beyond it, or other columns, rows or labels: the entries are listed with both values),
-  ``missing`` (on one side only) or ``timing`` (wall-clock tables, never compared, listed
-  separately: :data:`topotta_lite.outputs.TIMING_TABLES`);
+  ``missing`` (on one side only), ``timing`` (wall-clock tables, never compared, listed
+  separately: :data:`topotta_lite.outputs.TIMING_TABLES`) or ``tuning`` (published tables that
+  ``topotta-lite tune`` writes and ``reproduce`` never computes:
+  :data:`topotta_lite.outputs.TUNING_TABLES`; listed, not compared);
 * the result is printed and written to ``B/<profile>/verify.json`` (read by
   ``topotta-lite report``);
 * exit code 0 when nothing moved or is missing, 1 otherwise, 2 when there is nothing to compare.
@@ -27,7 +29,12 @@ from pathlib import Path
 from topotta_lite.cli.parameters import OWNER_PROFILE, PROFILES
 from topotta_lite.cli.publishing import committed_figures_dir, fresh_dir
 from topotta_lite.config import env, repo_root
-from topotta_lite.outputs import PER_IMAGE_TOLERANCE, TABLE_TOLERANCE, compare_table
+from topotta_lite.outputs import (
+    PER_IMAGE_TOLERANCE,
+    TABLE_TOLERANCE,
+    TUNING_TABLES,
+    compare_table,
+)
 from topotta_lite.safe_io import atomic_write
 
 __all__ = ["configure_parser", "print_report", "run", "verify"]
@@ -77,7 +84,11 @@ def verify(profile: str = OWNER_PROFILE, figures_dir: Path | None = None,
     for t in tables:
         if t["max_abs_diff"] is not None and not math.isfinite(t["max_abs_diff"]):
             t["max_abs_diff"] = None  # labels differ: no number says by how much
-        if t["status"] == "missing" and not (fresh / f"{t['table']}.csv").is_file():
+        computed = (fresh / f"{t['table']}.csv").is_file()
+        if t["status"] == "missing" and not computed and t["table"] in TUNING_TABLES:
+            t["status"] = "tuning"
+            t["reason"] = "written by `topotta-lite tune`, which reproduce never runs"
+        elif t["status"] == "missing" and not computed:
             t["reason"] = "not computed by the last run (published only)"
         elif t["status"] == "missing":
             t["reason"] = "computed by the last run, not published in the figures folder"
@@ -119,7 +130,7 @@ def print_report(report: dict, write=print, *, max_entries: int = 10) -> None:
     write(f"verify [{report['profile']}]: {len(report['tables'])} table(s), fresh "
           f"{report['fresh']} vs published {report['figures']}, tolerance {tolerances}")
     write("  " + ", ".join(f"{s.get(k, 0)} {k}" for k in ("same", "within", "moved", "missing",
-                                                          "timing")))
+                                                          "timing", "tuning")))
     for t in report["tables"]:
         if t["status"] == "within":
             write(f"  within  {_clean(t['table'])}: largest difference {t['max_abs_diff']:.2g}")
@@ -144,6 +155,10 @@ def print_report(report: dict, write=print, *, max_entries: int = 10) -> None:
     if timing:
         write("  timing tables (wall-clock, not compared; always published afresh): "
               + ", ".join(_clean(t) for t in timing))
+    tuning = [t["table"] for t in report["tables"] if t["status"] == "tuning"]
+    if tuning:
+        write("  tuning tables (written by `topotta-lite tune`, not by reproduce; not compared): "
+              + ", ".join(_clean(t) for t in tuning))
 
 
 def configure_parser(parser: argparse.ArgumentParser) -> None:

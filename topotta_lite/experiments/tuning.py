@@ -59,6 +59,7 @@ from topotta_lite.experiments.bundles import (
     score_bundle,
 )
 from topotta_lite.experiments.grid import ResultCache, run_grid
+from topotta_lite.outputs import TUNING_TABLES
 
 __all__ = [
     "BUDGET",
@@ -428,7 +429,7 @@ def candidates_frame(searches: Sequence[Search]):
     return pd.DataFrame(rows, columns=list(CANDIDATE_COLUMNS))
 
 
-RECORD_NAMES = ("tuning_record", "tuning_candidates")
+RECORD_NAMES = TUNING_TABLES  # one list: verify knows these are not made by reproduce
 
 
 def write_record(record, candidates, folder: str | Path) -> list[Path]:
