@@ -7,7 +7,8 @@ the rule is written once.
 
 ``tables_2d(full)``
     For each 9-bit mask of earlier neighbours (the top and left ones, centre bit 4 clear):
-    whether it is a saddle, one representative of each group, and the neighbour a pixel points to (``full``: 8-connected groups).
+    whether it is a saddle, one representative of each group, and the neighbour a pixel
+    points to (``full``: 8-connected groups).
 ``lower_groups(pre, start, full, is3d, masks)``
     The number of groups among the set bits of ``pre`` (counted up to 2), grown from ``start``.
 ``MASKS_3D``
