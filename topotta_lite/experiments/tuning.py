@@ -59,13 +59,12 @@ from topotta_lite.experiments.bundles import (
     score_bundle,
 )
 from topotta_lite.experiments.grid import ResultCache, run_grid
-from topotta_lite.outputs import TUNING_TABLES
+from topotta_lite.outputs import TUNING_TABLES, to_markdown
 
 __all__ = [
     "BUDGET",
     "DEV_DATASET",
     "EVAL_DATASET",
-    "RECORD_NAMES",
     "SEARCH_SPACES",
     "TAP_CANDIDATES",
     "TAPS",
@@ -429,18 +428,14 @@ def candidates_frame(searches: Sequence[Search]):
     return pd.DataFrame(rows, columns=list(CANDIDATE_COLUMNS))
 
 
-RECORD_NAMES = TUNING_TABLES  # one list: verify knows these are not made by reproduce
-
-
 def write_record(record, candidates, folder: str | Path) -> list[Path]:
     """Write ``tuning_record.csv|md`` and ``tuning_candidates.csv|md`` into ``folder``, each
     file atomically (a crash leaves the previous files whole)."""
-    from topotta_lite.outputs import to_markdown
     from topotta_lite.safe_io import atomic_write
 
     folder = Path(folder)
     out = []
-    for name, df in zip(RECORD_NAMES, (record, candidates)):
+    for name, df in zip(TUNING_TABLES, (record, candidates)):
         csv, md = folder / f"{name}.csv", folder / f"{name}.md"
         with atomic_write(csv) as tmp:
             df.to_csv(tmp, index=False, float_format="%.4f", lineterminator="\n")
@@ -462,7 +457,7 @@ def record_folder() -> Path:
     from topotta_lite.config import figures_dir, repo_root
 
     here = figures_dir() / "tables"
-    return here if (here / f"{RECORD_NAMES[0]}.csv").is_file() else \
+    return here if (here / f"{TUNING_TABLES[0]}.csv").is_file() else \
         repo_root() / "figures" / "tables"
 
 
@@ -478,7 +473,7 @@ def read_record(folder: str | Path | None = None):
 
     folder = Path(folder) if folder is not None else record_folder()
     frames = []
-    for name in RECORD_NAMES:
+    for name in TUNING_TABLES:
         path = folder / f"{name}.csv"
         if not path.is_file():
             raise FileNotFoundError(f"no tuning record at {path}: run `topotta-lite tune`")
