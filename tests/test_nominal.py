@@ -101,3 +101,46 @@ def test_training_and_embedding_run_on_one_torch_thread_and_restore_the_setting(
     enc.embed(test)
     assert seen == [1, before, 1, before]
     assert torch.get_num_threads() == before
+
+
+def test_a_store_keeps_the_encoder_across_processes_and_a_bad_entry_is_retrained(
+        scene_and_encoder, tmp_path, monkeypatch):
+    """What notebook 06 trained, notebook 08 reads back: the same weights, so the same masks;
+    an entry that fails its checks is moved aside with a warning and the encoder trained again."""
+    from topotta_lite.experiments import EncoderStore
+    from topotta_lite.experiments.grid import CorruptCacheWarning
+    from topotta_lite.method import nominal as nominal_module
+
+    (nominal, test, _, pseudo), _ = scene_and_encoder
+    nominal = [x[:, :8, :8].copy() for x in nominal[:2]]  # a support of its own: trained here
+    store = EncoderStore(tmp_path)
+    first = fitted_encoder(nominal, seed=5, store=store)
+    assert len(list((tmp_path / "encoders").glob("*.npz"))) == 1
+
+    calls = []
+    real_fit = NominalEncoder.fit
+    monkeypatch.setattr(NominalEncoder, "fit", lambda self, x: calls.append(1) or real_fit(self, x))
+    nominal_module._FITTED.clear()  # as a new process: nothing in memory
+    second = fitted_encoder(nominal, seed=5, store=store)
+    assert second is not first and calls == []  # read back, not trained
+    np.testing.assert_array_equal(second.embed(test[:, :8, :8]), first.embed(test[:, :8, :8]))
+    np.testing.assert_array_equal(second.loss_curve_, first.loss_curve_)
+
+    entry = next((tmp_path / "encoders").glob("*.npz"))
+    entry.write_bytes(entry.read_bytes()[:-40])  # a truncated file
+    nominal_module._FITTED.clear()
+    with pytest.warns(CorruptCacheWarning):
+        third = fitted_encoder(nominal, seed=5, store=store)
+    assert calls == [1] and len(list((tmp_path / "corrupt").iterdir())) == 1
+    np.testing.assert_array_equal(third.embed(test[:, :8, :8]), first.embed(test[:, :8, :8]))
+    assert fitted_encoder(nominal, seed=6, store=store) is not third  # another seed: its own
+
+
+def test_arrays_of_another_shape_are_refused():
+    enc = NominalEncoder(epochs=1, widths=(8, 4), seed=0).fit(_scene()[0][:1])
+    arrays = enc.to_arrays()
+    with pytest.raises(ValueError, match="wrong shape|this shape"):
+        NominalEncoder(widths=(8, 5), seed=0).load_arrays(arrays)
+    arrays["scale"] = arrays["scale"] * np.nan
+    with pytest.raises(ValueError, match="NaN"):
+        NominalEncoder(epochs=1, widths=(8, 4), seed=0).load_arrays(arrays)

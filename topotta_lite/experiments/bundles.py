@@ -29,12 +29,13 @@ from pathlib import Path
 
 import numpy as np
 
-from topotta_lite.experiments.grid import ResultCache, cell_key, quarantine
+from topotta_lite.experiments.grid import RESULTS_VERSION, ResultCache, cell_key, quarantine
 from topotta_lite.safe_io import atomic_write, file_lock
 from topotta_lite.vocabulary import SEG_METRICS
 
 __all__ = [
     "DEFAULT_BACKBONE",
+    "EncoderStore",
     "MAPS_SCORER",
     "ROBUSTNESS_PERTURBATIONS",
     "SCORERS",
@@ -314,6 +315,43 @@ def _write_bundle(path: Path, arrays: dict[str, np.ndarray], key: dict) -> None:
         np.savez(tmp, __meta__=np.array(json.dumps(meta, sort_keys=True)), **arrays)
 
 
+class EncoderStore:
+    """Fitted class encoders of the release preset, kept on disk beside the score bundles.
+
+    The store that :func:`topotta_lite.method.nominal.fitted_encoder` takes: ``save(name,
+    arrays)`` writes ``<cache>/encoders/<key>.npz`` atomically with a checksum of its arrays, and
+    ``load(name)`` returns them, or None when the entry is missing or fails its checks (then it is
+    moved to ``<cache>/corrupt/`` with a warning, as a bad score bundle is). The key covers
+    ``name`` and :data:`~topotta_lite.experiments.grid.RESULTS_VERSION`. Notebooks 06 and 08 use
+    the same support images of a class: the encoder 06 trained is read back by 08.
+
+    Examples
+    --------
+    >>> import tempfile
+    >>> store = EncoderStore(tempfile.mkdtemp())
+    >>> store.save("abc", {"w": np.ones(3, np.float32)})
+    >>> store.load("abc")["w"].tolist(), store.load("other")
+    ([1.0, 1.0, 1.0], None)
+    """
+
+    def __init__(self, root: str | Path | None = None):
+        self.root = Path(root) if root is not None else ResultCache().root
+
+    def _where(self, name: str) -> tuple[Path, dict]:
+        key = {"encoder": str(name), "results_version": RESULTS_VERSION}
+        return self.root / "encoders" / f"{cell_key(key)}.npz", key
+
+    def load(self, name: str) -> dict[str, np.ndarray] | None:
+        path, key = self._where(name)
+        arrays = _read_bundle(path, key)
+        _MEMO.pop(str(path), None)  # the fitted encoder is memoised by its user, not here
+        return arrays
+
+    def save(self, name: str, arrays: dict[str, np.ndarray]) -> None:
+        path, key = self._where(name)
+        _write_bundle(path, arrays, key)
+
+
 def score_bundle(dataset: str, category: str, scorer: str = "patchcore", backbone: str | None = None,
                  *, feature_backbone: str | None = None, size: str = "quick", seed: int = 0,
                  data_root: str | None = None, n_support: int = 10,
@@ -580,7 +618,7 @@ def segment_bundle(bundle: dict, operator: str, params: dict | None = None, *, s
         if not support:
             raise ValueError("TopoTTA(preset='release') trains on nominal support images: give "
                              "shots > 0 (they count as few-shot support)")
-        op.fit(support)
+        op.fit(support, store=EncoderStore())
     idx = [i for i in range(len(maps)) if not only_anomalous or bundle["labels"][i] == 1]
     masks, timings, details = [], [], []
     two = operator == "topotta" and len(getattr(op, "filtrations", ())) == 2

@@ -338,10 +338,12 @@ max_ratio, resolution, decision
         return TopoTTAResult(m_sub, m_sup, fused, mask, res, dict(self.timings_),
                              None if res is None else res.fallback)
 
-    def fit(self, support: Sequence) -> TopoTTA:
+    def fit(self, support: Sequence, *, store=None) -> TopoTTA:
         """Train the release preset's class-level encoder on nominal feature maps (once per class).
 
         The paper preset adapts on each test image and needs no fitting: it returns ``self``.
+        ``store``: where fitted encoders are kept across processes (see
+        :func:`~topotta_lite.method.nominal.fitted_encoder`); None: in this process only.
 
         Raises
         ------
@@ -358,7 +360,8 @@ max_ratio, resolution, decision
                                else support[0])
             if first.ndim not in (3, 4):
                 raise ValueError(f"support[0] must be (C, h, w) or (C, d, h, w), got {first.shape}")
-            self.nominal_ = fitted_encoder(checked_support(support, first), seed=self.seed)
+            self.nominal_ = fitted_encoder(checked_support(support, first), seed=self.seed,
+                                           store=store)
             self._nominal_source = source
         return self
 
