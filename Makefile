@@ -29,8 +29,10 @@ report: setup
 verify: setup
 	$(BIN)/topotta-lite verify --profile $(PROFILE)
 
+# the suite on one process per core (at most 4), a finished worker taking tests queued for
+# the other (a plain `pytest` still runs it in this process)
 test: setup
-	$(BIN)/python -m pytest -q
+	$(BIN)/python -m pytest -q -n auto --maxprocesses 4 --dist worksteal
 
 lint: setup
 	$(BIN)/ruff check topotta_lite tests benchmarks notebooks
