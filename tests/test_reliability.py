@@ -234,13 +234,17 @@ def test_sigint_stops_the_run_and_keeps_the_notebooks_that_finished(notebooks, t
     runner. Either way the run stops at once, and what finished before stays published.
 
     Every wait is for an event (the writer published, the sleeper's kernel is sleeping: a file
-    it writes), with generous limits, so a loaded machine only makes the test slower."""
+    it writes), with generous limits, so a loaded machine only makes the test slower. The run
+    starts with SIGINT's default action, as from a terminal: a process that inherits SIGINT
+    ignored (a background job of a script, a pytest-xdist worker) keeps ignoring it, as POSIX
+    asks."""
     figs, build, marker = tmp_path / "figs", tmp_path / "build", tmp_path / "sleeping"
     proc = subprocess.Popen(_runner(notebooks, "--only", "01", "02", "--jobs", "1",
                                     "--figures-dir", str(figs), "--build-dir", str(build),
                                     "-p", "marker", str(marker), "-p", "nap", "3600"),
                             env=_env(), stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
-                            text=True, start_new_session=True)
+                            text=True, start_new_session=True,
+                            preexec_fn=lambda: signal.signal(signal.SIGINT, signal.SIG_DFL))
     try:
         deadline = time.time() + 600
         while time.time() < deadline and proc.poll() is None:
