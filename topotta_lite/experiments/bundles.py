@@ -276,17 +276,19 @@ def _remember(path: Path, stamp: tuple, arrays: dict[str, np.ndarray]) -> None:
         _MEMO.popitem(last=False)
 
 
-def _read_bundle(path: Path, key: dict) -> dict[str, np.ndarray] | None:
+def _read_bundle(path: Path, key: dict, *, memo: bool = True) -> dict[str, np.ndarray] | None:
     """The verified arrays of a bundle, or ``None`` (missing, or unusable and moved aside).
 
     A bundle read (and verified) earlier in this process is served from memory while its file
     is unchanged (same size, modification time and inode); its arrays are read-only.
+    ``memo=False``: read from disk and keep nothing here (for a caller that memoises what it
+    builds from the arrays).
     """
     stamp = _file_stamp(path)
     if stamp is None:
         _MEMO.pop(str(path), None)
         return None
-    hit = _MEMO.get(str(path))
+    hit = _MEMO.get(str(path)) if memo else None
     if hit is not None and hit[0] == stamp:
         _MEMO.move_to_end(str(path))
         return dict(hit[1])
@@ -305,7 +307,8 @@ def _read_bundle(path: Path, key: dict) -> dict[str, np.ndarray] | None:
     except (OSError, ValueError, KeyError, EOFError, zipfile.BadZipFile) as exc:
         quarantine(path, f"{type(exc).__name__}: {exc}", path.parent.parent)
         return None
-    _remember(path, stamp, arrays)
+    if memo:
+        _remember(path, stamp, arrays)
     return dict(arrays)
 
 
@@ -343,9 +346,7 @@ class EncoderStore:
 
     def load(self, name: str) -> dict[str, np.ndarray] | None:
         path, key = self._where(name)
-        arrays = _read_bundle(path, key)
-        _MEMO.pop(str(path), None)  # the fitted encoder is memoised by its user, not here
-        return arrays
+        return _read_bundle(path, key, memo=False)  # the fitted encoder is memoised by its user
 
     def save(self, name: str, arrays: dict[str, np.ndarray]) -> None:
         path, key = self._where(name)
