@@ -185,6 +185,10 @@ def test_a_users_folder_survives(tmp_path, capsys):
 @pytest.mark.parametrize("target", ["figures", "runs", "build", "root", "home"])
 def test_folders_the_run_needs_are_refused_even_with_force(tmp_path, monkeypatch, capsys, target):
     build, figures = make_run(tmp_path)
+    # matplotlib makes its font cache under $HOME on its first import in a process (whichever
+    # test comes first in this worker); that is not the report writing there
+    import matplotlib.font_manager  # noqa: F401
+
     monkeypatch.setenv("HOME", str(tmp_path / "home"))
     (tmp_path / "home").mkdir()
     out = {"figures": figures, "runs": build / "smoke", "build": build, "root": REPO,
@@ -411,22 +415,24 @@ def test_dashboard_with_only_two_columns(tmp_path):
 
 
 @pytest.fixture(scope="module")
-def site(tmp_path_factory):
+def site(made_once):
     """Notebooks 01 (formulas), 02 (figures, the plotly slider) and 14 (claims) run with the smoke
-    profile, rendered by ``topotta-lite report``."""
+    profile, rendered by ``topotta-lite report`` (once for the whole run: the tests only read)."""
     from topotta_lite.cli.reproduce import reproduce
 
-    tmp = tmp_path_factory.mktemp("report")
-    figs, build, out = tmp / "figures", tmp / "build", tmp / "site"
-    mp = pytest.MonkeyPatch()
-    mp.setenv("TOPOTTA_FIGURES", str(figs))
-    try:
-        results = reproduce("smoke", ["01", "02", "14"], build_dir=build, progress=False)
-    finally:
-        mp.undo()
-    assert all(r.ok for r in results), [r.error[:500] for r in results]
-    assert _report(build, figs, out) == 0
-    return out, figs
+    def make(tmp):
+        figs, build, out = tmp / "figures", tmp / "build", tmp / "site"
+        mp = pytest.MonkeyPatch()
+        mp.setenv("TOPOTTA_FIGURES", str(figs))
+        try:
+            results = reproduce("smoke", ["01", "02", "14"], build_dir=build, progress=False)
+        finally:
+            mp.undo()
+        assert all(r.ok for r in results), [r.error[:500] for r in results]
+        assert _report(build, figs, out) == 0
+
+    tmp = made_once("report", make)
+    return tmp / "site", tmp / "figures"
 
 
 def test_site_files(site):

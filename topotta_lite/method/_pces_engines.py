@@ -243,8 +243,14 @@ def _pair_grad(z, npos, margin, gz, with_ones):  # pragma: no cover - numba
     zp = z[:npos]
     zn = z[npos:]
     zp1, zn1 = with_ones
-    zp1[:, :e] = zp
-    zn1[:, :e] = zn
+    # element by element: an array-to-slice assignment would make numba compile its
+    # shape-mismatch message (string formatting), about 10 s of every cold compile
+    for a in range(npos):
+        for k in range(e):
+            zp1[a, k] = zp[a, k]
+    for b in range(nneg):
+        for k in range(e):
+            zn1[b, k] = zn[b, k]
     push = np.dot(zp, zn.T)  # the cross products, then -(m - d) / d for pairs inside the margin
     sq_n = np.empty(nneg, np.float32)
     for b in range(nneg):
