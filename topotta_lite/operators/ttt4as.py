@@ -53,13 +53,18 @@ from topotta_lite.features.grid import (
     upsample_scores,
 )
 
-__all__ = ["LIMITS", "TTT4AS", "TTT4ASResult"]
+__all__ = ["C_MIN", "LIMITS", "TTT4AS", "TTT4ASResult"]
 
 LIMITS = {"C": 1e6, "max_iter": 100_000, "peak_size": 255, "pos_dilation": 64,
           "n_negatives": 1_000_000}
 """Upper bounds of TTT4AS's parameters: each keeps the solver and the filters finite in time
 (a ``C`` of 1e100 made liblinear run for minutes; filter sizes and dilations beyond these
 cover any feature grid)."""
+
+C_MIN = 1e-6
+"""The smallest ``C`` accepted: liblinear's primal solver never returned at ``C = 1e-300``
+(its arithmetic falls into subnormal numbers), and from about ``1e-20`` the SVM says "normal"
+everywhere; at ``1e-6`` it still finishes as fast as at the default."""
 
 
 @dataclass
@@ -92,9 +97,10 @@ class TTT4AS:
     n_negatives : int
         Number of negatives drawn (1024, fewer if fewer exist).
     C : float
-        SVM regularisation (10), in ``(0, 1e6]`` (:data:`LIMITS`): beyond it the SVM is a hard-margin
-        one in all but name, and liblinear's solver, immune to signals, was seen running for
-        minutes at ``C = 1e100``.
+        SVM regularisation (10), in ``[1e-6, 1e6]`` (:data:`C_MIN`, :data:`LIMITS`): beyond
+        the top the SVM is a hard-margin one in all but name, and liblinear's solver, immune to
+        signals, was seen running for minutes at ``C = 1e100``; below the bottom it never
+        returned (``C = 1e-300``).
     max_iter : int
         liblinear's iteration limit (2000, at most 100000).
     resolution : {"grid", "full"}
@@ -124,7 +130,7 @@ class TTT4AS:
         peak_size = bounded_int("peak_size", peak_size, 1, lim["peak_size"])
         pos_dilation = bounded_int("pos_dilation", pos_dilation, 0, lim["pos_dilation"])
         n_negatives = bounded_int("n_negatives", n_negatives, 1, lim["n_negatives"])
-        C = finite_float("C", C, low=0, low_open=True, high=lim["C"])
+        C = finite_float("C", C, low=C_MIN, high=lim["C"])
         max_iter = bounded_int("max_iter", max_iter, 1, lim["max_iter"])
         seed = seed_value("seed", seed)
         self.peak_percentile, self.peak_size, self.pos_dilation = peak_percentile, peak_size, \
