@@ -1,10 +1,10 @@
 """Suite-wide set-up: numba's kernels are compiled once, before parallel workers start.
 
 With ``pytest -n N`` (what ``make test`` runs) every worker, and every notebook kernel a test
-starts, would otherwise compile the same numba kernels side by side on a fresh checkout (about
-a minute of CPU each). The controller fills numba's cache first, the two kernel families in two
-processes at once (:mod:`topotta_lite.compile`); the workers then load the compiled code.
-A plain ``pytest`` in one process compiles on demand, as before.
+starts, would otherwise compile the same numba kernels side by side on a fresh checkout. The
+controller fills numba's cache first, the two kernel families in two processes at once
+(:mod:`topotta_lite.compile`); the workers then load the compiled code. A plain ``pytest`` in
+one process compiles on demand, as before.
 """
 
 from __future__ import annotations

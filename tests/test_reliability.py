@@ -756,12 +756,32 @@ for x in (psi, vol):
 """
 
 
+def test_pces_gives_the_same_bytes_from_a_fresh_and_a_cached_compile(tmp_path):
+    """PCES's float32 arithmetic (and the feature standardisation before it) compiled fresh in
+    one process and loaded from numba's cache in the next: the same loss curves and margins,
+    byte for byte (no fastmath, so LLVM may not reorder or fuse differently between the two)."""
+    env = _env(NUMBA_CACHE_DIR=str(tmp_path / "numba"))
+    runs = [subprocess.run([PY, "-c", PCES_SCRIPT + "print(pces_bytes)"], env=env,
+                           capture_output=True, text=True, timeout=600) for _ in range(2)]
+    for r in runs:
+        assert r.returncode == 0, r.stderr
+    assert list((tmp_path / "numba").rglob("*.nbc")), "the first run did not fill the cache"
+    assert runs[0].stdout == runs[1].stdout
+
+
+def test_the_warm_up_names_its_kernel_families():
+    from topotta_lite.compile import FAMILIES, compile_kernels
+
+    assert set(FAMILIES) == {"topology", "pces"}
+    with pytest.raises(ValueError, match="unknown kernel families"):
+        compile_kernels("topology", "gpu")
+
+
 def test_the_warm_up_compiles_what_the_pipeline_runs():
     """After `python -m topotta_lite.compile`, PCES (the test's fixed inputs), TopoTTA in 2D and
     3D with both presets and both constructions, and persistence compile no kernel of ours: the
-    warm-up covers every argument type they pass. (The suite's controller has already filled the
-    cache, so this loads; a fresh compile giving the same bytes as a cached one is checked by
-    the thread-count test below.)"""
+    warm-up covers every argument type they pass. (Under xdist the suite's controller has
+    already filled the cache, so this loads.)"""
     r = subprocess.run([PY, "-c", WARMED_SCRIPT], input=PIPELINE_SCRIPT, env=_env(),
                        capture_output=True, text=True, timeout=900)
     assert r.returncode == 0, r.stderr[-3000:]
@@ -1185,11 +1205,12 @@ ANOTHER_MACHINE = {  # what differs on another processor: its BLAS, vector and n
 def test_tables_are_identical_under_three_thread_counts_and_within_the_tolerance_elsewhere(
         tmp_path):
     """One experiment path (PaDiM maps with torch, THR, TTT4AS with OpenBLAS, TopoTTA with PCES,
-    and the release preset, whose class encoder trains with torch), each run from a cold cache:
-    with `pin_threads()`, OMP_NUM_THREADS = 1, 2 and 4 give byte-identical tables and maps (the
-    first compiles the numba code, the other two load it from the cache); with
-    another processor's kernels forced, the tables agree within the stated tolerance (the release
-    preset's rows are the documented exception, see the README)."""
+    and the release preset, whose class encoder trains with torch), each run from a cold result
+    cache: with `pin_threads()`, OMP_NUM_THREADS = 1, 2 and 4 give byte-identical tables, maps
+    and PCES bytes (numba's kernels from the package's cache, as every run loads them; a fresh
+    compile against a cached one: the test above); with another processor's kernels forced
+    (compiled anew in their own cache), the tables agree within the stated tolerance (the
+    release preset's rows are the documented exception, see the README)."""
     out = {}
     for name, extra in (("threads=1", {"OMP_NUM_THREADS": "1"}),
                         ("threads=2", {"OMP_NUM_THREADS": "2", "MKL_NUM_THREADS": "2",
@@ -1197,11 +1218,10 @@ def test_tables_are_identical_under_three_thread_counts_and_within_the_tolerance
                         ("threads=4", {"OMP_NUM_THREADS": "4", "MKL_NUM_THREADS": "4",
                                        "OPENBLAS_NUM_THREADS": "4"}),
                         ("elsewhere", ANOTHER_MACHINE)):
-        # the three thread counts share one numba cache: the first compiles, the others load
-        # the compiled code (which must give the same bytes); another processor compiles anew
-        numba_dir = tmp_path / ("numba_elsewhere" if name == "elsewhere" else "numba")
+        if name == "elsewhere":  # another processor's kernels, in a cache of their own
+            extra = {**extra, "NUMBA_CACHE_DIR": str(tmp_path / "numba_elsewhere")}
         env = _env(TOPOTTA_FIGURES=str(tmp_path / name), TOPOTTA_CACHE=str(tmp_path / f"c_{name}"),
-                   NUMBA_CACHE_DIR=str(numba_dir), **extra)
+                   **extra)
         r = subprocess.run([PY, "-c", TABLE_SCRIPT], env=env, capture_output=True, text=True,
                            timeout=1800)
         assert r.returncode == 0, r.stderr[-3000:]
@@ -1211,7 +1231,6 @@ def test_tables_are_identical_under_three_thread_counts_and_within_the_tolerance
                      for t in ("table_check", "release_check")} for name in out}
     assert tables["threads=1"] == tables["threads=2"] == tables["threads=4"]
     assert out["threads=1"]["maps"] == out["threads=2"]["maps"] == out["threads=4"]["maps"]
-    # PCES's loss curves and margins, bytewise: a fresh compile (threads=1) = a cached one
     assert out["threads=1"]["pces"] == out["threads=2"]["pces"] == out["threads=4"]["pces"]
     assert compare_tables(tmp_path / "threads=1", tmp_path / "elsewhere",
                           skip=("release_check",)) == []  # the release rows: the exception

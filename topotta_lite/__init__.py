@@ -13,6 +13,7 @@ The package is laid out as the pipeline it implements::
     outputs       -> figures and tables written reproducibly
     teaching/     -> toy data and drawings for the notebooks
     cli/          -> the ``topotta-lite`` command
+    compile       -> numba's kernels compiled ahead of the work (``python -m topotta_lite.compile``)
 
 The most used names are importable from here (loaded on first use, so ``import topotta_lite``
 stays cheap):

@@ -2,10 +2,9 @@
 
 The persistence, fusion and PCES kernels are compiled by numba on their first call and kept in
 numba's on-disk cache (``__pycache__`` beside the package, or ``$NUMBA_CACHE_DIR``); a later
-process loads them in well under a second. On a fresh checkout the first compile costs about a
-minute of CPU, and every process that starts before the cache is filled pays it again: the
-parallel kernels of ``topotta-lite reproduce --jobs 2`` or the workers of a parallel test run
-would each compile the same code side by side.
+process loads them from there, far faster than it could compile them. On a fresh checkout every
+process that starts before the cache is filled compiles them again: the workers of a parallel
+test run would each compile the same code side by side (the README measures what it costs).
 
 :func:`compile_kernels` runs each kernel family once on tiny inputs, with the argument types the
 pipeline passes (float32 and float64 maps, quantised and raw levels, writable and read-only

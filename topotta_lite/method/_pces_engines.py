@@ -243,8 +243,8 @@ def _pair_grad(z, npos, margin, gz, with_ones):  # pragma: no cover - numba
     zp = z[:npos]
     zn = z[npos:]
     zp1, zn1 = with_ones
-    # element by element: an array-to-slice assignment would make numba compile its
-    # shape-mismatch message (string formatting), about 10 s of every cold compile
+    # element by element: an array-to-slice assignment makes numba compile the formatting of
+    # its shape-mismatch message, a large share of this module's cold compile
     for a in range(npos):
         for k in range(e):
             zp1[a, k] = zp[a, k]
