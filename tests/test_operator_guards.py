@@ -140,14 +140,18 @@ def test_svm_regularisation_is_bounded_and_the_bound_finishes():
             TTT4AS(C=tiny)
     with pytest.raises(ValueError, match="max_iter"):
         TTT4AS(max_iter=10**9)
-    # C = 1e100 ran liblinear for minutes, immune to signals: run the largest accepted C in a
-    # child process that can be killed
+    for tol in (0.0, -1e-6, 1e-13, 0.2, float("nan")):
+        with pytest.raises(ValueError, match="tol must"):
+            TTT4AS(tol=tol)
+    # C = 1e100 ran liblinear for minutes, immune to signals: run the largest accepted C with the
+    # finest accepted tolerance and the most iterations in a child process that can be killed
     code = ("import numpy as np; from scipy import ndimage\n"
             "from topotta_lite.operators.ttt4as import LIMITS, TTT4AS\n"
             "rng = np.random.default_rng(0); gt = np.zeros((64, 64), bool); gt[16:32, 16:32] = 1\n"
             "psi = ndimage.gaussian_filter(gt.astype(float), 1.0) + 0.02 * rng.random((64, 64))\n"
             "f = rng.normal(size=(6, 16, 16)).astype(np.float32); f[:, 4:8, 4:8] += 3\n"
-            "print(int(TTT4AS(C=LIMITS['C']).segment(psi, f).sum()))")
+            "op = TTT4AS(C=LIMITS['C'], tol=1e-12, max_iter=LIMITS['max_iter'])\n"
+            "print(int(op.segment(psi, f).sum()))")
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=600)
     assert out.returncode == 0, out.stderr
     assert int(out.stdout) > 0
