@@ -51,10 +51,14 @@ def test_embeddings_keep_what_separates_defect_from_nominal(scene_and_encoder):
 def test_the_scale_of_the_features_does_not_matter():
     # inputs are standardised with the nominal statistics: a backbone's units change nothing
     nominal, test, _, pseudo = _scene(seed=4)
+    # (equal up to float32 rounding: the standardised inputs differ in their last bits, and on
+    # an AVX-512 processor one cell of 4096 sat close enough to the decision to flip)
     small = {"epochs": 5, "widths": (32, 16), "seed": 0}
-    a = NominalEncoder(**small).fit(nominal).classify(test, pseudo)
-    b = NominalEncoder(**small).fit([10 * x + 3 for x in nominal]).classify(10 * test + 3, pseudo)
-    np.testing.assert_array_equal(a, b)
+    enc_a = NominalEncoder(**small).fit(nominal)
+    enc_b = NominalEncoder(**small).fit([10 * x + 3 for x in nominal])
+    np.testing.assert_allclose(enc_a.embed(test), enc_b.embed(10 * test + 3), atol=1e-5)
+    a, b = enc_a.classify(test, pseudo), enc_b.classify(10 * test + 3, pseudo)
+    assert (a != b).mean() <= 1e-3, (a != b).sum()
     assert 0 < a.sum() < pseudo.sum()
 
 
