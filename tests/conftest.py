@@ -63,8 +63,10 @@ def made_once(tmp_path_factory, request):
         with open(root / f"{name}.lock", "w") as lock:
             fcntl.flock(lock, fcntl.LOCK_EX)  # released when the file closes
             if not (root / f"{name}.done").exists():
-                shutil.rmtree(folder, ignore_errors=True)  # a worker failed midway: again
-                folder.mkdir()
+                if (root / f"{name}.started").exists():  # ours: a worker failed midway, again
+                    shutil.rmtree(folder, ignore_errors=True)
+                (root / f"{name}.started").touch()
+                folder.mkdir()  # fails if something else already holds the name
                 make(folder)
                 (root / f"{name}.done").touch()
         return folder
