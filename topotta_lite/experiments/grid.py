@@ -69,12 +69,12 @@ def _jsonable(obj):
     raise TypeError(f"cannot store {type(obj).__name__} in a cell or result")
 
 
-RESULTS_VERSION = 14
+RESULTS_VERSION = 15
 """Part of every cached result's key: bump it when an operator default, a metric or the data
 generator changes, so that old results are not read back as new ones (12: the defaults chosen by
 ``topotta-lite tune`` on the development part; 13: the release preset's encoder trains with
 Adam's fused update, equal up to rounding; 14: TTT4AS's SVM solved to convergence, ``tol``
-1e-6 and up to 10000 iterations)."""
+1e-6 and up to 10000 iterations; 15: TTT4AS's SVM solved exactly by a finite Newton method)."""
 
 
 def default_cache() -> Path:

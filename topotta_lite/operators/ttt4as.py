@@ -15,16 +15,17 @@ THR's (``figures/tables/tuning_record.md`` holds each choice and its runner-up):
 - **Pseudo-negatives**: a uniform sample (``n_negatives``, 1024) of the locations below the map's
   ``neg_percentile`` (90th) percentile that are not positive: confidently nominal, and far more
   numerous than the positives, as in the original's "the rest of the map" reading.
-- **Classifier**: a linear SVM (scikit-learn ``LinearSVC``, ``C`` = 10, balanced class weights,
-  seeded) on the same frozen features that PCES gets, standardised per channel with the image's
-  own statistics; its decision function is computed at every location. The SVM is solved to
-  convergence: a stopping tolerance ``tol`` of 1e-6 (a hundred times finer than liblinear's
-  default) and an iteration limit ``max_iter`` of 10000 (liblinear's 1000, or the 2000 we had,
-  stopped the solver short on some images). Its objective has one minimum, and a solver stopped
-  early lands at a point that depends on the order in which the processor's BLAS sums: with
-  the looser settings, another processor's kernels moved per-image recalls beyond the stated
-  tolerance (``benchmarks/determinism.py --other-kernels`` measures it;
-  ``tests/test_reliability.py`` checks one path).
+- **Classifier**: a linear SVM with the squared hinge loss (the objective of scikit-learn's
+  ``LinearSVC``: ``C`` = 10, balanced class weights, the intercept regularised like the weights)
+  on the same frozen features that PCES gets, standardised per channel with the image's own
+  statistics; its decision function is computed at every location. The objective has one
+  minimum, and :func:`topotta_lite.operators._svm.squared_hinge_svm` reaches it exactly (a
+  finite Newton method: a few dozen steps, each one small linear solve). Solved by liblinear
+  instead, stopped at a tolerance, the answer depended on the order in which the processor's
+  BLAS sums (another processor's kernels moved per-image recalls beyond the stated tolerance
+  until that tolerance was made 100 times finer) and took most of TTT4AS's time, many times
+  what the Newton method takes (``benchmarks/determinism.py --other-kernels`` measures the
+  first, ``benchmarks/bench_operators.py`` the second).
 - **Resolution**: ``"grid"`` (default) finds peaks on the score map area-averaged to the feature
   grid, classifies grid cells and upsamples the decision function bilinearly to the map, exactly as
   our PCES does, so the two test-time learners are compared on equal terms. ``"full"`` upsamples
@@ -38,12 +39,10 @@ THR's (``figures/tables/tuning_record.md`` holds each choice and its runner-up):
 from __future__ import annotations
 
 import time
-import warnings
 from dataclasses import dataclass, field
 
 import numpy as np
 from scipy import ndimage
-from sklearn.svm import LinearSVC
 
 from topotta_lite._validation import (
     bounded_int,
@@ -59,19 +58,21 @@ from topotta_lite.features.grid import (
     standardise,
     upsample_scores,
 )
+from topotta_lite.operators._svm import squared_hinge_svm
 
 __all__ = ["C_MIN", "LIMITS", "TTT4AS", "TTT4ASResult"]
 
-LIMITS = {"C": 1e6, "max_iter": 100_000, "peak_size": 255, "pos_dilation": 64,
+LIMITS = {"C": 1e6, "max_iter": 10_000, "peak_size": 255, "pos_dilation": 64,
           "n_negatives": 1_000_000}
 """Upper bounds of TTT4AS's parameters: each keeps the solver and the filters finite in time
-(a ``C`` of 1e100 made liblinear run for minutes; filter sizes and dilations beyond these
-cover any feature grid)."""
+(a ``C`` of 1e100 made liblinear, the solver we used before, run for minutes; filter sizes and
+dilations beyond these cover any feature grid)."""
 
 C_MIN = 1e-6
-"""The smallest ``C`` accepted: liblinear's primal solver never returned at ``C = 1e-300``
-(its arithmetic falls into subnormal numbers), and from about ``1e-20`` the SVM says "normal"
-everywhere; at ``1e-6`` it still finishes as fast as at the default."""
+"""The smallest ``C`` accepted. As ``C`` goes to 0 the SVM's weights shrink in proportion to
+``C`` along a fixed direction (the difference of the two classes' weighted means), so the mask
+stops depending on ``C``; far below, the arithmetic underflows (at ``C = 1e-300`` every weight
+is zero and the mask empty; liblinear, the solver we used before, never returned there)."""
 
 
 @dataclass
@@ -105,19 +106,20 @@ class TTT4AS:
         Number of negatives drawn (1024, fewer if fewer exist).
     C : float
         SVM regularisation (10), in ``[1e-6, 1e6]`` (:data:`C_MIN`, :data:`LIMITS`): beyond
-        the top the SVM is a hard-margin one in all but name, and liblinear's solver, immune to
-        signals, was seen running for minutes at ``C = 1e100``; below the bottom it never
-        returned (``C = 1e-300``).
+        the top the SVM is a hard-margin one in all but name (liblinear, the solver we used
+        before, ran for minutes at ``C = 1e100``, immune to signals); below the bottom nothing
+        changes but the risk of underflow (:data:`C_MIN`).
     max_iter : int
-        liblinear's iteration limit (10000, at most 100000): enough for the solver to reach
-        ``tol`` on the benchmark's images (module docstring).
+        The solver's limit of Newton steps (100, at most 10000); it stops earlier at the
+        minimum (the benchmark's images need a few dozen).
     tol : float
-        liblinear's stopping tolerance (1e-6; in ``[1e-12, 0.1]``): small enough that the
-        solution, not the processor, decides the mask (module docstring).
+        The solver's stopping tolerance on the gradient's norm, relative to its start (1e-10;
+        in ``[1e-12, 0.1]``); the solver usually stops first because it reached the minimum
+        exactly (module docstring).
     resolution : {"grid", "full"}
         Working resolution (see module docstring).
     seed : int
-        Seeds the negative sampling and the SVM.
+        Seeds the negative sampling (the solver is deterministic).
 
     Examples
     --------
@@ -130,8 +132,8 @@ class TTT4AS:
 
     def __init__(self, *, peak_percentile: float = 99.5, peak_size: int = 3, pos_dilation: int = 1,
                  neighbour_percentile: float = 98.0, neg_percentile: float = 90.0,
-                 n_negatives: int = 1024, C: float = 10.0, max_iter: int = 10_000,
-                 tol: float = 1e-6, resolution: str = "grid", seed: int = 0):
+                 n_negatives: int = 1024, C: float = 10.0, max_iter: int = 100,
+                 tol: float = 1e-10, resolution: str = "grid", seed: int = 0):
         lim = LIMITS
         resolution = choice("resolution", resolution, ("grid", "full"))
         peak_percentile = finite_float("peak_percentile", peak_percentile, low=0, high=100)
@@ -219,13 +221,9 @@ class TTT4AS:
         if len(x_neg) == 0:
             return done(pos_mask, fallback="no negatives")
         x = np.concatenate([x_all[pos.ravel()], x_neg])
-        y = np.r_[np.ones(int(pos.sum())), np.zeros(len(x_neg))]
-        svm = LinearSVC(C=self.C, class_weight="balanced", dual="auto", random_state=self.seed,
-                        max_iter=self.max_iter, tol=self.tol)
-        with warnings.catch_warnings():
-            warnings.simplefilter("ignore")  # ConvergenceWarning on hard pseudo-labels
-            svm.fit(x, y)
-        decision = svm.decision_function(x_all).reshape(grid).astype(np.float32)
+        y = np.r_[np.ones(int(pos.sum()), bool), np.zeros(len(x_neg), bool)]
+        svm = squared_hinge_svm(x, y, self.C, tol=self.tol, max_iter=self.max_iter)
+        decision = (x_all @ svm.coef + svm.intercept).reshape(grid).astype(np.float32)
         return done(upsample_scores(decision, psi.shape) > 0, decision)
 
     def segment(self, score_map, features=None, *, support=None) -> np.ndarray:
