@@ -42,6 +42,15 @@ def pytest_configure(config):
                 f"compiling the {family} kernels failed:\n{out[-2000:]}"), stacklevel=2)
 
 
+def pytest_collection_modifyitems(config, items):
+    """Tests marked ``long`` (each runs notebooks or several processes: tens of seconds) run
+    first. ``pytest -n N`` hands each worker a contiguous share of this list and lets an idle
+    worker take tests from the end of another's share; a long test collected late could start
+    last and run alone while the other workers wait (the sort is stable: the order is otherwise
+    the collection order)."""
+    items.sort(key=lambda item: item.get_closest_marker("long") is None)
+
+
 @pytest.fixture(scope="session")
 def made_once(tmp_path_factory, request):
     """``made_once(name, make)``: a folder that ``make(folder)`` filled once for the whole run.

@@ -18,6 +18,7 @@ def cache(tmp_path_factory):
     return ResultCache(tmp_path_factory.mktemp("fidelity-cache"))
 
 
+@pytest.mark.long
 @pytest.mark.parametrize("modality", ["2d", "2.5d"])
 def test_no_empty_fused_pseudo_label_on_the_embedded_benchmark(cache, modality):
     """Every non-constant score map of the smoke benchmark gets a non-empty fused pseudo-label."""

@@ -253,6 +253,7 @@ def _table(figs: Path, name: str) -> pd.DataFrame:
     return pd.read_csv(figs / "tables" / f"{name}.csv")
 
 
+@pytest.mark.long
 def test_reproduce_on_real_layout_with_classes_found_on_disk(dataset, tmp_path, monkeypatch):
     root, _ = dataset
     monkeypatch.setenv("TOPOTTA_CACHE", str(tmp_path / "cache"))
@@ -297,6 +298,7 @@ def test_reproduce_names_an_empty_map_file_before_running(dataset, tmp_path, cap
     assert not figs.exists() and not build.exists()
 
 
+@pytest.mark.long
 def test_own_maps_as_tiff_give_the_table_of_the_same_maps_as_npy(dataset, tmp_path, monkeypatch):
     """--maps-dir with float TIFF maps (and notebook 12 on the same data) = -p maps_dir with .npy."""
     root, _ = dataset

@@ -392,6 +392,7 @@ def test_dask_workers_use_the_runs_cache(tmp_path, monkeypatch):
     assert {r["cache"] for r in rep.results} == {str((tmp_path / "run_cache").absolute())}
 
 
+@pytest.mark.long
 def test_concurrent_runs_keep_their_own_logs(notebooks, tmp_path):
     build = tmp_path / "build"
     procs = [subprocess.Popen(_runner(notebooks, "--only", "01", "--figures-dir",
@@ -615,6 +616,7 @@ def test_unknown_and_mistyped_parameters_are_errors(capsys):
     assert set(declared_parameters(sources[0])) >= {"classes", "scorers", "data_root", "profile"}
 
 
+@pytest.mark.long
 def test_relative_paths_and_non_profile_runs(notebooks, tmp_path):
     """`--build-dir bld` and `-p data_root data` from another folder; changed parameters go to a
     scratch folder, never to the profile's figures, and the manifest says so."""
@@ -756,6 +758,7 @@ for x in (psi, vol):
 """
 
 
+@pytest.mark.long
 def test_pces_gives_the_same_bytes_from_a_fresh_and_a_cached_compile(tmp_path):
     """PCES's float32 arithmetic (and the feature standardisation before it) compiled fresh in
     one process and loaded from numba's cache in the next: the same loss curves and margins,
@@ -997,6 +1000,7 @@ write_table(pd.DataFrame({"claim": ["x"], "verdict": ["holds"]}), "fake_claims")
 '''
 
 
+@pytest.mark.long
 def test_only_the_quick_profile_publishes_into_figures_and_the_readme(notebooks, tmp_path,
                                                                       monkeypatch):
     """A committed checkout stand-in (figures/ and README.md in tmp_path): smoke, and quick with
@@ -1032,6 +1036,7 @@ def test_only_the_quick_profile_publishes_into_figures_and_the_readme(notebooks,
     assert "old block" not in readme.read_text()  # rewritten from the (fake) published tables
 
 
+@pytest.mark.long
 def test_the_issues_case_smoke_06_14_leaves_readme_and_figures_untouched(tmp_path, monkeypatch):
     """`reproduce --profile smoke --only 06 14` with the real notebooks: the README's results
     block and the committed figures stay as they are; the run goes to build/scratch/."""
@@ -1048,6 +1053,7 @@ def test_the_issues_case_smoke_06_14_leaves_readme_and_figures_untouched(tmp_pat
     assert (scratch / "tables" / "claims.csv").exists()
 
 
+@pytest.mark.long
 def test_a_published_table_within_the_tolerance_is_kept_under_another_thread_count(notebooks,
                                                                                    tmp_path):
     """Another machine's run (here: OMP_NUM_THREADS=4, and the published table nudged within
@@ -1202,6 +1208,7 @@ ANOTHER_MACHINE = {  # what differs on another processor: its BLAS, vector and n
 }
 
 
+@pytest.mark.long
 def test_tables_are_identical_under_three_thread_counts_and_within_the_tolerance_elsewhere(
         tmp_path):
     """One experiment path (PaDiM maps with torch, THR, TTT4AS with OpenBLAS, TopoTTA with PCES,

@@ -435,6 +435,7 @@ def site(made_once):
     return tmp / "site", tmp / "figures"
 
 
+@pytest.mark.long
 def test_site_files(site):
     out, figs = site
     pages = sorted(p.name for p in out.glob("*.html"))

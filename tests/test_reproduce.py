@@ -77,6 +77,7 @@ def test_cli_rejects_unknown_notebook(capsys):
     assert "no notebook matches" in capsys.readouterr().err
 
 
+@pytest.mark.long
 @pytest.mark.parametrize("notebook", NOTEBOOKS, ids=[p.stem for p in NOTEBOOKS])
 def test_notebook_runs_with_smoke_profile(notebook, tmp_path, monkeypatch):
     figs = tmp_path / "figures"
@@ -97,6 +98,7 @@ def test_notebook_runs_with_smoke_profile(notebook, tmp_path, monkeypatch):
         assert entry["profile"] == "smoke" and len(entry["sha256"]) == 64
 
 
+@pytest.mark.long
 def test_outputs_are_byte_reproducible(tmp_path, monkeypatch):
     """The same notebook and parameters write identical files (so manifest hashes mean something)."""
     hashes = []
@@ -162,7 +164,7 @@ def test_the_schedule_respects_what_each_notebook_reads():
         done, started, order = set(), set(), []
         running: list[str] = []
         while len(done) < len(stems):
-            for s in ready_order(deps, done, started):
+            for s in ready_order(deps, done, started, longest_first=jobs > 1):
                 if len(running) < jobs:
                     running.append(s)
                     started.add(s)
@@ -172,6 +174,15 @@ def test_the_schedule_respects_what_each_notebook_reads():
             assert deps[finished] <= done
         assert order[-1].startswith("14_") and sorted(order) == sorted(stems)
         assert order[0].startswith("06_")  # the one most others wait for starts first
+    # among the notebooks equally awaited, the longest first: every notebook ranked once
+    from topotta_lite.cli.schedule import LONGEST_FIRST
+
+    assert sorted(LONGEST_FIRST) == sorted(by_number)
+    after_06 = ready_order(deps, {by_number["06"]}, {by_number["06"]})
+    assert after_06.index(by_number["13"]) < after_06.index(by_number["05"])
+    one_at_a_time = ready_order(deps, {by_number["06"]}, {by_number["06"]}, longest_first=False)
+    assert one_at_a_time[0] == by_number["07"]  # 12 and 14 wait for it: still the first
+    assert one_at_a_time[1:] == sorted(one_at_a_time[1:])  # then the reading order
 
 
 def test_verify_lists_moved_entries_and_timing_tables_and_writes_json(tmp_path, capsys):

@@ -182,7 +182,8 @@ def reproduce(profile: str = "full", only: list[str] | None = None, overrides: d
     try:
         with Interrupts() as interrupts:
             while len(results) < len(sources):
-                for stem in ready_order(deps, set(results), running | set(results)):
+                for stem in ready_order(deps, set(results), running | set(results),
+                                        longest_first=jobs > 1):
                     if len(running) >= jobs:
                         break
                     start(stem)

@@ -4,7 +4,9 @@
 process (every kernel computes with one thread, :func:`topotta_lite.config.pin_threads`). A
 notebook starts only once the selected notebooks whose outputs it reads have finished
 (:data:`READS`); among the notebooks that may start, the one that the most others wait for
-starts first.
+starts first, and among those equally awaited, when several run at once, the longest
+(:data:`LONGEST_FIRST`), so that a long notebook does not start last and run alone while the
+other cores wait; one at a time, they run in their numbered (reading) order.
 
 The dependencies are ordering only: a notebook runs even when one it reads from failed (it then
 computes what it needs itself, or reads the previously published tables), as it did when the
@@ -16,7 +18,7 @@ from __future__ import annotations
 import os
 from pathlib import Path
 
-__all__ = ["READS", "default_jobs", "dependencies", "ready_order"]
+__all__ = ["LONGEST_FIRST", "READS", "default_jobs", "dependencies", "ready_order"]
 
 READS: dict[str, tuple[str, ...] | str] = {
     # the 2D score bundles (maps + features) that notebook 06 scores and caches
@@ -36,6 +38,13 @@ READS: dict[str, tuple[str, ...] | str] = {
 the others). Found by reading the notebooks: the score bundles are cached by
 :func:`topotta_lite.experiments.score_bundle`, the tables are read from the published
 ``figures/tables``."""
+
+
+LONGEST_FIRST: tuple[str, ...] = ("06", "13", "08", "07", "10", "03", "02", "11", "09", "05",
+                                   "04", "14", "12", "01", "00")
+"""Notebook numbers from the longest run to the shortest, as a cold ``quick`` run times them
+(``benchmarks/time_profiles.py``); an order, not a promise (in the ``full`` profile 07, 08 and
+10 weigh more). Numbers not listed come after, by number."""
 
 
 def default_jobs() -> int:
@@ -87,16 +96,20 @@ def _waiting_on(deps: dict[str, set[str]]) -> dict[str, int]:
     return count
 
 
-def ready_order(deps: dict[str, set[str]], done: set[str], started: set[str]) -> list[str]:
+def ready_order(deps: dict[str, set[str]], done: set[str], started: set[str], *,
+                longest_first: bool = True) -> list[str]:
     """The notebooks that may start now (all they wait for is done), most awaited first, then
-    by number.
+    (``longest_first``) the longest (:data:`LONGEST_FIRST`), then by number.
 
-    >>> deps = {"01_a": set(), "06_b": set(), "08_c": {"06_b"}}
+    >>> deps = {"01_a": set(), "06_b": set(), "08_c": {"06_b"}, "99_d": set()}
     >>> ready_order(deps, done=set(), started=set())
-    ['06_b', '01_a']
+    ['06_b', '01_a', '99_d']
     >>> ready_order(deps, done={"06_b"}, started={"06_b"})
-    ['01_a', '08_c']
+    ['08_c', '01_a', '99_d']
+    >>> ready_order(deps, done={"06_b"}, started={"06_b"}, longest_first=False)
+    ['01_a', '08_c', '99_d']
     """
     waiting = _waiting_on(deps)
+    rank = {n: i for i, n in enumerate(LONGEST_FIRST)} if longest_first else {}
     ready = [s for s, d in deps.items() if s not in started and d <= done]
-    return sorted(ready, key=lambda s: (-waiting[s], s))
+    return sorted(ready, key=lambda s: (-waiting[s], rank.get(Path(s).name[:2], len(rank)), s))
