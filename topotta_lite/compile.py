@@ -14,11 +14,7 @@ be compiled in two processes at once::
     python -m topotta_lite.compile topology & python -m topotta_lite.compile pces; wait
 
 The inputs are fixed, so the compiled code does not depend on them; nothing is written but
-numba's cache. :func:`compile_in_processes` does exactly that from Python (the test suite's
-start does it before its workers start), and :func:`cold_families` says which families the cache
-does not hold yet: ``topotta-lite reproduce`` compiles those before its first notebook, so that
-the notebooks and their grid workers do not all compile the same kernels at once on a fresh
-checkout.
+numba's cache.
 
 Examples
 --------
@@ -29,15 +25,12 @@ Examples
 
 from __future__ import annotations
 
-import os
-import subprocess
 import sys
-from collections.abc import Callable, Iterable, Iterator
-from pathlib import Path
+from collections.abc import Callable, Iterator
 
 import numpy as np
 
-__all__ = ["FAMILIES", "cold_families", "compile_in_processes", "compile_kernels"]
+__all__ = ["FAMILIES", "compile_kernels"]
 
 
 def _maps() -> Iterator[np.ndarray]:
@@ -83,53 +76,6 @@ def _pces() -> None:
 
 
 FAMILIES: dict[str, Callable[[], None]] = {"topology": _topology, "pces": _pces}
-
-_INDEX = {"topology": "_unionfind._kruskal-*.nbi", "pces": "_pces_engines._fit_margins3-*.nbi"}
-"""Per family, numba's index file of its largest kernel: written when that kernel is compiled."""
-
-
-def cold_families() -> list[str]:
-    """The families of which numba's on-disk cache holds nothing yet (none when jit is off).
-
-    Looks for the index file of each family's largest kernel under the cache folder (the
-    package's ``__pycache__`` folders, or ``$NUMBA_CACHE_DIR``); a family found there may
-    still lack a variant, which is then compiled where it is first needed, as without this.
-
-    >>> set(cold_families()) <= set(FAMILIES)
-    True
-    """
-    if os.environ.get("NUMBA_DISABLE_JIT", "0").strip() not in ("", "0"):
-        return []
-    root = Path(os.environ.get("NUMBA_CACHE_DIR") or Path(__file__).resolve().parent)
-    return [name for name, pattern in _INDEX.items() if not any(root.rglob(pattern))]
-
-
-def compile_in_processes(families: Iterable[str], env: dict | None = None) -> dict[str, str]:
-    """Compile the named families, each in a child process of its own, all at once.
-
-    Returns the output of each family whose child failed (empty when all compiled); an
-    interrupt stops the children and propagates.
-    """
-    names = list(families)
-    unknown = sorted(set(names) - set(FAMILIES))
-    if unknown:
-        raise ValueError(f"unknown kernel families {unknown}; choose from {sorted(FAMILIES)}")
-    procs = {name: subprocess.Popen([sys.executable, "-m", "topotta_lite.compile", name],
-                                    env=os.environ.copy() if env is None else env,
-                                    stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
-             for name in names}
-    failed = {}
-    try:
-        for name, proc in procs.items():
-            out, _ = proc.communicate()
-            if proc.returncode != 0:
-                failed[name] = out
-    finally:
-        for proc in procs.values():
-            if proc.poll() is None:
-                proc.kill()
-                proc.wait()
-    return failed
 
 
 def compile_kernels(*families: str) -> None:

@@ -9,9 +9,7 @@
   ``build/<profile>/``.
 * Up to ``--jobs`` notebooks run at once, each in its own kernel process computing with one
   thread (:mod:`~topotta_lite.cli.kernels`), in an order that lets every notebook read what the
-  notebooks before it made (:mod:`~topotta_lite.cli.schedule`). On a fresh checkout numba's
-  kernels are compiled first, once (:func:`topotta_lite.compile.cold_families`), rather than
-  in every kernel and grid worker that starts before the cache is filled.
+  notebooks before it made (:mod:`~topotta_lite.cli.schedule`).
 * Every figure and table a notebook writes goes through :mod:`topotta_lite.outputs`, into a staging
   folder of this run (``build/<profile>/.runs/<run>/``), and is listed in this run's own log.
 * Only when the notebook succeeds are its files **published**, all or nothing, and only the
@@ -72,7 +70,6 @@ from topotta_lite.cli.publishing import (
     remove_dead_runs,
 )
 from topotta_lite.cli.schedule import default_jobs, dependencies, ready_order
-from topotta_lite.compile import cold_families, compile_in_processes
 from topotta_lite.config import cache_dir, repo_root
 
 __all__ = [
@@ -181,11 +178,6 @@ def reproduce(profile: str = "full", only: list[str] | None = None, overrides: d
         running.add(stem)
         threading.Thread(target=target, name=f"notebook-{stem}", daemon=True).start()
 
-    cold = cold_families()
-    if cold:  # a fresh checkout: compile once here, not in every kernel and grid worker at once
-        print(f"compiling the numba kernels ({', '.join(cold)}) once, before the notebooks",
-              flush=True)
-        compile_in_processes(cold)  # a failure shows again where a notebook needs them
     bar = tqdm(total=len(sources), desc=f"reproduce[{profile}]", unit="nb", disable=not progress)
     try:
         with Interrupts() as interrupts:
