@@ -460,6 +460,7 @@ def test_site_files(site):
         assert _external_refs(text) == [], page.name
 
 
+@pytest.mark.long  # with test_site_files: one worker builds the site, the others never wait for it
 def test_interactive_view_has_a_static_png_in_the_notebook(site):
     out, _ = site
     nb = nbformat.read(out.parent / "build" / "smoke" / "02_multilevel_filtration.ipynb", 4)
@@ -618,6 +619,7 @@ def _check_page(driver, address: str, *, math: bool) -> dict:
     return seen
 
 
+@pytest.mark.long  # with test_site_files: one worker builds the site, the others never wait for it
 @needs_chromium
 def test_site_in_chromium(site, browser):
     from selenium.webdriver.common.by import By
