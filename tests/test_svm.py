@@ -18,19 +18,21 @@ def _problem(seed: int, n: int = 600, d: int = 8, n_pos: int = 40, shift: float 
     return x, y
 
 
-def _objective(x, y, C, coef, intercept):
+def _weights(y, C):
+    """Balanced per-sample costs and the +-1 labels, written out independently of the solver."""
     n, n_pos = len(y), int(y.sum())
-    c = np.where(y, C * n / (2 * n_pos), C * n / (2 * (n - n_pos)))
-    s = np.where(y, 1.0, -1.0)
+    return np.where(y, C * n / (2 * n_pos), C * n / (2 * (n - n_pos))), np.where(y, 1.0, -1.0)
+
+
+def _objective(x, y, C, coef, intercept):
+    c, s = _weights(y, C)
     slack = np.maximum(0.0, 1.0 - s * (x @ coef + intercept))
     return 0.5 * (coef @ coef + intercept**2) + np.sum(c * slack**2)
 
 
 def _gradient(x, y, C, coef, intercept):
-    n, n_pos = len(y), int(y.sum())
-    c = np.where(y, C * n / (2 * n_pos), C * n / (2 * (n - n_pos)))
-    s = np.where(y, 1.0, -1.0)
-    z = np.hstack([x, np.ones((n, 1))]) * s[:, None]
+    c, s = _weights(y, C)
+    z = np.hstack([x, np.ones((len(y), 1))]) * s[:, None]
     w = np.r_[coef, intercept]
     m = np.maximum(0.0, 1.0 - z @ w)
     return w - 2.0 * z.T @ (c * m), -2.0 * z.T @ c
