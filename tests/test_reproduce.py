@@ -6,6 +6,7 @@ from pathlib import Path
 import pytest
 
 from topotta_lite import cli
+from topotta_lite.cli.kernels import kernel_environment
 from topotta_lite.cli.reproduce import (
     PROFILES,
     list_notebooks,
@@ -13,6 +14,7 @@ from topotta_lite.cli.reproduce import (
     parse_value,
     reproduce,
 )
+from topotta_lite.config import MALLOC_TUNABLES
 
 NOTEBOOKS = list_notebooks()
 
@@ -227,3 +229,13 @@ def test_verify_lists_moved_entries_and_timing_tables_and_writes_json(tmp_path, 
                      "--tolerance", "0.05"]) == 0
     assert cli.main(["verify", "--build-dir", str(tmp_path / "empty")]) == 2
     assert "no fresh tables" in capsys.readouterr().err
+
+
+def test_kernels_get_the_tuned_allocator_unless_the_user_chose_another(monkeypatch):
+    monkeypatch.delenv("GLIBC_TUNABLES", raising=False)
+    env = kernel_environment()
+    assert env["GLIBC_TUNABLES"] == MALLOC_TUNABLES and env["OMP_NUM_THREADS"] == "1"
+    assert "glibc.malloc.trim_threshold=" in MALLOC_TUNABLES
+    monkeypatch.setenv("GLIBC_TUNABLES", "glibc.malloc.check=0")
+    assert kernel_environment()["GLIBC_TUNABLES"] == "glibc.malloc.check=0"
+    assert "GLIBC_TUNABLES" not in kernel_environment({"GLIBC_TUNABLES": None})

@@ -21,6 +21,13 @@ another order than one thread does, so its last bits, and a training run that st
 depend on the thread count; with the count fixed, they do not depend on the machine's cores.
 Parallelism comes from processes instead (``topotta-lite reproduce --jobs N``).
 
+Memory: glibc's ``malloc`` hands freed memory back to the system at once, so a process that
+allocates and frees arrays of a few megabytes per image (feature maps, embeddings, encoder
+activations) takes page faults on fresh pages every time. The kernels of ``topotta-lite
+reproduce``, the Jupyter kernel that ``make setup`` installs and ``make test`` get
+:data:`MALLOC_TUNABLES` instead (``GLIBC_TUNABLES``, read at a process's start; a value the user
+set is kept; no effect outside glibc). It changes where arrays live, not what is computed.
+
 ``<repo>`` is the checkout holding ``pyproject.toml`` when the package is installed in editable mode,
 else the working directory. The paper's tables ship inside the package (:func:`paper_tables_dir`), so
 a wheel install finds them too.
@@ -47,6 +54,7 @@ __all__ = [
     "data_cache_dir",
     "env",
     "figures_dir",
+    "MALLOC_TUNABLES",
     "output_dir",
     "paper_tables_dir",
     "pin_threads",
@@ -208,6 +216,13 @@ def paper_tables_dir() -> Path:
     """
     return Path(str(resources.files("topotta_lite.experiments") / "paper"))
 
+
+MALLOC_TUNABLES = ("glibc.malloc.hugetlb=1:glibc.malloc.mmap_threshold=33554432:"
+                   "glibc.malloc.trim_threshold=1073741824")
+"""``GLIBC_TUNABLES`` for the processes that compute results: blocks up to 32 MiB come from the
+heap (not a fresh ``mmap`` each), up to 1 GiB of freed heap stays in the process for the next
+image, and the heap may use transparent huge pages (the README's timing section gives what it
+saves)."""
 
 THREAD_VARIABLES = ("OMP_NUM_THREADS", "MKL_NUM_THREADS", "OPENBLAS_NUM_THREADS",
                     "NUMEXPR_NUM_THREADS", "VECLIB_MAXIMUM_THREADS", "NUMBA_NUM_THREADS")

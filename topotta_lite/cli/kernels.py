@@ -30,7 +30,7 @@ from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from topotta_lite.config import THREAD_VARIABLES
+from topotta_lite.config import MALLOC_TUNABLES, THREAD_VARIABLES
 from topotta_lite.safe_io import atomic_write, process_alive
 
 __all__ = [
@@ -90,7 +90,8 @@ def describe_failure(exc: BaseException) -> tuple[str, int | None, str]:
 
 def kernel_environment(extra: dict[str, str | None] | None = None) -> dict[str, str]:
     """The environment of a notebook's kernel: this process's, one thread per BLAS / OpenMP
-    library, then ``extra`` (``None`` removes a variable).
+    library, glibc's allocator tuned (:data:`~topotta_lite.config.MALLOC_TUNABLES`, unless
+    ``GLIBC_TUNABLES`` is already set), then ``extra`` (``None`` removes a variable).
 
     >>> env = kernel_environment({"TOPOTTA_STAGE": "/tmp/stage"})
     >>> env["OMP_NUM_THREADS"], env["TOPOTTA_STAGE"]
@@ -98,6 +99,7 @@ def kernel_environment(extra: dict[str, str | None] | None = None) -> dict[str, 
     """
     env = dict(os.environ)
     env.update({var: "1" for var in THREAD_VARIABLES})
+    env.setdefault("GLIBC_TUNABLES", MALLOC_TUNABLES)
     for k, v in (extra or {}).items():
         if v is None:
             env.pop(k, None)
