@@ -416,6 +416,17 @@ def compare_table(committed: str | os.PathLike, fresh: str | os.PathLike, *,
     >>> r = compare_table(d / "a/t.csv", d / "b/t.csv", atol=0.001)
     >>> r["status"], r["moved"]
     ('moved', [{'row': 0, 'label': 'THR', 'column': 'f1', 'committed': 0.2992, 'fresh': 0.3003}])
+
+    Empty cells are equal to each other, and differ from a filled one:
+
+    >>> pd.DataFrame({"note": [None], "f1": [0.2992]}).to_csv(d / "a/n.csv", index=False)
+    >>> pd.DataFrame({"note": [None], "f1": [0.3003]}).to_csv(d / "b/n.csv", index=False)
+    >>> pd.DataFrame({"method": ["THR"], "note": [None]}).to_csv(d / "a/m.csv", index=False)
+    >>> pd.DataFrame({"method": ["THR"], "note": ["x"]}).to_csv(d / "b/m.csv", index=False)
+    >>> compare_table(d / "a/n.csv", d / "b/n.csv")["status"]
+    'within'
+    >>> compare_table(d / "a/m.csv", d / "b/m.csv")["moved"]
+    [{'row': 0, 'label': 'THR', 'column': 'note', 'committed': '', 'fresh': 'x'}]
     """
     import numpy as np
     import pandas as pd
@@ -456,7 +467,8 @@ def compare_table(committed: str | os.PathLike, fresh: str | os.PathLike, *,
                 moved.append({"row": int(i), "label": _row_label(a, int(i)), "column": str(col),
                               "committed": _plain(xv[i]), "fresh": _plain(yv[i])})
         else:
-            xs, ys = x.astype(str).to_numpy(), y.astype(str).to_numpy()
+            # an empty cell reads as missing (NaN, which equals nothing): as text it is ""
+            xs, ys = (c.astype(object).where(c.notna(), "").astype(str).to_numpy() for c in (x, y))
             for i in np.flatnonzero(xs != ys):
                 worst = float("inf")
                 moved.append({"row": int(i), "label": _row_label(a, int(i)), "column": str(col),
