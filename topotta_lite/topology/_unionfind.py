@@ -942,11 +942,14 @@ def _passes_2d(v_a, v_d, H, W, do_a, full_a, out_a, do_d, full_d, out_d, tables_
     ok_d = do_d and nd <= max_minima
     graph_a = 511 & ~16 if full_a else 2 | 8 | 32 | 128
     graph_d = 511 & ~16 if full_d else 2 | 8 | 32 | 128
+    # the direction as a run-time bool: a literal True / False would compile _replay and the
+    # functions it calls once per direction (and once more for the 3D path, which passes a bool)
+    up = H >= 0
     if ok_a:
-        ya, ka = _replay(v_a, shape_p, True, full_a, top, coded, offs, pos, graph_a, tables_a[1],
+        ya, ka = _replay(v_a, shape_p, up, full_a, top, coded, offs, pos, graph_a, tables_a[1],
                          masks, par_a, cand_a[:ma], pre_a[:ma], na)
     if ok_d:
-        yd, kd = _replay(v_d, shape_p, False, full_d, top, coded, offs, pos, graph_d,
+        yd, kd = _replay(v_d, shape_p, not up, full_d, top, coded, offs, pos, graph_d,
                          tables_d[1], masks, par_d, cand_d[:md], pre_d[:md], nd)
     return ok_a, ya, ka, ok_d, yd, kd
 
