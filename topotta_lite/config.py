@@ -21,13 +21,14 @@ another order than one thread does, so its last bits, and a training run that st
 depend on the thread count; with the count fixed, they do not depend on the machine's cores.
 Parallelism comes from processes instead (``topotta-lite reproduce --jobs N``).
 
-Memory: glibc's ``malloc`` hands freed memory back to the system at once, so a process that
-allocates and frees arrays of a few megabytes per image (feature maps, embeddings, encoder
-activations) takes page faults on fresh pages every time. The notebook kernels of
-``topotta-lite reproduce`` (and the grid workers they start) get :data:`MALLOC_TUNABLES` instead
-(``GLIBC_TUNABLES``, read at a process's start; a value the user set is kept; no effect outside
-glibc). It changes where arrays live, not what is computed. To give it to a notebook opened in
-JupyterLab, start JupyterLab with ``GLIBC_TUNABLES`` set to the same value.
+Memory: by default glibc's ``malloc`` maps large blocks afresh and hands freed memory back to the
+system early, so a process that allocates and frees arrays of a few megabytes per image (feature
+maps, embeddings, encoder activations) takes page faults on fresh pages again and again. The
+notebook kernels of ``topotta-lite reproduce`` (and the grid workers they start) get
+:data:`MALLOC_TUNABLES` instead (``GLIBC_TUNABLES``, read at a process's start; a value the user
+set is kept; no effect outside glibc). It changes where arrays live, not what is computed. To give
+it to a notebook opened in JupyterLab, start JupyterLab with ``GLIBC_TUNABLES`` set to the same
+value.
 
 ``<repo>`` is the checkout holding ``pyproject.toml`` when the package is installed in editable mode,
 else the working directory. The paper's tables ship inside the package (:func:`paper_tables_dir`), so
